@@ -1,0 +1,149 @@
+// swift-tools-version: 6.1
+// The popgate package. Layout and privilege split: ../shared/DESIGN.md and docs/architecture.md.
+// The gateway's dependency closure never contains CMnl, CNftnl, Netlink or Firewall;
+// Tests/IntegrationTests/test_layering.py checks that on the resolved target graph.
+import PackageDescription
+
+let settings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "popgate",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "popnetd", targets: ["popnetd"]),
+        .executable(name: "popgated", targets: ["popgated"]),
+        .executable(name: "popctl", targets: ["popctl"]),
+        .executable(name: "popgate-inference-sim", targets: ["popgate-inference-sim"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    ],
+    targets: [
+        // C system libraries: a module map and a shim header each, nothing else.
+        .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
+        .systemLibrary(name: "CMnl", pkgConfig: "libmnl", providers: [.apt(["libmnl-dev"])]),
+        .systemLibrary(name: "CNftnl", pkgConfig: "libnftnl", providers: [.apt(["libnftnl-dev"])]),
+
+        .target(name: "Sodium", dependencies: ["CSodium"], swiftSettings: settings),
+        .target(name: "Addressing", swiftSettings: settings),
+        .target(name: "WireGuard", dependencies: ["Sodium", "Addressing"], swiftSettings: settings),
+        .target(
+            name: "PopConfig",
+            dependencies: ["Addressing", .product(name: "TOMLKit", package: "TOMLKit")],
+            swiftSettings: settings
+        ),
+        .target(
+            name: "Registry",
+            dependencies: ["Sodium", "Addressing", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: settings
+        ),
+        .target(
+            name: "NetAgent",
+            dependencies: [
+                "WireGuard", "Registry", "PopConfig", "Sodium", "Addressing",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: settings
+        ),
+        .target(
+            name: "Gateway",
+            dependencies: [
+                "Registry", "PopConfig", "Sodium", "Addressing",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: settings
+        ),
+        .target(
+            name: "PopCtl",
+            dependencies: [
+                "Registry", "PopConfig", "WireGuard", "Sodium", "Addressing",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: settings
+        ),
+        .target(
+            name: "InferenceSim",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: settings
+        ),
+
+        // Executables: argument parsing and wiring only.
+        .executableTarget(
+            name: "popnetd",
+            dependencies: [
+                "NetAgent", "PopConfig", "Registry", "WireGuard", "Sodium",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: settings
+        ),
+        .executableTarget(
+            name: "popgated",
+            dependencies: [
+                "Gateway", "PopConfig", "Registry",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: settings
+        ),
+        .executableTarget(
+            name: "popctl",
+            dependencies: ["PopCtl", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: settings
+        ),
+        .executableTarget(
+            name: "popgate-inference-sim",
+            dependencies: [
+                "InferenceSim",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: settings
+        ),
+
+        .testTarget(name: "SodiumTests", dependencies: ["Sodium"], swiftSettings: settings),
+        .testTarget(name: "AddressingTests", dependencies: ["Addressing"], swiftSettings: settings),
+        .testTarget(name: "WireGuardTests", dependencies: ["WireGuard", "Sodium"], swiftSettings: settings),
+        .testTarget(name: "PopConfigTests", dependencies: ["PopConfig"], swiftSettings: settings),
+        .testTarget(name: "RegistryTests", dependencies: ["Registry", "Sodium", "Addressing"], swiftSettings: settings),
+        .testTarget(name: "PopCtlTests", dependencies: ["PopCtl", "Registry", "PopConfig", "WireGuard"], swiftSettings: settings),
+        .testTarget(
+            name: "GatewayTests",
+            dependencies: [
+                "Gateway", "Registry",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: settings
+        ),
+        .testTarget(name: "InferenceSimTests", dependencies: ["InferenceSim"], swiftSettings: settings),
+    ],
+    swiftLanguageModes: [.v6]
+)

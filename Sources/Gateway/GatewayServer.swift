@@ -1,0 +1,103 @@
+import Addressing
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import PopConfig
+import ServiceLifecycle
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// popgated's listener: bound to the PoP's tunnel address only, dark to every source that is
+/// not a live peer, HTTP/1.1 for the rest.
+public struct GatewayServer: Service {
+    private let configuration: PopConfiguration
+    private let directory: PeerDirectory
+    private let upstream: UpstreamClient
+    private let group: any EventLoopGroup
+    private let logger: Logger
+    private let onBound: @Sendable (SocketAddress) -> Void
+
+    /// The connection as classified at accept time.
+    enum Accepted: Sendable {
+        case peer(NIOAsyncChannel<HTTPServerRequestPart, HTTPPart<HTTPResponseHead, ByteBuffer>>, IPAddress)
+        case silent
+    }
+
+    /// Creates the server; `onBound` is told the bound address once listening.
+    public init(
+        configuration: PopConfiguration, directory: PeerDirectory, upstream: UpstreamClient, group: any EventLoopGroup,
+        logger: Logger, onBound: @escaping @Sendable (SocketAddress) -> Void = { _ in }
+    ) {
+        self.configuration = configuration
+        self.directory = directory
+        self.upstream = upstream
+        self.group = group
+        self.logger = logger
+        self.onBound = onBound
+    }
+
+    public func run() async throws {
+        let host = configuration.wireguard.address.address.description
+        let port = configuration.gateway.listenPort
+        let directory = self.directory
+        let logger = self.logger
+        let server = try await ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            // IP_FREEBIND: bind the tunnel address before popnetd has put it on the interface,
+            // so the daemons can start in either order and never bind anything wider.
+            .serverChannelOption(.ipOption(.init(rawValue: IP_FREEBIND)), value: 1)
+            .serverChannelOption(.backlog, value: 1024)
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .bind(host: host, port: port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let source = channel.remoteAddress?.ipAddress.flatMap(IPAddress.init)
+                    guard let source, directory.livePeer(at: source) != nil else {
+                        try channel.pipeline.syncOperations.addHandler(SilentCloseHandler())
+                        return Accepted.silent
+                    }
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                    let http = try NIOAsyncChannel<HTTPServerRequestPart, HTTPPart<HTTPResponseHead, ByteBuffer>>(
+                        wrappingChannelSynchronously: channel
+                    )
+                    return Accepted.peer(http, source)
+                }
+            }
+        if let address = server.channel.localAddress { onBound(address) }
+        logger.info("gateway listening", metadata: ["listen.address": "\(host):\(server.channel.localAddress?.port ?? port)"])
+
+        do {
+            try await withGracefulShutdownHandler {
+                try await server.executeThenClose { inbound in
+                    try await withThrowingDiscardingTaskGroup { tasks in
+                        for try await accepted in inbound {
+                            guard case .peer(let channel, let source) = accepted else {
+                                logger.debug("silent close of a non-peer connection")
+                                continue
+                            }
+                            tasks.addTask {
+                                let connection = HTTPConnection(
+                                    source: source, directory: directory, router: BackendRouter(backends: configuration.backends),
+                                    upstream: upstream, maxRequestBodyBytes: configuration.gateway.maxRequestBodyBytes, logger: logger
+                                )
+                                do {
+                                    try await connection.serve(channel)
+                                } catch {
+                                    logger.debug("connection ended with an error", metadata: ["error": "\(error)"])
+                                }
+                            }
+                        }
+                    }
+                }
+            } onGracefulShutdown: {
+                server.channel.close(promise: nil)
+            }
+        } catch is CancellationError {
+            // A graceful shutdown cancels the accept loop; that is a clean exit.
+        } catch let error as ChannelError where error == .alreadyClosed || error == .ioOnClosedChannel {
+            // Closing the listener on shutdown ends the accept loop this way.
+        }
+    }
+}

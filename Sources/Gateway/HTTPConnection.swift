@@ -1,0 +1,191 @@
+import Addressing
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import PopConfig
+import Registry
+
+typealias ResponseWriter = NIOAsyncChannelOutboundWriter<HTTPPart<HTTPResponseHead, ByteBuffer>>
+
+/// Serves the HTTP/1.1 requests of one authenticated-peer connection, one after another.
+struct HTTPConnection {
+    let source: IPAddress
+    let directory: PeerDirectory
+    let router: BackendRouter
+    let upstream: UpstreamClient
+    let maxRequestBodyBytes: Int
+    let logger: Logger
+
+    /// What to do with the connection after a request.
+    enum Next { case keepAlive, close }
+
+    func serve(_ channel: NIOAsyncChannel<HTTPServerRequestPart, HTTPPart<HTTPResponseHead, ByteBuffer>>) async throws {
+        try await channel.executeThenClose { inbound, outbound in
+            var parts = inbound.makeAsyncIterator()
+            while let part = try await parts.next() {
+                guard case .head(let head) = part else { return }  // body without a head: protocol error
+                let next = try await handle(head: head, parts: &parts, writer: outbound)
+                if next == .close || !head.isKeepAlive { return }
+            }
+        }
+    }
+
+    private func handle(
+        head: HTTPRequestHead, parts: inout NIOAsyncChannelInboundStream<HTTPServerRequestPart>.AsyncIterator,
+        writer: ResponseWriter
+    ) async throws -> Next {
+        let requestID = RequestID.make()
+        var log = logger
+        log[metadataKey: "request.id"] = "\(requestID)"
+        let started = ContinuousClock.now
+
+        // The snapshot is read per request, so a peer revoked mid-connection is cut off here.
+        let authentication = Authenticator.authenticate(
+            source: source, authorization: head.headers.first(name: "Authorization"), snapshot: directory.snapshot
+        )
+        let identity: RequestIdentity
+        switch authentication {
+        case .unknownPeer:
+            log.info("peer no longer live; closing", metadata: ["peer.address": "\(source)"])
+            return .close
+        case .invalidKey(let reason):
+            guard try await discardBody(&parts) else { return .close }
+            try await write(error: .invalidAPIKey(reason), requestID: requestID, keepAlive: head.isKeepAlive, to: writer)
+            log.info("request refused", metadata: ["http.status": "401", "peer.address": "\(source)"])
+            return .keepAlive
+        case .authenticated(let who):
+            identity = who
+        }
+        log[metadataKey: "peer.name"] = "\(identity.peer.name)"
+        log[metadataKey: "tenant"] = "\(identity.peer.tenantName)"
+
+        let route: ProxyRoute
+        switch ProxyRoute.resolve(method: head.method, uri: head.uri) {
+        case .failure(let error):
+            guard try await discardBody(&parts) else { return .close }
+            try await write(error: error, requestID: requestID, keepAlive: head.isKeepAlive, to: writer)
+            return .keepAlive
+        case .success(let resolved):
+            route = resolved
+        }
+
+        guard let body = try await collectBody(&parts) else {
+            try await write(error: .bodyTooLarge(limit: maxRequestBodyBytes), requestID: requestID, keepAlive: false, to: writer)
+            return .close
+        }
+
+        let backend: BackendSettings
+        let path: String
+        switch route {
+        case .listModels:
+            guard let listing = router.listingBackend else { return .close }
+            backend = listing
+            path = "/v1/models"
+        case .modelRouted(let routedPath):
+            switch ProxyRoute.model(in: body) {
+            case .failure(let error):
+                try await write(error: error, requestID: requestID, keepAlive: head.isKeepAlive, to: writer)
+                return .keepAlive
+            case .success(let model):
+                guard let chosen = router.backend(for: model) else {
+                    try await write(error: .modelNotFound(model), requestID: requestID, keepAlive: head.isKeepAlive, to: writer)
+                    return .keepAlive
+                }
+                log[metadataKey: "model"] = "\(model)"
+                backend = chosen
+                path = routedPath
+            }
+        }
+        log[metadataKey: "backend"] = "\(backend.name)"
+
+        let response: HTTPClientResponse
+        do {
+            response = try await upstream.send(
+                backend: backend, method: head.method, path: path, clientHeaders: head.headers,
+                body: head.method == .GET ? nil : body, requestID: requestID
+            )
+        } catch {
+            log.warning("backend failed before answering", metadata: ["error": "\(error)"])
+            try await write(error: .upstreamUnavailable(backend.name), requestID: requestID, keepAlive: head.isKeepAlive, to: writer)
+            return .keepAlive
+        }
+
+        var headers = HTTPHeaders()
+        for name in ["Content-Type", "Cache-Control", "Content-Length"] {
+            if let value = response.headers.first(name: name) { headers.add(name: name, value: value) }
+        }
+        headers.add(name: "X-Request-Id", value: requestID)
+        if !head.isKeepAlive { headers.add(name: "Connection", value: "close") }
+        try await writer.write(.head(HTTPResponseHead(version: head.version, status: response.status, headers: headers)))
+        do {
+            // Each upstream chunk is written (and flushed) as it arrives: SSE is never coalesced.
+            for try await chunk in response.body {
+                try await writer.write(.body(chunk))
+            }
+        } catch {
+            // The status is already sent; ending the connection tells the client the body is cut.
+            log.warning("backend failed mid-response", metadata: ["error": "\(error)"])
+            return .close
+        }
+        try await writer.write(.end(nil))
+        log.info(
+            "request served",
+            metadata: [
+                "http.status": "\(response.status.code)",
+                "duration_ms": "\((ContinuousClock.now - started).wholeMilliseconds)",
+            ]
+        )
+        return .keepAlive
+    }
+
+    /// Reads the request body into memory, up to the limit; nil when it is larger.
+    private func collectBody(
+        _ parts: inout NIOAsyncChannelInboundStream<HTTPServerRequestPart>.AsyncIterator
+    ) async throws -> ByteBuffer? {
+        var body = ByteBuffer()
+        var tooLarge = false
+        while let part = try await parts.next() {
+            switch part {
+            case .body(var chunk):
+                if body.readableBytes + chunk.readableBytes > maxRequestBodyBytes { tooLarge = true }
+                if !tooLarge { body.writeBuffer(&chunk) }
+            case .end:
+                return tooLarge ? nil : body
+            case .head:
+                return nil
+            }
+        }
+        return tooLarge ? nil : body
+    }
+
+    /// Skips the rest of a request body we will not use; false when the stream ended early.
+    private func discardBody(
+        _ parts: inout NIOAsyncChannelInboundStream<HTTPServerRequestPart>.AsyncIterator
+    ) async throws -> Bool {
+        var discarded = 0
+        while let part = try await parts.next() {
+            switch part {
+            case .body(let chunk):
+                discarded += chunk.readableBytes
+                if discarded > maxRequestBodyBytes { return false }
+            case .end: return true
+            case .head: return false
+            }
+        }
+        return false
+    }
+
+    private func write(error: OpenAIError, requestID: String, keepAlive: Bool, to writer: ResponseWriter) async throws {
+        let body = ByteBuffer(bytes: error.body)
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: "application/json")
+        headers.add(name: "Content-Length", value: "\(body.readableBytes)")
+        headers.add(name: "X-Request-Id", value: requestID)
+        if !keepAlive { headers.add(name: "Connection", value: "close") }
+        try await writer.write(.head(HTTPResponseHead(version: .http1_1, status: error.status, headers: headers)))
+        try await writer.write(.body(body))
+        try await writer.write(.end(nil))
+    }
+}

@@ -1,0 +1,82 @@
+import Foundation
+import NIOHTTP1
+
+/// An error answered in the shape the OpenAI API uses, so SDKs raise their usual exceptions.
+public struct OpenAIError: Error, Sendable, Equatable {
+    /// The HTTP status.
+    public let status: HTTPResponseStatus
+    /// A sentence for the client.
+    public let message: String
+    /// OpenAI's `type` field.
+    public let type: String
+    /// OpenAI's `code` field.
+    public let code: String?
+    /// The request field at fault, if any.
+    public let param: String?
+
+    /// Creates an error.
+    public init(status: HTTPResponseStatus, message: String, type: String = "invalid_request_error", code: String?, param: String? = nil) {
+        self.status = status
+        self.message = message
+        self.type = type
+        self.code = code
+        self.param = param
+    }
+
+    /// The JSON body.
+    public var body: [UInt8] {
+        struct Envelope: Encodable {
+            struct Inner: Encodable {
+                let message: String
+                let type: String
+                let param: String?
+                let code: String?
+
+                func encode(to encoder: any Encoder) throws {
+                    var c = encoder.container(keyedBy: CodingKeys.self)
+                    try c.encode(message, forKey: .message)
+                    try c.encode(type, forKey: .type)
+                    try c.encode(param, forKey: .param)  // explicit null, as OpenAI sends
+                    try c.encode(code, forKey: .code)
+                }
+
+                enum CodingKeys: String, CodingKey { case message, type, param, code }
+            }
+            let error: Inner
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return Array((try? encoder.encode(Envelope(error: .init(message: message, type: type, param: param, code: code)))) ?? Data())
+    }
+
+    static func invalidAPIKey(_ message: String) -> OpenAIError {
+        OpenAIError(status: .unauthorized, message: message, code: "invalid_api_key")
+    }
+
+    static func notFound(path: String) -> OpenAIError {
+        OpenAIError(status: .notFound, message: "Unknown request URL: \(path).", code: "unknown_url")
+    }
+
+    static func methodNotAllowed(_ method: HTTPMethod, path: String) -> OpenAIError {
+        OpenAIError(status: .methodNotAllowed, message: "\(method) is not allowed on \(path).", code: "method_not_allowed")
+    }
+
+    static func modelNotFound(_ model: String) -> OpenAIError {
+        OpenAIError(status: .notFound, message: "The model '\(model)' does not exist or is not served here.", code: "model_not_found", param: "model")
+    }
+
+    static func invalidBody(_ message: String) -> OpenAIError {
+        OpenAIError(status: .badRequest, message: message, code: "invalid_request_body")
+    }
+
+    static func bodyTooLarge(limit: Int) -> OpenAIError {
+        OpenAIError(status: .payloadTooLarge, message: "The request body exceeds \(limit) bytes.", code: "request_too_large")
+    }
+
+    static func upstreamUnavailable(_ backend: String) -> OpenAIError {
+        OpenAIError(
+            status: .badGateway, message: "The inference backend did not answer; retry shortly.", type: "server_error",
+            code: "backend_unavailable"
+        )
+    }
+}

@@ -1,0 +1,57 @@
+import NIOCore
+
+/// Gives a connection nothing: not a byte, not a reset. The port looks closed (NGINX's
+/// `return 444`, without the RST NGINX sends when unread data is pending).
+///
+/// It sends FIN at once, then reads and discards whatever the client still sends, because
+/// closing a socket with unread bytes in its receive queue makes the kernel answer with RST.
+/// The connection is closed when the client closes its side, or after `drainTimeout` or
+/// `drainLimit` bytes, whichever comes first.
+public final class SilentCloseHandler: ChannelInboundHandler, RemovableChannelHandler {
+    public typealias InboundIn = ByteBuffer
+
+    private let drainTimeout: TimeAmount
+    private let drainLimit: Int
+    private var drained = 0
+    private var timer: Scheduled<Void>?
+
+    /// Creates a handler; the defaults bound what one unauthenticated connection can cost.
+    public init(drainTimeout: TimeAmount = .seconds(10), drainLimit: Int = 1 << 20) {
+        self.drainTimeout = drainTimeout
+        self.drainLimit = drainLimit
+    }
+
+    public func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { start(context: context) }
+    }
+
+    public func channelActive(context: ChannelHandlerContext) {
+        start(context: context)
+        context.fireChannelActive()
+    }
+
+    private func start(context: ChannelHandlerContext) {
+        guard timer == nil else { return }
+        let channel = context.channel
+        timer = context.eventLoop.scheduleTask(in: drainTimeout) { channel.close(promise: nil) }
+        context.close(mode: .output, promise: nil)
+        context.read()
+    }
+
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        drained += unwrapInboundIn(data).readableBytes
+        if drained >= drainLimit { context.close(promise: nil) }
+    }
+
+    public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case ChannelEvent.inputClosed = event { context.close(promise: nil) }
+    }
+
+    public func channelInactive(context: ChannelHandlerContext) {
+        timer?.cancel()
+    }
+
+    public func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+}

@@ -1,0 +1,44 @@
+import AsyncHTTPClient
+import NIOCore
+import NIOHTTP1
+import PopConfig
+
+/// Pooled keep-alive HTTP connections to the inference workers across the backbone.
+///
+/// Bodies are streamed in both directions and never written anywhere but the sockets.
+public final class UpstreamClient: Sendable {
+    let http: HTTPClient
+
+    /// Creates a client on `eventLoopGroup`.
+    public init(eventLoopGroup: any EventLoopGroup) {
+        var configuration = HTTPClient.Configuration()
+        configuration.redirectConfiguration = .disallow
+        configuration.decompression = .disabled
+        configuration.timeout = .init(connect: .seconds(3), read: .seconds(300))
+        configuration.connectionPool = .init(idleTimeout: .seconds(60))
+        http = HTTPClient(eventLoopGroupProvider: .shared(eventLoopGroup), configuration: configuration)
+    }
+
+    /// Closes pooled connections; call once at shutdown.
+    public func shutdown() async throws {
+        try await http.shutdown()
+    }
+
+    /// Sends one request to `backend` and returns its response with the body still streaming.
+    ///
+    /// Only headers the worker needs are forwarded: never the client's Authorization (that is
+    /// the client's secret for the PoP, not for the worker).
+    func send(
+        backend: BackendSettings, method: HTTPMethod, path: String, clientHeaders: HTTPHeaders, body: ByteBuffer?,
+        requestID: String
+    ) async throws -> HTTPClientResponse {
+        var request = HTTPClientRequest(url: backend.url + path)
+        request.method = method
+        for name in ["Content-Type", "Accept"] {
+            if let value = clientHeaders.first(name: name) { request.headers.add(name: name, value: value) }
+        }
+        request.headers.add(name: "X-Request-Id", value: requestID)
+        if let body { request.body = .bytes(body) }
+        return try await http.execute(request, timeout: .seconds(600))
+    }
+}

@@ -1,0 +1,67 @@
+import Addressing
+import Registry
+import Sodium
+import WireGuard
+
+/// The device popgate wants: the PoP's identity and one WireGuard peer per live registry peer.
+public struct DesiredDevice: Sendable {
+    /// The public key of the PoP's private key (what the device must report).
+    public var publicKey: Curve25519PublicKey
+    /// The PoP's private key as base64, sent only when the device holds another key.
+    public var privateKeyBase64: String
+    /// The UDP port.
+    public var listenPort: Int
+    /// Peers, by public key.
+    public var peers: [Curve25519PublicKey: PeerConfiguration]
+
+    /// Builds the desired state from registry peers: each may send only from its own address.
+    public init(privateKey: Curve25519PrivateKey, listenPort: Int, peers: [Peer]) {
+        publicKey = privateKey.publicKey
+        privateKeyBase64 = privateKey.base64Secret()
+        self.listenPort = listenPort
+        var byKey: [Curve25519PublicKey: PeerConfiguration] = [:]
+        for peer in peers where peer.state == .active {
+            byKey[peer.publicKey] = PeerConfiguration(
+                publicKey: peer.publicKey, presharedKeyBase64: peer.presharedKey?.base64Secret(),
+                allowedIPs: [IPPrefix(address: peer.address, length: peer.address.bitWidth)!]
+            )
+        }
+        self.peers = byKey
+    }
+}
+
+/// The smallest change that turns the device's actual state into the desired one.
+///
+/// Unchanged peers are left out entirely: re-sending a peer is harmless to its keys but costs
+/// a message per peer, and with the kernel backend it would reset nothing only if every field
+/// matched, so the rule is simply never to send what is already right.
+public enum ReconcilePlan {
+    /// The change to apply; empty when the device already matches.
+    public static func diff(desired: DesiredDevice, actual: DeviceStatus) -> DeviceChange {
+        var change = DeviceChange()
+        if actual.publicKey != desired.publicKey { change.privateKeyBase64 = desired.privateKeyBase64 }
+        if actual.listenPort != desired.listenPort { change.listenPort = desired.listenPort }
+        var seen = Set<Curve25519PublicKey>()
+        for peer in actual.peers {
+            seen.insert(peer.publicKey)
+            guard let wanted = desired.peers[peer.publicKey] else {
+                change.removePeers.append(peer.publicKey)
+                continue
+            }
+            if !matches(wanted, peer) { change.upsertPeers.append(wanted) }
+        }
+        for (key, wanted) in desired.peers where !seen.contains(key) {
+            change.upsertPeers.append(wanted)
+        }
+        change.upsertPeers.sort { $0.publicKey.base64 < $1.publicKey.base64 }
+        change.removePeers.sort { $0.base64 < $1.base64 }
+        return change
+    }
+
+    private static func matches(_ wanted: PeerConfiguration, _ actual: PeerStatus) -> Bool {
+        let wantedFingerprint = wanted.presharedKeyBase64.map(presharedKeyFingerprint(base64:))
+        return Set(wanted.allowedIPs.map(\.description)) == Set(actual.allowedIPs.map(\.description))
+            && wantedFingerprint == actual.presharedKeyFingerprint
+            && wanted.persistentKeepalive == actual.persistentKeepalive
+    }
+}

@@ -1,0 +1,148 @@
+import Addressing
+import Foundation
+import TOMLKit
+
+extension PopConfiguration {
+    /// The path used when neither `--config` nor `POPGATE_CONFIG` names one.
+    public static let defaultPath = "/etc/popgate/popgate.toml"
+
+    /// The configuration file to read: the explicit option, else `POPGATE_CONFIG`, else the default.
+    public static func resolvePath(explicit: String?, environment: [String: String] = ProcessInfo.processInfo.environment)
+        -> String
+    {
+        explicit ?? environment["POPGATE_CONFIG"] ?? defaultPath
+    }
+
+    /// Reads and validates the file at `path`.
+    public static func load(path: String) throws(ConfigError) -> PopConfiguration {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            let reason = FileManager.default.fileExists(atPath: path) ? "cannot be read (permissions?)" : "does not exist"
+            throw ConfigError(
+                path: path, key: nil, line: nil,
+                message: "\(reason); pass --config PATH or set POPGATE_CONFIG (see docs/configuration.md)"
+            )
+        }
+        return try parse(text, path: path)
+    }
+
+    /// Validates TOML text; `path` only labels errors.
+    public static func parse(_ text: String, path: String = "popgate.toml") throws(ConfigError) -> PopConfiguration {
+        let root: TOMLTable
+        do {
+            root = try TOMLTable(string: text)
+        } catch let error as TOMLParseError {
+            throw ConfigError(path: path, key: nil, line: error.source.begin.line, message: "TOML syntax: \(error.description)")
+        } catch {
+            throw ConfigError(path: path, key: nil, line: nil, message: "TOML syntax: \(error)")
+        }
+        let locator = SourceLocator(text: text)
+        var top = TableReader(table: root, name: nil, path: path, locator: locator)
+
+        func section(_ name: String) throws(ConfigError) -> TableReader {
+            let table = try top.subtable(name) ?? TOMLTable()
+            return TableReader(table: table, name: name, path: path, locator: locator)
+        }
+
+        var pop = try section("pop")
+        let popName = try pop.string("name") ?? "pop"
+        try pop.rejectUnknownKeys()
+
+        var registryTable = try section("registry")
+        let registry = RegistrySettings(path: try registryTable.string("path") ?? "/var/lib/popgate/registry.sqlite")
+        try registryTable.rejectUnknownKeys()
+
+        let wireguard = try readWireGuard(try section("wireguard"))
+        let gateway = try readGateway(try section("gateway"))
+
+        var netdTable = try section("netd")
+        let netd = NetdSettings(
+            runDirectory: try netdTable.string("run_directory") ?? "/run/popgate",
+            registryPollMilliseconds: try netdTable.int("registry_poll_ms", range: 10...10_000) ?? 200,
+            reconcileIntervalSeconds: try netdTable.int("reconcile_interval_s", range: 1...3600) ?? 10
+        )
+        try netdTable.rejectUnknownKeys()
+
+        var backends: [BackendSettings] = []
+        for (index, table) in try top.tableArray("backends").enumerated() {
+            var reader = TableReader(table: table, name: "backends", index: index, path: path, locator: locator)
+            let name = try reader.requiredString("name", hint: "give each backend a short name, e.g. name = \"gpu-1\"")
+            let url = try reader.requiredString("url", hint: "e.g. url = \"http://10.99.0.2:8000\"")
+            guard let parsed = URL(string: url), parsed.scheme == "http" || parsed.scheme == "https", parsed.host != nil,
+                  parsed.path.isEmpty || parsed.path == "/"
+            else {
+                throw reader.error("url", "\"\(url)\" is not http(s)://HOST:PORT with no path")
+            }
+            let models = try reader.strings("models") ?? []
+            guard !models.isEmpty else { throw reader.error("models", "list at least one model this backend serves") }
+            guard !backends.contains(where: { $0.name == name }) else {
+                throw reader.error("name", "\"\(name)\" is used by an earlier backend; names must be unique")
+            }
+            try reader.rejectUnknownKeys()
+            backends.append(BackendSettings(name: name, url: url.hasSuffix("/") ? String(url.dropLast()) : url, models: models))
+        }
+        guard !backends.isEmpty else {
+            throw ConfigError(
+                path: path, key: "backends", line: nil,
+                message: "no inference backend is configured; add a [[backends]] table with name, url and models"
+            )
+        }
+        try top.rejectUnknownKeys()
+        return PopConfiguration(
+            popName: popName, registry: registry, wireguard: wireguard, gateway: gateway, netd: netd, backends: backends
+        )
+    }
+
+    private static func readWireGuard(_ table: TableReader) throws(ConfigError) -> WireGuardSettings {
+        var reader = table
+        let interface = try reader.string("interface") ?? "wg-edge"
+        guard (1...15).contains(interface.utf8.count), interface.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) })
+        else {
+            throw reader.error("interface", "\"\(interface)\" is not a valid interface name (1-15 letters, digits, - _ .)")
+        }
+        guard let address = try reader.prefix("address", example: "10.77.0.1/24") else {
+            throw reader.error("address", "is required: the PoP's tunnel address with prefix length, e.g. \"10.77.0.1/24\"")
+        }
+        let pool = try reader.prefix("pool", example: "10.77.0.0/24") ?? IPPrefix(address: address.network, length: address.length)!
+        guard pool.address.isV4 else { throw reader.error("pool", "only IPv4 pools are supported so far") }
+        guard pool.hostAddresses().count >= 2 else {
+            throw reader.error("pool", "\(pool) has no room for clients; use a prefix of /30 or shorter")
+        }
+        guard let endpoint = try reader.endpoint("endpoint", example: "198.51.100.7:51820") else {
+            throw reader.error("endpoint", "is required: the public HOST:PORT clients dial, e.g. \"198.51.100.7:51820\"")
+        }
+        let backendText = try reader.string("backend") ?? "userspace"
+        guard let backend = WireGuardBackendChoice(rawValue: backendText) else {
+            throw reader.error("backend", "\"\(backendText)\" is not one of: \(WireGuardBackendChoice.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        let settings = WireGuardSettings(
+            interface: interface,
+            privateKeyFile: try reader.string("private_key_file") ?? "/etc/popgate/keys/\(interface).key",
+            listenPort: try reader.int("listen_port", range: 1...65535) ?? 51820,
+            address: address,
+            pool: pool,
+            endpoint: endpoint,
+            backend: backend,
+            userspaceCommand: try reader.string("userspace_command") ?? "wireguard-go",
+            userspaceSocketDirectory: try reader.string("userspace_socket_directory") ?? "/var/run/wireguard",
+            persistentKeepalive: try reader.int("persistent_keepalive", range: 0...65535) ?? 25,
+            presharedKeys: try reader.bool("preshared_keys") ?? true,
+            mtu: try reader.int("mtu", range: 1280...9000) ?? 1420
+        )
+        try reader.rejectUnknownKeys()
+        return settings
+    }
+
+    private static func readGateway(_ table: TableReader) throws(ConfigError) -> GatewaySettings {
+        var reader = table
+        let settings = GatewaySettings(
+            listenPort: try reader.int("listen_port", range: 1...65535) ?? 8080,
+            maxRequestBodyBytes: try reader.int("max_request_body_bytes", range: 1024...(1 << 30)) ?? 8 << 20,
+            registryPollMilliseconds: try reader.int("registry_poll_ms", range: 10...10_000) ?? 200
+        )
+        try reader.rejectUnknownKeys()
+        return settings
+    }
+}

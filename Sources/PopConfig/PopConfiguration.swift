@@ -1,0 +1,90 @@
+import Addressing
+
+/// The whole of `popgate.toml`: one file for both daemons and for `popctl`.
+///
+/// Every field has been validated when a value of this type exists. The key names and their
+/// defaults are documented in docs/configuration.md.
+public struct PopConfiguration: Sendable, Equatable {
+    /// The PoP's name, used in logs and client configs.
+    public var popName: String
+    /// Where the registry lives.
+    public var registry: RegistrySettings
+    /// The edge WireGuard interface clients dial.
+    public var wireguard: WireGuardSettings
+    /// The HTTP gateway inside the tunnel.
+    public var gateway: GatewaySettings
+    /// popnetd's runtime files.
+    public var netd: NetdSettings
+    /// The inference workers, in the order the router prefers them.
+    public var backends: [BackendSettings]
+}
+
+/// `[registry]`.
+public struct RegistrySettings: Sendable, Equatable {
+    /// The SQLite database file.
+    public var path: String
+}
+
+/// Which WireGuard implementation popnetd drives.
+public enum WireGuardBackendChoice: String, Sendable, Equatable, CaseIterable {
+    /// wireguard-go, configured through its UAPI socket.
+    case userspace
+}
+
+/// `[wireguard]`.
+public struct WireGuardSettings: Sendable, Equatable {
+    /// The interface name, at most 15 bytes (IFNAMSIZ - 1).
+    public var interface: String
+    /// The PoP's private key file (base64, mode 0600).
+    public var privateKeyFile: String
+    /// The UDP port the PoP listens on.
+    public var listenPort: Int
+    /// The PoP's own tunnel address with the tunnel's prefix length (`10.77.0.1/24`).
+    public var address: IPPrefix
+    /// The prefix client addresses are allocated from.
+    public var pool: IPPrefix
+    /// The endpoint written into client configs (the PoP's public uplink address and port).
+    public var endpoint: SocketEndpoint
+    /// Which implementation to drive.
+    public var backend: WireGuardBackendChoice
+    /// The wireguard-go executable.
+    public var userspaceCommand: String
+    /// The directory of wireguard-go's UAPI sockets.
+    public var userspaceSocketDirectory: String
+    /// PersistentKeepalive written into client configs (0 = off).
+    public var persistentKeepalive: Int
+    /// Preshared keys for new peers (an extra symmetric layer against a future quantum attacker).
+    public var presharedKeys: Bool
+    /// The interface MTU; clients get the same.
+    public var mtu: Int
+}
+
+/// `[gateway]`.
+public struct GatewaySettings: Sendable, Equatable {
+    /// The TCP port bound on the PoP's tunnel address.
+    public var listenPort: Int
+    /// The largest request body accepted; larger bodies get 413.
+    public var maxRequestBodyBytes: Int
+    /// How often the gateway re-reads the registry's revision.
+    public var registryPollMilliseconds: Int
+}
+
+/// `[netd]`.
+public struct NetdSettings: Sendable, Equatable {
+    /// Holds popnetd's lock file and status socket; root-only.
+    public var runDirectory: String
+    /// How often popnetd re-reads the registry's revision.
+    public var registryPollMilliseconds: Int
+    /// How often popnetd compares the device with the registry even without a change.
+    public var reconcileIntervalSeconds: Int
+}
+
+/// One `[[backends]]` entry: an inference worker across the backbone.
+public struct BackendSettings: Sendable, Equatable {
+    /// A short name for logs and receipts.
+    public var name: String
+    /// The scheme, host and port of the worker's OpenAI-compatible API (`http://10.99.0.2:8000`).
+    public var url: String
+    /// The models it serves.
+    public var models: [String]
+}

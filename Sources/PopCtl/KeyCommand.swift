@@ -1,0 +1,32 @@
+import ArgumentParser
+import Foundation
+import Registry
+
+struct KeyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "key", abstract: "Manage API keys.", subcommands: [Create.self]
+    )
+
+    struct Create: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create an API key for a tenant.",
+            discussion: "The key is printed once on standard output and only its hash is stored: keep it now."
+        )
+
+        @OptionGroup var options: GlobalOptions
+        @Option(help: "The tenant the key belongs to.") var tenant: String
+        @Option(help: "Default tier: slow, medium, fast or ludicrous.") var tier = "medium"
+
+        func validate() throws {
+            do { _ = try Tier.parse(tier) } catch { throw ValidationError(error.message) }
+        }
+
+        func run() throws {
+            let (record, token) = try Context(options).store.createAPIKey(tenant: tenant, defaultTier: try Tier.parse(tier))
+            print(token.reveal())
+            FileHandle.standardError.write(Data(
+                "created key \(record.keyID) for tenant \(tenant) (default tier \(record.defaultTier.rawValue)); it is shown only once\n".utf8
+            ))
+        }
+    }
+}

@@ -1,0 +1,48 @@
+import ArgumentParser
+import Gateway
+import Logging
+import NIOPosix
+import PopConfig
+import Registry
+import ServiceLifecycle
+import UnixSignals
+
+/// popgated: the OpenAI-compatible gateway inside the WireGuard tunnel.
+@main
+struct Popgated: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "popgated", abstract: "popgate's HTTP gateway, bound to the PoP's tunnel address only."
+    )
+
+    @Option(help: "popgate.toml to use (default: $POPGATE_CONFIG, else /etc/popgate/popgate.toml).")
+    var config: String?
+
+    func run() async throws {
+        LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+        var logger = Logger(label: "popgated")
+        logger.logLevel = .info
+        let configuration = try PopConfiguration.load(path: PopConfiguration.resolvePath(explicit: config))
+        let store = try RegistryStore(path: configuration.registry.path)
+        let directory = PeerDirectory()
+        let follower = RegistryFollower(
+            store: store, directory: directory,
+            interval: .milliseconds(configuration.gateway.registryPollMilliseconds), logger: logger
+        )
+        // The first snapshot is loaded before listening, so no peer is ever refused at start.
+        try follower.refresh()
+        let upstream = UpstreamClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton)
+        let server = GatewayServer(
+            configuration: configuration, directory: directory, upstream: upstream,
+            group: MultiThreadedEventLoopGroup.singleton, logger: logger
+        )
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: follower), .init(service: server)],
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger
+            )
+        )
+        try await group.run()
+        try await upstream.shutdown()
+        logger.info("popgated stopped")
+    }
+}
