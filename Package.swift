@@ -129,18 +129,25 @@ let package = Package(
 
         .testTarget(name: "SodiumTests", dependencies: ["Sodium"], swiftSettings: settings),
         .testTarget(name: "AddressingTests", dependencies: ["Addressing"], swiftSettings: settings),
-        .testTarget(name: "WireGuardTests", dependencies: ["WireGuard", "Sodium"], swiftSettings: settings),
-        .testTarget(name: "PopConfigTests", dependencies: ["PopConfig"], swiftSettings: settings),
+        .testTarget(name: "WireGuardTests", dependencies: ["WireGuard", "Sodium", "Addressing"], swiftSettings: settings),
+        .testTarget(name: "PopConfigTests", dependencies: ["PopConfig", "Addressing"], swiftSettings: settings),
         .testTarget(name: "RegistryTests", dependencies: ["Registry", "Sodium", "Addressing"], swiftSettings: settings),
-        .testTarget(name: "PopCtlTests", dependencies: ["PopCtl", "Registry", "PopConfig", "WireGuard"], swiftSettings: settings),
+        .testTarget(
+            name: "PopCtlTests", dependencies: ["PopCtl", "Registry", "PopConfig", "WireGuard", "Sodium"],
+            swiftSettings: settings
+        ),
         .testTarget(
             name: "GatewayTests",
             dependencies: [
-                "Gateway", "Registry",
+                "Gateway", "Registry", "Sodium", "Addressing",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
+            swiftSettings: settings
+        ),
+        .testTarget(
+            name: "NetAgentTests", dependencies: ["NetAgent", "Registry", "WireGuard", "Sodium", "Addressing"],
             swiftSettings: settings
         ),
         .testTarget(name: "InferenceSimTests", dependencies: ["InferenceSim"], swiftSettings: settings),

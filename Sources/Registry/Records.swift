@@ -95,6 +95,14 @@ public struct APIKeyRecord: Sendable, Equatable {
     public let secretHash: [UInt8]
     /// The tier used when a request names none.
     public let defaultTier: Tier
+
+    /// Creates a record.
+    public init(keyID: String, tenantID: Int64, secretHash: [UInt8], defaultTier: Tier) {
+        self.keyID = keyID
+        self.tenantID = tenantID
+        self.secretHash = secretHash
+        self.defaultTier = defaultTier
+    }
 }
 
 /// A WireGuard preshared key (32 random bytes, base64 as `wg genpsk` prints).

@@ -79,6 +79,22 @@ public struct PeerStatus: Sendable, Equatable {
     public var txBytes: UInt64
     /// Keepalive interval in seconds, or nil for off.
     public var persistentKeepalive: Int?
+
+    /// Creates a peer status.
+    public init(
+        publicKey: Curve25519PublicKey, hasPresharedKey: Bool, presharedKeyFingerprint: String?, endpoint: SocketEndpoint?,
+        allowedIPs: [IPPrefix], lastHandshake: Date?, rxBytes: UInt64, txBytes: UInt64, persistentKeepalive: Int?
+    ) {
+        self.publicKey = publicKey
+        self.hasPresharedKey = hasPresharedKey
+        self.presharedKeyFingerprint = presharedKeyFingerprint
+        self.endpoint = endpoint
+        self.allowedIPs = allowedIPs
+        self.lastHandshake = lastHandshake
+        self.rxBytes = rxBytes
+        self.txBytes = txBytes
+        self.persistentKeepalive = persistentKeepalive
+    }
 }
 
 /// What the device reports about itself.
@@ -89,6 +105,13 @@ public struct DeviceStatus: Sendable, Equatable {
     public var listenPort: Int?
     /// Its peers, in the device's order.
     public var peers: [PeerStatus]
+
+    /// Creates a device status.
+    public init(publicKey: Curve25519PublicKey?, listenPort: Int?, peers: [PeerStatus]) {
+        self.publicKey = publicKey
+        self.listenPort = listenPort
+        self.peers = peers
+    }
 }
 
 /// A WireGuard implementation popgate can configure: wireguard-go over UAPI now, the kernel
