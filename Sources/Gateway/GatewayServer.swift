@@ -22,7 +22,7 @@ public struct GatewayServer: Service {
 
     /// The connection as classified at accept time.
     enum Accepted: Sendable {
-        case peer(NIOAsyncChannel<HTTPServerRequestPart, HTTPPart<HTTPResponseHead, ByteBuffer>>, IPAddress)
+        case peer(NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, IPAddress)
         case silent
     }
 
@@ -44,6 +44,9 @@ public struct GatewayServer: Service {
         let port = configuration.gateway.listenPort
         let directory = self.directory
         let logger = self.logger
+        let upstream = self.upstream
+        let router = BackendRouter(backends: configuration.backends)
+        let maxBody = configuration.gateway.maxRequestBodyBytes
         let server = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             // IP_FREEBIND: bind the tunnel address before popnetd has put it on the interface,
@@ -59,7 +62,7 @@ public struct GatewayServer: Service {
                         return Accepted.silent
                     }
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                    let http = try NIOAsyncChannel<HTTPServerRequestPart, HTTPPart<HTTPResponseHead, ByteBuffer>>(
+                    let http = try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(
                         wrappingChannelSynchronously: channel
                     )
                     return Accepted.peer(http, source)
@@ -69,7 +72,8 @@ public struct GatewayServer: Service {
         logger.info("gateway listening", metadata: ["listen.address": "\(host):\(server.channel.localAddress?.port ?? port)"])
 
         do {
-            try await withGracefulShutdownHandler {
+            // Shutdown cancels the accept loop and every connection task; NIO closes each channel.
+            try await cancelWhenGracefulShutdown {
                 try await server.executeThenClose { inbound in
                     try await withThrowingDiscardingTaskGroup { tasks in
                         for try await accepted in inbound {
@@ -79,8 +83,8 @@ public struct GatewayServer: Service {
                             }
                             tasks.addTask {
                                 let connection = HTTPConnection(
-                                    source: source, directory: directory, router: BackendRouter(backends: configuration.backends),
-                                    upstream: upstream, maxRequestBodyBytes: configuration.gateway.maxRequestBodyBytes, logger: logger
+                                    source: source, directory: directory, router: router, upstream: upstream,
+                                    maxRequestBodyBytes: maxBody, logger: logger
                                 )
                                 do {
                                     try await connection.serve(channel)
@@ -91,13 +95,9 @@ public struct GatewayServer: Service {
                         }
                     }
                 }
-            } onGracefulShutdown: {
-                server.channel.close(promise: nil)
             }
         } catch is CancellationError {
             // A graceful shutdown cancels the accept loop; that is a clean exit.
-        } catch let error as ChannelError where error == .alreadyClosed || error == .ioOnClosedChannel {
-            // Closing the listener on shutdown ends the accept loop this way.
         }
     }
 }

@@ -7,7 +7,7 @@ import NIOHTTP1
 import PopConfig
 import Registry
 
-typealias ResponseWriter = NIOAsyncChannelOutboundWriter<HTTPPart<HTTPResponseHead, ByteBuffer>>
+typealias ResponseWriter = NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>
 
 /// Serves the HTTP/1.1 requests of one authenticated-peer connection, one after another.
 struct HTTPConnection {
@@ -21,7 +21,7 @@ struct HTTPConnection {
     /// What to do with the connection after a request.
     enum Next { case keepAlive, close }
 
-    func serve(_ channel: NIOAsyncChannel<HTTPServerRequestPart, HTTPPart<HTTPResponseHead, ByteBuffer>>) async throws {
+    func serve(_ channel: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>) async throws {
         try await channel.executeThenClose { inbound, outbound in
             var parts = inbound.makeAsyncIterator()
             while let part = try await parts.next() {
@@ -122,7 +122,7 @@ struct HTTPConnection {
         do {
             // Each upstream chunk is written (and flushed) as it arrives: SSE is never coalesced.
             for try await chunk in response.body {
-                try await writer.write(.body(chunk))
+                try await writer.write(.body(.byteBuffer(chunk)))
             }
         } catch {
             // The status is already sent; ending the connection tells the client the body is cut.
@@ -185,7 +185,7 @@ struct HTTPConnection {
         headers.add(name: "X-Request-Id", value: requestID)
         if !keepAlive { headers.add(name: "Connection", value: "close") }
         try await writer.write(.head(HTTPResponseHead(version: .http1_1, status: error.status, headers: headers)))
-        try await writer.write(.body(body))
+        try await writer.write(.body(.byteBuffer(body)))
         try await writer.write(.end(nil))
     }
 }

@@ -45,7 +45,7 @@ public struct OpenAIError: Error, Sendable, Equatable {
             let error: Inner
         }
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return Array((try? encoder.encode(Envelope(error: .init(message: message, type: type, param: param, code: code)))) ?? Data())
     }
 

@@ -21,21 +21,18 @@ public final class SilentCloseHandler: ChannelInboundHandler, RemovableChannelHa
         self.drainLimit = drainLimit
     }
 
-    public func handlerAdded(context: ChannelHandlerContext) {
-        if context.channel.isActive { start(context: context) }
-    }
-
     public func channelActive(context: ChannelHandlerContext) {
         start(context: context)
         context.fireChannelActive()
     }
 
+    // Started from channelActive only: before the channel is registered and active, a
+    // half-close would fail silently and the client would wait for the timeout instead.
     private func start(context: ChannelHandlerContext) {
         guard timer == nil else { return }
         let channel = context.channel
         timer = context.eventLoop.scheduleTask(in: drainTimeout) { channel.close(promise: nil) }
         context.close(mode: .output, promise: nil)
-        context.read()
     }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
