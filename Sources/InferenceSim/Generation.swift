@@ -1,0 +1,135 @@
+import NIOCore
+
+/// One simulated chat or legacy completion, resolved from its request into the exact text,
+/// counts and bodies the simulator will send. Pure: the HTTP layer adds only the timing.
+struct Generation: Sendable {
+    /// Which API shape the answer takes.
+    enum Endpoint: Sendable {
+        case chat
+        case completion
+    }
+
+    /// One piece of a streamed answer.
+    struct StreamEvent: Sendable {
+        /// For a token's event, its position: the event is due once that many plus one tokens'
+        /// worth of time has passed. Nil for the framing events, sent as soon as they are reached.
+        var tokenIndex: Int?
+        /// The SSE bytes.
+        var bytes: ByteBuffer
+    }
+
+    let endpoint: Endpoint
+    let id: String
+    let created: Int
+    let model: String
+    let promptTokens: Int
+    let completionTokens: Int
+    let finishReason: FinishReason
+    let stream: Bool
+    let includeUsage: Bool
+    let priority: Int?
+
+    init(chat request: ChatCompletionRequest, stamp: ResponseStamp) {
+        self.endpoint = .chat
+        self.id = stamp.id
+        self.created = stamp.created
+        self.model = request.model
+        self.promptTokens = SimulatedText.promptTokens(messages: request.messages)
+        self.completionTokens = SimulatedText.completionTokenCount(requested: request.maxTokens)
+        self.finishReason = request.maxTokens == nil ? .stop : .length
+        self.stream = request.stream
+        self.includeUsage = request.includeUsage
+        self.priority = request.priority
+    }
+
+    init(completion request: CompletionRequest, stamp: ResponseStamp) {
+        self.endpoint = .completion
+        self.id = stamp.id
+        self.created = stamp.created
+        self.model = request.model
+        self.promptTokens = SimulatedText.promptTokens(inputs: request.prompts)
+        self.completionTokens = SimulatedText.completionTokenCount(requested: request.maxTokens)
+        self.finishReason = request.maxTokens == nil ? .stop : .length
+        self.stream = request.stream
+        self.includeUsage = request.includeUsage
+        self.priority = request.priority
+    }
+
+    var usage: Usage { Usage(promptTokens: promptTokens, completionTokens: completionTokens) }
+
+    /// The non-streamed JSON body.
+    func response() -> ByteBuffer {
+        let text = SimulatedText.text(count: completionTokens)
+        switch endpoint {
+        case .chat:
+            let choice = ChatCompletion.Choice(message: .init(content: text), finishReason: finishReason)
+            return WireJSON.encode(
+                ChatCompletion(id: id, created: created, model: model, choices: [choice], usage: usage)
+            )
+        case .completion:
+            let choice = TextCompletion.Choice(text: text, finishReason: finishReason)
+            return WireJSON.encode(
+                TextCompletion(id: id, created: created, model: model, choices: [choice], usage: usage)
+            )
+        }
+    }
+
+    /// Every event of the streamed answer, in order: for chat a role chunk, then one chunk per
+    /// token, a closing chunk with the finish reason, the usage chunk when asked for, and `[DONE]`.
+    func streamEvents() -> [StreamEvent] {
+        var events: [StreamEvent] = []
+        events.reserveCapacity(completionTokens + 4)
+        if endpoint == .chat {
+            events.append(.init(tokenIndex: nil, bytes: chatChunk(delta: .init(role: "assistant", content: ""))))
+        }
+        for (index, piece) in SimulatedText.streamPieces(count: completionTokens).enumerated() {
+            let bytes: ByteBuffer
+            switch endpoint {
+            case .chat: bytes = chatChunk(delta: .init(content: piece))
+            case .completion: bytes = textChunk(text: piece)
+            }
+            events.append(.init(tokenIndex: index, bytes: bytes))
+        }
+        switch endpoint {
+        case .chat: events.append(.init(bytes: chatChunk(delta: .init(), finishReason: finishReason)))
+        case .completion: events.append(.init(bytes: textChunk(text: "", finishReason: finishReason)))
+        }
+        if includeUsage {
+            // As OpenAI does: an extra chunk with no choices carries the usage of the whole stream.
+            let chunk: ByteBuffer
+            switch endpoint {
+            case .chat:
+                chunk = WireJSON.encode(
+                    ChatCompletionChunk(id: id, created: created, model: model, choices: [], usage: usage)
+                )
+            case .completion:
+                chunk = WireJSON.encode(
+                    TextCompletion(id: id, created: created, model: model, choices: [], usage: usage)
+                )
+            }
+            events.append(.init(bytes: ServerSentEvents.event(chunk)))
+        }
+        events.append(.init(bytes: ServerSentEvents.done))
+        return events
+    }
+
+    private func chatChunk(delta: ChatCompletionChunk.Choice.Delta, finishReason: FinishReason? = nil) -> ByteBuffer {
+        let choice = ChatCompletionChunk.Choice(delta: delta, finishReason: finishReason)
+        return ServerSentEvents.event(
+            WireJSON.encode(ChatCompletionChunk(id: id, created: created, model: model, choices: [choice]))
+        )
+    }
+
+    private func textChunk(text: String, finishReason: FinishReason? = nil) -> ByteBuffer {
+        let choice = TextCompletion.Choice(text: text, finishReason: finishReason)
+        return ServerSentEvents.event(
+            WireJSON.encode(TextCompletion(id: id, created: created, model: model, choices: [choice], usage: nil))
+        )
+    }
+}
+
+extension Generation.StreamEvent {
+    init(bytes: ByteBuffer) {
+        self.init(tokenIndex: nil, bytes: bytes)
+    }
+}

@@ -1,0 +1,87 @@
+import NIOCore
+import NIOHTTP1
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// What the simulator answers to one routed request, before any simulated timing.
+enum Reply: Sendable {
+    /// A complete answer that is not inference work (probes, listings, errors).
+    case immediate(status: HTTPResponseStatus, contentType: String?, body: ByteBuffer)
+    /// A refused request; `model` is set when the body named one.
+    case failure(SimulatorError, model: String?)
+    /// A chat or legacy completion, answered after its simulated generation time or streamed.
+    case generation(Generation)
+    /// Embeddings: complete at once, but inference work all the same.
+    case embeddings(body: ByteBuffer, model: String, promptTokens: Int, priority: Int?)
+}
+
+/// Turns routed requests into replies; knows the API, not HTTP framing or timing.
+struct SimulatorEndpoints: Sendable {
+    let options: SimulatorOptions
+    let metrics: SimulatorMetrics
+
+    func reply(to route: SimulatorRoute, body: ByteBuffer) async -> Reply {
+        switch route {
+        case .health:
+            return .immediate(status: .ok, contentType: nil, body: ByteBuffer())
+        case .models:
+            return .immediate(
+                status: .ok, contentType: "application/json", body: WireJSON.encode(ModelList(models: options.models)))
+        case .metrics:
+            let exposition = MetricsExposition.render(await metrics.snapshot, options: options)
+            return .immediate(
+                status: .ok, contentType: MetricsExposition.contentType, body: ByteBuffer(string: exposition))
+        case .chatCompletions:
+            return decodeThen(ChatCompletionRequest.self, from: body, model: \.model) { request in
+                .generation(Generation(chat: request, stamp: .make(prefix: "chatcmpl-")))
+            }
+        case .completions:
+            return decodeThen(CompletionRequest.self, from: body, model: \.model) { request in
+                .generation(Generation(completion: request, stamp: .make(prefix: "cmpl-")))
+            }
+        case .embeddings:
+            return decodeThen(EmbeddingRequest.self, from: body, model: \.model, embeddings)
+        }
+    }
+
+    /// Decodes the body and checks its model before `answer` sees it, so every endpoint refuses
+    /// bad bodies (400) and unserved models (404) alike.
+    private func decodeThen<Request: Decodable>(
+        _ type: Request.Type, from body: ByteBuffer, model: KeyPath<Request, String>, _ answer: (Request) -> Reply
+    ) -> Reply {
+        let request: Request
+        do {
+            request = try WireJSON.decode(type, from: body)
+        } catch {
+            return .failure(error, model: nil)
+        }
+        let name = request[keyPath: model]
+        guard options.models.contains(name) else {
+            return .failure(.modelNotFound(name, served: options.models), model: name)
+        }
+        return answer(request)
+    }
+
+    private func embeddings(_ request: EmbeddingRequest) -> Reply {
+        let data = request.inputs.enumerated().map { index, input in
+            let vector = SimulatedEmbedding.vector(for: input)
+            switch request.encodingFormat {
+            case .float:
+                return EmbeddingList.Embedding(index: index, embedding: .floats(vector))
+            case .base64:
+                let encoded = Data(SimulatedEmbedding.littleEndianBytes(vector)).base64EncodedString()
+                return EmbeddingList.Embedding(index: index, embedding: .base64(encoded))
+            }
+        }
+        let promptTokens = SimulatedText.promptTokens(inputs: request.inputs)
+        let response = EmbeddingList(data: data, model: request.model, usage: .init(promptTokens: promptTokens))
+        return .embeddings(
+            body: WireJSON.encode(response), model: request.model, promptTokens: promptTokens,
+            priority: request.priority
+        )
+    }
+}

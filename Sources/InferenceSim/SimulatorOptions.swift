@@ -1,0 +1,96 @@
+/// A setting the simulator cannot run with, described so the operator can fix it.
+public struct SimulatorOptionsError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// What is wrong and what to do instead.
+    public let description: String
+
+    /// Creates an error.
+    public init(_ description: String) {
+        self.description = description
+    }
+}
+
+/// Everything that shapes a simulator's behaviour; validated on creation, so a running server
+/// never meets a nonsensical value.
+public struct SimulatorOptions: Sendable, Equatable {
+    /// Where to listen.
+    public var listen: ListenAddress
+    /// The models served, in listing order; never empty, no duplicates. The first names the
+    /// `/metrics` series, as vLLM serves a single model.
+    public var models: [String]
+    /// The simulated generation rate; 0 answers at once.
+    public var tokensPerSecond: Double
+    /// How many in-flight requests count as running; the rest are reported as waiting.
+    public var maxRunning: Int
+    /// When set, `/metrics` reports this queue depth instead of the measured one.
+    public var reportQueueDepth: Int?
+    /// When set, `/metrics` reports this KV-cache usage (0...1) instead of the measured one.
+    public var reportKVUsage: Double?
+    /// The largest request body accepted; larger ones get 413.
+    public var maxRequestBodyBytes: Int
+
+    /// The generation rate when none is given.
+    public static let defaultTokensPerSecond = 50.0
+    /// The running-slot count when none is given.
+    public static let defaultMaxRunning = 8
+    /// The body limit when none is given: 16 MiB.
+    public static let defaultMaxRequestBodyBytes = 16 << 20
+
+    /// Creates options, refusing values the simulator cannot honour.
+    public init(
+        listen: ListenAddress, models: [String], tokensPerSecond: Double = defaultTokensPerSecond,
+        maxRunning: Int = defaultMaxRunning, reportQueueDepth: Int? = nil, reportKVUsage: Double? = nil,
+        maxRequestBodyBytes: Int = defaultMaxRequestBodyBytes
+    ) throws(SimulatorOptionsError) {
+        guard !models.isEmpty else {
+            throw SimulatorOptionsError("no models given; name at least one, e.g. --models llama-3-8b")
+        }
+        if let empty = models.firstIndex(where: { $0.isEmpty }) {
+            throw SimulatorOptionsError("model name \(empty + 1) is empty; remove the stray comma")
+        }
+        var seen = Set<String>()
+        for model in models where !seen.insert(model).inserted {
+            throw SimulatorOptionsError("model '\(model)' is listed twice; list each model once")
+        }
+        guard tokensPerSecond.isFinite, tokensPerSecond >= 0 else {
+            throw SimulatorOptionsError(
+                "tokens per second must be a finite number >= 0 (0 means no delay), not \(tokensPerSecond)"
+            )
+        }
+        guard maxRunning >= 1 else {
+            throw SimulatorOptionsError("max running must be at least 1, not \(maxRunning)")
+        }
+        if let reportQueueDepth, reportQueueDepth < 0 {
+            throw SimulatorOptionsError("reported queue depth must be >= 0, not \(reportQueueDepth)")
+        }
+        if let reportKVUsage, !(0...1).contains(reportKVUsage) {
+            throw SimulatorOptionsError("reported KV-cache usage is a fraction in 0...1, not \(reportKVUsage)")
+        }
+        guard maxRequestBodyBytes >= 1 else {
+            throw SimulatorOptionsError("the request body limit must be at least 1 byte, not \(maxRequestBodyBytes)")
+        }
+        self.listen = listen
+        self.models = models
+        self.tokensPerSecond = tokensPerSecond
+        self.maxRunning = maxRunning
+        self.reportQueueDepth = reportQueueDepth
+        self.reportKVUsage = reportKVUsage
+        self.maxRequestBodyBytes = maxRequestBodyBytes
+    }
+
+    /// Splits a comma-separated model list (`a,b`), trimming blanks around names.
+    public static func parseModels(_ list: String) -> [String] {
+        guard !list.allSatisfy(\.isWhitespace) else { return [] }
+        return list.split(separator: ",", omittingEmptySubsequences: false).map { name in
+            guard let first = name.firstIndex(where: { !$0.isWhitespace }),
+                let last = name.lastIndex(where: { !$0.isWhitespace })
+            else { return "" }
+            return String(name[first...last])
+        }
+    }
+
+    /// The simulated time to generate `tokens` tokens.
+    public func generationTime(tokens: Int) -> Duration {
+        guard tokensPerSecond > 0, tokens > 0 else { return .zero }
+        return .seconds(Double(tokens) / tokensPerSecond)
+    }
+}

@@ -1,0 +1,128 @@
+// popgate-inference-sim: argument parsing and wiring only; the server is InferenceSim.
+import ArgumentParser
+import Dispatch
+import InferenceSim
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+/// The command line of the simulated inference worker.
+struct InferenceSimCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "popgate-inference-sim",
+        abstract: "A stand-in GPU inference worker: an OpenAI-compatible server with deterministic output.",
+        discussion: """
+            Answers /v1/chat/completions, /v1/completions and /v1/embeddings with deterministic text at a set \
+            token rate, and serves vLLM-style /metrics and /health. For tests and demos only.
+            """
+    )
+
+    @Option(help: ArgumentHelp("The address to listen on.", valueName: "address:port"))
+    var listen: String
+
+    @Option(help: ArgumentHelp("The models served, comma-separated (the first names the metrics).", valueName: "a,b"))
+    var models: String
+
+    // `.unconditional` lets a negative number through as a value, so it meets the range check below
+    // instead of being taken for a flag.
+    @Option(parsing: .unconditional, help: "Simulated generation rate; 0 answers at once.")
+    var tokensPerSecond: Double = SimulatorOptions.defaultTokensPerSecond
+
+    @Option(parsing: .unconditional, help: "In-flight requests reported as running; the rest are reported as waiting.")
+    var maxRunning: Int = SimulatorOptions.defaultMaxRunning
+
+    @Option(parsing: .unconditional, help: "Report this fixed vllm:num_requests_waiting instead of the measured value.")
+    var reportQueueDepth: Int?
+
+    @Option(
+        name: .customLong("report-kv-usage"), parsing: .unconditional,
+        help: "Report this fixed vllm:kv_cache_usage_perc (0...1)."
+    )
+    var reportKVUsage: Double?
+
+    @Option(help: "The least severe log level written to stderr.")
+    var logLevel: Logger.Level = .info
+
+    func validate() throws {
+        _ = try makeOptions()
+    }
+
+    func run() async throws {
+        let level = logLevel
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "popgate-inference-sim")
+        let server = try await SimulatorServer.bind(options: try makeOptions(), logger: logger)
+        let models = server.options.models.joined(separator: ", ")
+        printToStandardError("popgate-inference-sim listening on \(server.boundAddress) (models: \(models))")
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await server.run() }
+            group.addTask { await waitForTerminationSignal() }
+            // Whichever ends first (a signal, or the server failing) ends the other.
+            try await group.next()
+            group.cancelAll()
+        }
+        logger.info("stopped")
+    }
+
+    private func makeOptions() throws -> SimulatorOptions {
+        do {
+            return try SimulatorOptions(
+                listen: ListenAddress(parsing: listen), models: SimulatorOptions.parseModels(models),
+                tokensPerSecond: tokensPerSecond, maxRunning: maxRunning, reportQueueDepth: reportQueueDepth,
+                reportKVUsage: reportKVUsage
+            )
+        } catch {
+            throw ValidationError(error.description)
+        }
+    }
+}
+
+/// Returns on the first SIGINT or SIGTERM (or when the calling task is cancelled).
+private func waitForTerminationSignal() async {
+    let signals = [SIGINT, SIGTERM]
+    let (received, continuation) = AsyncStream.makeStream(of: Int32.self)
+    let queue = DispatchQueue(label: "popgate-inference-sim.signals")
+    let sources = signals.map { number in
+        // The default action would kill the process before the server could close its sockets.
+        signal(number, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
+        source.setEventHandler { continuation.yield(number) }
+        source.resume()
+        return source
+    }
+    for await _ in received { break }
+    for source in sources { source.cancel() }
+}
+
+/// One unbuffered write to fd 2, so the line is out before anything else happens.
+private func printToStandardError(_ line: String) {
+    var line = line + "\n"
+    line.withUTF8 { bytes in _ = write(STDERR_FILENO, bytes.baseAddress, bytes.count) }
+}
+
+/// Parses by hand rather than through `main()` so that usage errors exit 2, the usual code for a
+/// bad command line, where ArgumentParser would use EX_USAGE (64).
+private func runCommandLine() async {
+    do {
+        let command = try InferenceSimCommand.parse()
+        try await command.run()
+    } catch {
+        if InferenceSimCommand.exitCode(for: error) == .validationFailure {
+            printToStandardError(InferenceSimCommand.fullMessage(for: error))
+            exit(2)
+        }
+        InferenceSimCommand.exit(withError: error)
+    }
+}
+
+await runCommandLine()
