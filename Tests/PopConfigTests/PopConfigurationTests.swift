@@ -44,13 +44,13 @@ import Testing
     }
 
     static let broken: [(String, String, String?, Int?, String)] = [
-        ("listen_port = 8080", "listen_port = 80800", "gateway.listen_port", 16, "out of range"),
-        ("address = \"10.77.0.1/24\"", "address = \"10.77.0.1/99\"", "wireguard.address", 10, "CIDR"),
-        ("interface = \"wg-edge\"", "interface = \"wg-edge\"\nlisten_prot = 1", "wireguard.listen_prot", 10, "unknown key"),
-        ("url = \"http://10.99.0.6:8000/\"", "url = \"ftp://x\"", "backends[1].url", 26, "http"),
-        ("endpoint = \"198.51.100.1:51820\"", "endpoint = \"198.51.100.1\"", "wireguard.endpoint", 11, "HOST:PORT"),
-        ("listen_port = 8080", "listen_port = \"8080\"", "gateway.listen_port", 16, "expected an integer"),
-        ("name = \"gpu-2\"", "name = \"gpu-1\"", "backends[1].name", 24, "unique"),
+        ("listen_port = 8080", "listen_port = 80800", "gateway.listen_port", 13, "out of range"),
+        ("address = \"10.77.0.1/24\"", "address = \"10.77.0.1/99\"", "wireguard.address", 9, "CIDR"),
+        ("interface = \"wg-edge\"", "interface = \"wg-edge\"\nlisten_prot = 1", "wireguard.listen_prot", 9, "unknown key"),
+        ("url = \"http://10.99.0.6:8000/\"", "url = \"ftp://x\"", "backends[1].url", 22, "http"),
+        ("endpoint = \"198.51.100.1:51820\"", "endpoint = \"198.51.100.1\"", "wireguard.endpoint", 10, "HOST:PORT"),
+        ("listen_port = 8080", "listen_port = \"8080\"", "gateway.listen_port", 13, "expected an integer"),
+        ("name = \"gpu-2\"", "name = \"gpu-1\"", "backends[1].name", 21, "unique"),
         ("[pop]", "[pop", nil, 1, "TOML syntax"),
     ]
 

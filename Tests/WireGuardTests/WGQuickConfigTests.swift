@@ -45,7 +45,8 @@ import WireGuard
 
     @Test func wgStripAcceptsTheRenderedFile() throws {
         // `wg-quick strip` is the real parser clients run; it must accept what popctl prints.
-        let path = "/tmp/popgate-wgquick-test-\(getpid()).conf"
+        // wg-quick takes the interface name from the file name: at most 15 characters.
+        let path = "/tmp/pgwq\(getpid() % 100_000).conf"
         try Self.sample.render().write(toFile: path, atomically: true, encoding: .utf8)
         defer { unlink(path) }
         let process = Process()

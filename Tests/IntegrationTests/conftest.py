@@ -1,0 +1,67 @@
+"""pytest setup for popgate's integration tests.
+
+The tests need root, network namespaces, wireguard-go and the built binaries. Without them they skip, saying
+why; with POPGATE_REQUIRE_INTEGRATION=1 (CI, via .ci/run) a missing prerequisite fails instead.
+
+One demo (provisioning/demo.sh up) serves the whole session; `demo.sh down` always runs afterwards, also when
+`up` failed half-way.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from popgate_harness import BINARIES, BIN, DEMO_SCRIPT, Demo, binary_problem, describe, parse_env_file, require, run
+
+DEMO_DIR = Path("/run/popgate-demo")
+UP_TIMEOUT = 180  # demo.sh bounds each of its own waits (≤30 s); this only guards against a hang
+DOWN_TIMEOUT = 120
+
+
+def _demo_sh(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    return run(["bash", str(DEMO_SCRIPT), *args], timeout=timeout, env={"POPGATE_BIN": str(BIN)})
+
+
+def require_network_prerequisites() -> None:
+    require(os.geteuid() == 0, "needs root (network namespaces, WireGuard interfaces)")
+    for tool in ("ip", "wg", "wg-quick", "wireguard-go", "curl"):
+        require(shutil.which(tool), f"{tool} is not installed (`make deps`)")
+    require(Path("/dev/net/tun").exists(), "/dev/net/tun is missing: wireguard-go needs TUN")
+
+
+@pytest.fixture(scope="session")
+def built() -> None:
+    """The four binaries exist and are real programs."""
+    for name in BINARIES:
+        problem = binary_problem(name)
+        require(problem is None, problem or "")
+
+
+@pytest.fixture(scope="session")
+def demo(built: None) -> Iterator[Demo]:
+    """The running demo: namespaces, simulator, popnetd, popgated, tenant acme, peer laptop, a client tunnel."""
+    require_network_prerequisites()
+    # A run that was killed may have left the demo behind; `down` is safe when nothing is there.
+    _demo_sh("down", timeout=DOWN_TIMEOUT)
+    came_up = False
+    try:
+        up = _demo_sh("up", timeout=UP_TIMEOUT)
+        if up.returncode != 0:
+            pytest.fail(f"demo.sh up failed:\n{describe(up)}", pytrace=False)
+        came_up = True
+        yield Demo(parse_env_file(DEMO_DIR / "env"))
+    finally:
+        down = _demo_sh("down", timeout=DOWN_TIMEOUT)
+        if down.returncode != 0:
+            message = f"demo.sh down failed:\n{describe(down)}"
+            # Something left behind would break the next run: an error here, not a mystery there (but never
+            # in place of the failure of `up` that is already on its way).
+            if came_up:
+                pytest.fail(message, pytrace=False)
+            print(message)
