@@ -35,6 +35,7 @@ let package = Package(
 
         .target(name: "Sodium", dependencies: ["CSodium"], swiftSettings: settings),
         .target(name: "Addressing", swiftSettings: settings),
+        .target(name: "Netlink", dependencies: ["CMnl"], swiftSettings: settings),
         .target(name: "WireGuard", dependencies: ["Sodium", "Addressing"], swiftSettings: settings),
         .target(
             name: "PopConfig",
@@ -129,6 +130,7 @@ let package = Package(
 
         .testTarget(name: "SodiumTests", dependencies: ["Sodium"], swiftSettings: settings),
         .testTarget(name: "AddressingTests", dependencies: ["Addressing"], swiftSettings: settings),
+        .testTarget(name: "NetlinkTests", dependencies: ["Netlink"], swiftSettings: settings),
         .testTarget(name: "WireGuardTests", dependencies: ["WireGuard", "Sodium", "Addressing"], swiftSettings: settings),
         .testTarget(name: "PopConfigTests", dependencies: ["PopConfig", "Addressing"], swiftSettings: settings),
         .testTarget(name: "RegistryTests", dependencies: ["Registry", "Sodium", "Addressing"], swiftSettings: settings),
