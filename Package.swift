@@ -35,8 +35,8 @@ let package = Package(
 
         .target(name: "Sodium", dependencies: ["CSodium"], swiftSettings: settings),
         .target(name: "Addressing", swiftSettings: settings),
-        .target(name: "Netlink", dependencies: ["CMnl"], swiftSettings: settings),
-        .target(name: "WireGuard", dependencies: ["Sodium", "Addressing"], swiftSettings: settings),
+        .target(name: "Netlink", dependencies: ["CMnl", "Addressing"], swiftSettings: settings),
+        .target(name: "WireGuard", dependencies: ["Sodium", "Addressing", "Netlink"], swiftSettings: settings),
         .target(
             name: "PopConfig",
             dependencies: ["Addressing", .product(name: "TOMLKit", package: "TOMLKit")],
@@ -130,8 +130,8 @@ let package = Package(
 
         .testTarget(name: "SodiumTests", dependencies: ["Sodium"], swiftSettings: settings),
         .testTarget(name: "AddressingTests", dependencies: ["Addressing"], swiftSettings: settings),
-        .testTarget(name: "NetlinkTests", dependencies: ["Netlink"], swiftSettings: settings),
-        .testTarget(name: "WireGuardTests", dependencies: ["WireGuard", "Sodium", "Addressing"], swiftSettings: settings),
+        .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "Addressing"], swiftSettings: settings),
+        .testTarget(name: "WireGuardTests", dependencies: ["WireGuard", "Sodium", "Addressing", "Netlink"], swiftSettings: settings),
         .testTarget(name: "PopConfigTests", dependencies: ["PopConfig", "Addressing"], swiftSettings: settings),
         .testTarget(name: "RegistryTests", dependencies: ["Registry", "Sodium", "Addressing"], swiftSettings: settings),
         .testTarget(

@@ -24,7 +24,7 @@ struct UserspaceInterface {
             logger.info("starting wireguard-go", metadata: ["wg.interface": "\(settings.interface)"])
             // wireguard-go forks its daemon and exits once the TUN device and socket exist, so the
             // device outlives popnetd: a popnetd restart never drops client sessions.
-            try HostCommand.run(settings.userspaceCommand, [settings.interface])
+            try DaemonLauncher.run(settings.userspaceCommand, [settings.interface])
         }
         try HostCommand.run("ip", ["address", "replace", settings.address.description, "dev", settings.interface])
         try HostCommand.run("ip", ["link", "set", "dev", settings.interface, "mtu", "\(settings.mtu)", "up"])

@@ -17,12 +17,9 @@ struct KeyCommand: ParsableCommand {
         @Option(help: "The tenant the key belongs to.") var tenant: String
         @Option(help: "Default tier: slow, medium, fast or ludicrous.") var tier = "medium"
 
-        func validate() throws {
-            do { _ = try Tier.parse(tier) } catch { throw ValidationError(error.message) }
-        }
-
         func run() throws {
-            let (record, token) = try Context(options).store.createAPIKey(tenant: tenant, defaultTier: try Tier.parse(tier))
+            let defaultTier = try Tier.parse(tier)
+            let (record, token) = try Context(options).store.createAPIKey(tenant: tenant, defaultTier: defaultTier)
             print(token.reveal())
             FileHandle.standardError.write(Data(
                 "created key \(record.keyID) for tenant \(tenant) (default tier \(record.defaultTier.rawValue)); it is shown only once\n".utf8

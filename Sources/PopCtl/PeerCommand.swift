@@ -28,30 +28,26 @@ struct PeerCommand: ParsableCommand {
         var publicKey: String?
         @Option(help: "Write the config to this new file (mode 0600) instead of standard output.") var output: String?
 
-        func validate() throws {
-            if let publicKey {
-                do { _ = try Curve25519PublicKey(base64: publicKey) } catch {
-                    throw ValidationError("--public-key: \(error.reason)")
-                }
-            }
-            if let output, FileManager.default.fileExists(atPath: output) {
-                throw ValidationError("--output: \(output) already exists; choose a new file (existing configs are never overwritten)")
-            }
-        }
-
         func run() throws {
-            let context = try Context(options)
-            let settings = context.configuration.wireguard
             // Everything that can fail is checked before the registry changes.
-            let popKey = try KeyFile.load(settings.privateKeyFile).publicKey
+            let suppliedKey: Curve25519PublicKey?
+            do { suppliedKey = try publicKey.map { text throws(SodiumError) in try Curve25519PublicKey(base64: text) } } catch {
+                throw PopctlError("--public-key: \(error.reason)")
+            }
             if let output {
                 let directory = (output as NSString).deletingLastPathComponent
+                guard !FileManager.default.fileExists(atPath: output) else {
+                    throw PopctlError("--output: \(output) already exists; choose a new file (existing configs are never overwritten)")
+                }
                 guard FileManager.default.isWritableFile(atPath: directory.isEmpty ? "." : directory) else {
-                    throw ValidationError("--output: the directory of \(output) does not exist or is not writable")
+                    throw PopctlError("--output: the directory of \(output) does not exist or is not writable")
                 }
             }
-            let clientPrivate: Curve25519PrivateKey? = publicKey == nil ? Curve25519PrivateKey() : nil
-            let clientPublic = try clientPrivate?.publicKey ?? Curve25519PublicKey(base64: publicKey!)
+            let context = try Context(options)
+            let settings = context.configuration.wireguard
+            let popKey = try KeyFile.load(settings.privateKeyFile).publicKey
+            let clientPrivate: Curve25519PrivateKey? = suppliedKey == nil ? Curve25519PrivateKey() : nil
+            let clientPublic = suppliedKey ?? clientPrivate!.publicKey
             let psk = settings.presharedKeys ? WireGuardPresharedKey() : nil
             let label = try name ?? nextDefaultName(context)
 

@@ -1,11 +1,12 @@
 import ArgumentParser
+import Foundation
 
 /// `popctl`: the operator's command line for tenants, peers and API keys.
 public struct Popctl: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "popctl",
         abstract: "Operate a popgate PoP: tenants, WireGuard peers and API keys.",
-        discussion: "Exit status: 0 success, 1 the operation was refused or failed, 64 usage error.",
+        discussion: "Exit status: 0 success, 1 the operation was refused or failed, 2 usage error.",
         subcommands: [TenantCommand.self, PeerCommand.self, KeyCommand.self]
     )
 
@@ -16,4 +17,27 @@ public struct Popctl: ParsableCommand {
 struct GlobalOptions: ParsableArguments {
     @Option(name: .long, help: "popgate.toml to use (default: $POPGATE_CONFIG, else /etc/popgate/popgate.toml).")
     var config: String?
+}
+
+/// An operation popctl refuses; the message says what was wrong and what to do.
+struct PopctlError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+extension Popctl {
+    /// Runs popctl with the process arguments and exits: 0 success, 1 refused or failed,
+    /// 2 usage error (ArgumentParser's own 64 is mapped to 2, the convention of `wg` and `ip`).
+    public static func runAndExit(_ arguments: [String]? = nil) -> Never {
+        do {
+            var command = try parseAsRoot(arguments)
+            try command.run()
+            Foundation.exit(0)
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success { Self.exit(withError: error) }
+            FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+            Foundation.exit(code == .validationFailure ? 2 : code.rawValue == 64 ? 2 : 1)
+        }
+    }
 }

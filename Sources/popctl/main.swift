@@ -1,4 +1,3 @@
-import ArgumentParser
 import PopCtl
 
-Popctl.main()
+Popctl.runAndExit()

@@ -24,6 +24,23 @@ UP_TIMEOUT = 180  # demo.sh bounds each of its own waits (≤30 s); this only gu
 DOWN_TIMEOUT = 120
 
 
+def _tail(path: Path, lines: int = 40) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError as error:
+        return f"({error})"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    """A failing test that used the demo shows the end of each daemon's log (the demo removes them on down)."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed and "demo" in getattr(item, "fixturenames", ()):
+        for log in sorted((DEMO_DIR / "logs").glob("*.log")):
+            report.sections.append((f"{log.name} (last lines)", _tail(log)))
+
+
 def _demo_sh(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
     return run(["bash", str(DEMO_SCRIPT), *args], timeout=timeout, env={"POPGATE_BIN": str(BIN)})
 

@@ -202,15 +202,19 @@ _HTTP_SCRIPT = r"""
 import base64, http.client, json, sys
 a = json.loads(sys.argv[1])
 try:
+    phase = "connecting"
     conn = http.client.HTTPConnection(a["host"], a["port"], timeout=a["timeout"])
+    conn.connect()
+    phase = "sending the request"
     body = a["body"].encode() if a["body"] is not None else None
     conn.request(a["method"], a["path"], body=body, headers=a["headers"])
+    phase = "waiting for the response"
     resp = conn.getresponse()
     data = resp.read()
     out = {"status": resp.status, "headers": resp.getheaders(), "body": base64.b64encode(data).decode()}
     conn.close()
 except Exception as e:
-    out = {"error": "%s: %s" % (type(e).__name__, e)}
+    out = {"error": "%s while %s: %s" % (type(e).__name__, phase, e)}
 print(json.dumps(out))
 """
 
