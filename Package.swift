@@ -50,7 +50,7 @@ let package = Package(
         .target(
             name: "NetAgent",
             dependencies: [
-                "WireGuard", "Registry", "PopConfig", "Sodium", "Addressing",
+                "WireGuard", "Registry", "PopConfig", "Sodium", "Addressing", "Netlink",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

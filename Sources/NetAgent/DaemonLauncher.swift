@@ -10,7 +10,7 @@ import Glibc
 /// descriptor closed, stdio on /dev/null, and waitpid has no such leak.
 enum DaemonLauncher {
     static func run(_ executable: String, _ arguments: [String]) throws(NetAgentError) {
-        guard let path = HostCommand.resolve(executable) else {
+        guard let path = resolve(executable) else {
             throw NetAgentError("\(executable) is not installed or not on PATH; install it (see README: make deps)")
         }
         var actions = posix_spawn_file_actions_t()
@@ -43,6 +43,12 @@ enum DaemonLauncher {
                     + "run `\(executable) -f \(arguments.joined(separator: " "))` by hand to see its messages"
             )
         }
+    }
+
+    static func resolve(_ executable: String) -> String? {
+        if executable.contains("/") { return access(executable, X_OK) == 0 ? executable : nil }
+        let path = getenv("PATH").map { String(cString: $0) } ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+        return path.split(separator: ":").map { "\($0)/\(executable)" }.first { access($0, X_OK) == 0 }
     }
 
     private static func openDescriptors() -> [Int32] {

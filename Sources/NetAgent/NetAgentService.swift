@@ -31,10 +31,7 @@ public struct NetAgentService: Service {
 
     /// Brings up the edge interface as configured and returns the backend that drives it.
     public static func prepareInterface(_ settings: WireGuardSettings, logger: Logger) throws(NetAgentError) -> any WireGuardBackend {
-        switch settings.backend {
-        case .userspace:
-            try UserspaceInterface(settings: settings, logger: logger).ensureUp()
-        }
+        try EdgeInterface(settings: settings, logger: logger).ensureUp()
     }
 
     /// One reconcile pass: returns the change that was applied (empty when nothing differed).

@@ -113,7 +113,7 @@ extension PopConfiguration {
         guard let endpoint = try reader.endpoint("endpoint", example: "198.51.100.7:51820") else {
             throw reader.error("endpoint", "is required: the public HOST:PORT clients dial, e.g. \"198.51.100.7:51820\"")
         }
-        let backendText = try reader.string("backend") ?? "userspace"
+        let backendText = try reader.string("backend") ?? "auto"
         guard let backend = WireGuardBackendChoice(rawValue: backendText) else {
             throw reader.error("backend", "\"\(backendText)\" is not one of: \(WireGuardBackendChoice.allCases.map(\.rawValue).joined(separator: ", "))")
         }

@@ -27,6 +27,10 @@ public struct RegistrySettings: Sendable, Equatable {
 
 /// Which WireGuard implementation popnetd drives.
 public enum WireGuardBackendChoice: String, Sendable, Equatable, CaseIterable {
+    /// The kernel module when the running kernel has it, else wireguard-go.
+    case auto
+    /// The kernel module, configured over generic netlink.
+    case kernel
     /// wireguard-go, configured through its UAPI socket.
     case userspace
 }
