@@ -17,6 +17,7 @@ let package = Package(
         .executable(name: "popgated", targets: ["popgated"]),
         .executable(name: "popctl", targets: ["popctl"]),
         .executable(name: "popgate-inference-sim", targets: ["popgate-inference-sim"]),
+        .executable(name: "popgate-wgcheck", targets: ["popgate-wgcheck"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -124,6 +125,15 @@ let package = Package(
                 "InferenceSim",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: settings
+        ),
+        // Test and benchmark driver for the WireGuard backends against a real kernel or wireguard-go.
+        .executableTarget(
+            name: "popgate-wgcheck",
+            dependencies: [
+                "WireGuard", "Netlink", "Addressing", "Sodium",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: settings
         ),
