@@ -127,7 +127,7 @@ def main():
             what = "ERROR(%s)" % err if err else "ACK"
             if err == 0:
                 acked.add(seq)
-            kind = "error"
+            kind = "ack" if err == 0 else "error"
         elif mtype == NLMSG_DONE:
             what, kind = "DONE", "done"
         elif proto == "GENERIC" and mtype in families:

@@ -63,7 +63,9 @@ options:
 
 environment: POPGATE_VM_CACHE (cache dir, default /var/cache/popgate-kernel-vm),
 POPGATE_VM_KERNEL_PKG (kernel package to use instead of the one
-linux-image-cloud-amd64 depends on), POPGATE_VM_MEMORY, POPGATE_VM_CPUS.
+linux-image-cloud-amd64 depends on), POPGATE_VM_MEMORY, POPGATE_VM_CPUS,
+POPGATE_VM_COMPRESS (initramfs: none (default), gzip or zstd),
+POPGATE_VM_APPEND (extra kernel command line), POPGATE_VM_CPU_MODEL (max).
 
 exit status: COMMAND's; 124 on timeout; 125 on any harness or VM failure
 (kernel panic, missing exit marker, module or share setup failure); 2 on
@@ -97,10 +99,10 @@ while [ $# -gt 0 ]; do
     --verbose) VERBOSE=1; shift ;;
     -h|--help) usage; exit 0 ;;
     --) shift; CMD=("$@"); break ;;
-    *) say "unknown argument: $1 (the command goes after --)"; usage >&2; exit 2 ;;
+    *) say "unknown argument: $1 (the command goes after --; see --help)"; exit 2 ;;
   esac
 done
-if [ ${#CMD[@]} -eq 0 ]; then say "no command given"; usage >&2; exit 2; fi
+if [ ${#CMD[@]} -eq 0 ]; then say "no command given (run.sh [OPTIONS] -- COMMAND [ARGS...]; see --help)"; exit 2; fi
 case "$TIMEOUT" in ''|*[!0-9]*) say "--timeout wants whole seconds"; exit 2 ;; esac
 case "$MEMORY_MB" in ''|*[!0-9]*) say "--memory wants MiB"; exit 2 ;; esac
 case "$CPUS" in ''|*[!0-9]*) say "--cpus wants a number"; exit 2 ;; esac
@@ -157,7 +159,7 @@ flock 9
 download_deb() { # PKG[=VERSION] -> path of the .deb in $CACHE/debs
   local spec=$1 name=${1%%=*} f
   apt_update_once
-  ( cd "$CACHE/debs" && apt-get download -q "$spec" 2>&1 | grep -v 'unsandboxed' >&2 || true )
+  ( cd "$CACHE/debs" && apt-get download -qq "$spec" 2>&1 | grep -v 'unsandboxed' >&2 || true )
   f=$(ls -t "$CACHE/debs/${name}_"*.deb 2>/dev/null | head -n1 || true)
   [ -n "$f" ] || die "apt-get download $spec failed"
   printf '%s\n' "$f"
@@ -191,6 +193,10 @@ prepare_kernel() {
     rm -rf "$dir"; mv "$tmp" "$dir"
   fi
   printf '%s\n' "$pkg" > "$CACHE/kernel.pkg"
+  if [ "$REFRESH" = 1 ]; then   # drop what the refresh replaced
+    find "$CACHE/kernel" -mindepth 1 -maxdepth 1 ! -name "$pkg" -exec rm -rf {} +
+    find "$CACHE/debs" -name 'linux-image-*.deb' ! -name "${pkg}_*" -delete
+  fi
   KDIR=$dir
   KVER=$(cat "$dir/.kver")
 }
@@ -211,6 +217,10 @@ prepare_busybox() {
       touch "$tmp/.ready"; rm -rf "$dir"; mv "$tmp" "$dir"
     fi
     printf '%s\n' "$ver" > "$CACHE/busybox.version"
+    if [ "$REFRESH" = 1 ]; then
+      find "$CACHE/busybox" -mindepth 1 -maxdepth 1 ! -name "$ver" -exec rm -rf {} +
+      find "$CACHE/debs" -name 'busybox-static_*.deb' ! -newer "$deb" ! -samefile "$deb" -delete
+    fi
   fi
   BUSYBOX="$CACHE/busybox/$ver/bin/busybox"
 }
@@ -237,6 +247,7 @@ mkdir -p "$ROOT"/{usr/bin,usr/sbin,usr/lib,usr/lib64,busybox/bin,dev,proc,sys,ru
 ln -s usr/bin "$ROOT/bin"; ln -s usr/sbin "$ROOT/sbin"
 ln -s usr/lib "$ROOT/lib"; ln -s usr/lib64 "$ROOT/lib64"
 ln -s ../tmp "$ROOT/var/tmp"; ln -s ../run "$ROOT/var/run"
+chmod 1777 "$ROOT/tmp"
 
 # busybox in its own directory so that iproute2's ip wins over busybox's.
 cp "$BUSYBOX" "$ROOT/busybox/bin/busybox"
@@ -292,10 +303,12 @@ for tool in wg ip strace bash env dash; do
   add_file "$(readlink -f "$p")" "$p"
 done
 ln -s dash "$ROOT/usr/bin/sh"
+[ -e "$ROOT/usr/bin/ip" ] || ln -s ../sbin/ip "$ROOT/usr/bin/ip"   # /bin/ip
 # glibc loads libgcc_s at run time (pthread_cancel, backtraces); ldd misses it.
-for l in /lib/x86_64-linux-gnu/libgcc_s.so.1; do
-  if [ -f "$l" ] && [ -z "${LIBS_DONE[$l]:-}" ]; then LIBS_DONE[$l]=1; mkdir -p "$ROOT${l%/*}"; cp -L "$l" "$ROOT$l"; fi
-done
+l=/lib/x86_64-linux-gnu/libgcc_s.so.1
+if [ -f "$l" ] && [ -z "${LIBS_DONE[$l]:-}" ]; then
+  LIBS_DONE[$l]=1; mkdir -p "$ROOT${l%/*}"; cp -L "$l" "$ROOT$l"
+fi
 
 for spec in "${COPIES[@]}"; do
   host=${spec%%:*}
@@ -336,7 +349,7 @@ MODORDER=$(awk -v want="${MODULES[*]}" '
       else if (m in builtin) continue
       else { print "MISSING " w[i]; exit 1 }
     }
-  }' "$MODDIR/modules.builtin" "$MODDIR/modules.dep") || die "kernel $KVER has no module ${MODORDER#MISSING }"
+  }' "$MODDIR/modules.builtin" "$MODDIR/modules.dep") || die "kernel $KVER has no module ${MODORDER##*MISSING }"
 : > "$ROOT/etc/popgate-vm/modules"
 for m in $MODORDER; do
   case "$m" in *.ko) ;; *) die "compressed module $m is not supported" ;; esac
@@ -389,7 +402,7 @@ export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/busybox/bin
 export HOME=/root TERM=dumb LANG=C.UTF-8 POPGATE_VM=1
 KVER='$KVER'
 fail() {
-  echo "$ERROR_MARK \$*"
+  echo "$ERROR_MARK \$*" > /dev/console
   poweroff -f
   sleep 10
 }
@@ -399,13 +412,16 @@ mount -t devtmpfs devtmpfs /dev
 mkdir -p /dev/pts /dev/shm
 mount -t devpts devpts /dev/pts
 mount -t tmpfs -o mode=1777 tmpfs /dev/shm
-mount -t tmpfs -o mode=0755 tmpfs /run
-mount -t tmpfs -o mode=1777 tmpfs /tmp
+# /run and /tmp get their own tmpfs unless --copy put files there (the rootfs
+# is a tmpfs already, so those stay where they are, visible).
+[ -n "\$(ls -A /run)" ] || mount -t tmpfs -o mode=0755 tmpfs /run
+[ -n "\$(ls -A /tmp)" ] || mount -t tmpfs -o mode=1777 tmpfs /tmp
 hostname popgate-vm
 while read -r m; do
   insmod "/lib/modules/\$KVER/\$m" || fail "insmod \$m failed"
 done < /etc/popgate-vm/modules
 ip link set lo up || fail "cannot bring lo up"
+OUT=/dev/console
 if [ -s /etc/popgate-vm/share ]; then
   i=0
   while [ ! -b /dev/vda ] && [ \$i -lt 200 ]; do usleep 50000; i=\$((i + 1)); done
@@ -417,22 +433,22 @@ if [ -s /etc/popgate-vm/share ]; then
   fi
 fi
 cd /
-echo "$BEGIN_MARK"
-/usr/bin/sh /etc/popgate-vm/command </dev/null
+echo "$BEGIN_MARK" > \$OUT
+/usr/bin/sh /etc/popgate-vm/command </dev/null >\$OUT 2>&1
 rc=\$?
 cd /
 if [ -s /etc/popgate-vm/share ]; then
   sync
   umount /share || { sync; echo "popgate-vm: warning: umount /share failed" >&2; }
 fi
-printf '\n%s%s\n' "$EXIT_MARK" "\$rc"
+printf '\n%s%s\n' "$EXIT_MARK" "\$rc" > \$OUT
 poweroff -f
 sleep 10
 EOF
 chmod 755 "$ROOT/init"
 
 INITRD="$WORK/initramfs.cpio"
-case "${POPGATE_VM_COMPRESS:-gzip}" in
+case "${POPGATE_VM_COMPRESS:-none}" in
   gzip) COMPRESS=(gzip -1) ;;
   zstd) COMPRESS=(zstd -q -1 -T0) ;;
   none) COMPRESS=(cat) ;;
@@ -440,7 +456,16 @@ case "${POPGATE_VM_COMPRESS:-gzip}" in
 esac
 ( cd "$ROOT" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc --quiet ) \
   | "${COMPRESS[@]}" > "$INITRD" || die "building the initramfs failed"
-vsay "initramfs $(du -h "$INITRD" | cut -f1) ($(du -sh --apparent-size "$ROOT" | cut -f1) unpacked), $(elapsed) s"
+ROOT_MB=$(du -sm --apparent-size "$ROOT" | cut -f1)
+vsay "initramfs $(du -h "$INITRD" | cut -f1) (${ROOT_MB} MiB unpacked), $(elapsed) s"
+# The rootfs (a tmpfs) may hold at most half of the RAM the kernel has when it
+# mounts it, and the initrd image still takes its share of the RAM then:
+# give big binaries the memory they need.
+NEED_MB=$(( (3 * ROOT_MB + 512 + 255) / 256 * 256 ))
+if [ "$MEMORY_MB" -lt "$NEED_MB" ]; then
+  say "note: --memory raised from $MEMORY_MB to $NEED_MB MiB for a ${ROOT_MB} MiB initramfs"
+  MEMORY_MB=$NEED_MB
+fi
 
 # ------------------------------------------------------------ share disk
 declare -a DRIVE=()
@@ -454,12 +479,13 @@ fi
 
 # ------------------------------------------------------------------ boot
 if [ "$KERNEL_VERBOSE" = 1 ]; then LOGLEVEL="loglevel=7"; else LOGLEVEL="quiet loglevel=1"; fi
-APPEND="console=ttyS0 $LOGLEVEL panic=-1 rdinit=/init i8042.noaux i8042.nokbd i8042.nopnp tsc=reliable no_timer_check"
+APPEND="console=ttyS0 $LOGLEVEL panic=-1 rdinit=/init i8042.noaux i8042.nokbd i8042.nopnp tsc=reliable no_timer_check ${POPGATE_VM_APPEND:-}"
 LOG="$WORK/console.log"
 
-# Prints COMMAND's part of the console as it arrives: the lines between the
-# begin and exit markers, with the serial line's CR removed.  The line right
-# before the exit marker is init's own newline, printed without newline.
+# Prints COMMAND's part of the serial console as it arrives: the lines between
+# the begin and exit markers, without the CR the tty adds before each LF.  The
+# line right before the exit marker is init's own newline, printed without
+# newline, so output without a final newline stays so.
 AWK=(awk)
 if awk -W version 2>&1 | grep -qi mawk; then AWK=(awk -W interactive); fi
 filter() {
@@ -483,7 +509,7 @@ vsay "booting ($CPUS vCPU, $MEMORY_MB MiB, timeout $TIMEOUT s)"
 # VM, clean up) instead of after the pipeline ends.
 {
   timeout --kill-after=10 "$TIMEOUT" qemu-system-x86_64 \
-    -accel tcg -cpu max -smp "$CPUS" -m "$MEMORY_MB" \
+    -accel tcg -cpu "${POPGATE_VM_CPU_MODEL:-max}" -smp "$CPUS" -m "$MEMORY_MB" \
     -nodefaults -nographic -no-reboot -no-user-config \
     -serial stdio -monitor none -nic none \
     -kernel "$KDIR/boot/vmlinuz-$KVER" -initrd "$INITRD" -append "$APPEND" \
@@ -521,6 +547,7 @@ show_tail() {
   if [ -s "$WORK/qemu.err" ]; then say "qemu said:"; sed 's/^/  | /' "$WORK/qemu.err" >&2; fi
 }
 
+touch "$LOG"
 RC_LINE=$(tr -d '\r' < "$LOG" | grep -aF "$EXIT_MARK" | tail -n1 || true)
 if [ -n "$RC_LINE" ]; then
   RC=${RC_LINE##*"$EXIT_MARK"}
@@ -533,6 +560,10 @@ if [ "$QEMU_RC" = 124 ] || [ "$QEMU_RC" = 137 ]; then
   show_tail
   say "error: timed out after $TIMEOUT s (raise --timeout; TCG is slow)"
   exit 124
+fi
+if grep -aq 'Initramfs unpacking failed' "$LOG"; then
+  show_tail
+  die "the initramfs did not fit (${ROOT_MB} MiB unpacked, $MEMORY_MB MiB of RAM; raise --memory)"
 fi
 ERR=$(tr -d '\r' < "$LOG" | grep -aF "$ERROR_MARK" | head -n1 || true)
 if [ -n "$ERR" ]; then
