@@ -34,6 +34,8 @@ public struct DeviceChange: Sendable, Equatable {
     public var privateKeyBase64: String?
     /// The listen port, when it changes.
     public var listenPort: Int?
+    /// The firewall mark of the device's packets, when it changes (0 = none).
+    public var firewallMark: UInt32?
     /// Remove every peer not named in `upsertPeers` first.
     public var replacePeers: Bool
     /// Peers to add or to update (their allowed IPs are replaced, not merged).
@@ -43,11 +45,12 @@ public struct DeviceChange: Sendable, Equatable {
 
     /// Creates a change.
     public init(
-        privateKeyBase64: String? = nil, listenPort: Int? = nil, replacePeers: Bool = false,
+        privateKeyBase64: String? = nil, listenPort: Int? = nil, firewallMark: UInt32? = nil, replacePeers: Bool = false,
         upsertPeers: [PeerConfiguration] = [], removePeers: [Curve25519PublicKey] = []
     ) {
         self.privateKeyBase64 = privateKeyBase64
         self.listenPort = listenPort
+        self.firewallMark = firewallMark
         self.replacePeers = replacePeers
         self.upsertPeers = upsertPeers
         self.removePeers = removePeers
@@ -55,7 +58,7 @@ public struct DeviceChange: Sendable, Equatable {
 
     /// True when applying it would change nothing.
     public var isEmpty: Bool {
-        privateKeyBase64 == nil && listenPort == nil && !replacePeers && upsertPeers.isEmpty && removePeers.isEmpty
+        privateKeyBase64 == nil && listenPort == nil && firewallMark == nil && !replacePeers && upsertPeers.isEmpty && removePeers.isEmpty
     }
 }
 

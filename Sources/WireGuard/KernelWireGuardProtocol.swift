@@ -62,6 +62,7 @@ public enum KernelWireGuardProtocol {
             if first {
                 if let key = change.privateKeyBase64 { builder.appendAttribute(Device.privateKey, try rawKey(key, "private key")) }
                 if let port = change.listenPort { builder.appendAttribute(Device.listenPort, u16: UInt16(port)) }
+                if let mark = change.firewallMark { builder.appendAttribute(Device.fwmark, u32: mark) }
                 if change.replacePeers { builder.appendAttribute(Device.flags, u32: Device.replacePeers) }
             }
             current = builder
@@ -100,8 +101,8 @@ public enum KernelWireGuardProtocol {
                 if !fits(160) { flush(); try startMessage(first: false); ensurePeersNest() }
                 current!.beginNested(0)
                 current!.appendAttribute(PeerAttribute.publicKey, peer.publicKey.rawBytes)
+                // Attribute order as `wg` sends it, so captured messages are byte-for-byte vectors.
                 if firstPart {
-                    current!.appendAttribute(PeerAttribute.flags, u32: PeerAttribute.replaceAllowedIPs)
                     current!.appendAttribute(
                         PeerAttribute.presharedKey,
                         try peer.presharedKeyBase64.map { text throws(WireGuardError) in try rawKey(text, "preshared key") }
@@ -114,6 +115,7 @@ public enum KernelWireGuardProtocol {
                         current!.appendAttribute(PeerAttribute.endpoint, sockaddr(address, port: endpoint.port))
                     }
                     current!.appendAttribute(PeerAttribute.keepalive, u16: UInt16(peer.persistentKeepalive ?? 0))
+                    current!.appendAttribute(PeerAttribute.flags, u32: PeerAttribute.replaceAllowedIPs)
                 }
                 current!.beginNested(PeerAttribute.allowedIPs)
                 while let prefix = remaining.first, fits(44) {

@@ -15,6 +15,7 @@ public enum UAPIProtocol {
         var lines = ["set=1"]
         if let key = change.privateKeyBase64 { lines.append("private_key=\(try hexKey(key, what: "private key"))") }
         if let port = change.listenPort { lines.append("listen_port=\(port)") }
+        if let mark = change.firewallMark { lines.append("fwmark=\(mark)") }
         if change.replacePeers { lines.append("replace_peers=true") }
         for peer in change.removePeers {
             lines.append("public_key=\(Hex.encode(peer.rawBytes))")
