@@ -41,10 +41,18 @@ public struct NetlinkMessageBuilder: Sendable {
         pad()
     }
 
-    public mutating func appendAttribute(_ type: UInt16, u8 value: UInt8) { appendAttribute(type, [value]) }
-    public mutating func appendAttribute(_ type: UInt16, u16 value: UInt16) { appendAttribute(type, Self.le(value)) }
-    public mutating func appendAttribute(_ type: UInt16, u32 value: UInt32) { appendAttribute(type, Self.le(value)) }
-    public mutating func appendAttribute(_ type: UInt16, u64 value: UInt64) { appendAttribute(type, Self.le(value)) }
+    public mutating func appendAttribute(_ type: UInt16, u8 value: UInt8) { appendInteger(type, value) }
+    public mutating func appendAttribute(_ type: UInt16, u16 value: UInt16) { appendInteger(type, value) }
+    public mutating func appendAttribute(_ type: UInt16, u32 value: UInt32) { appendInteger(type, value) }
+    public mutating func appendAttribute(_ type: UInt16, u64 value: UInt64) { appendInteger(type, value) }
+
+    // Integer attributes are written in place: this runs once per field of every peer.
+    private mutating func appendInteger<T: FixedWidthInteger>(_ type: UInt16, _ value: T) {
+        append(UInt16(4 + MemoryLayout<T>.size))
+        append(type)
+        append(value)
+        pad()
+    }
 
     /// Appends a NUL-terminated string attribute.
     public mutating func appendAttribute(_ type: UInt16, string value: String) {
@@ -84,7 +92,7 @@ public struct NetlinkMessageBuilder: Sendable {
     }
 
     private mutating func append<T: FixedWidthInteger>(_ value: T) {
-        bytes += Self.le(value)
+        withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
     }
 
     private mutating func patch(_ value: UInt16, at offset: Int) {
