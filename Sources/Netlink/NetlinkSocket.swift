@@ -48,7 +48,7 @@ public final class NetlinkSocket: @unchecked Sendable {
     /// ACK, up to the final ACK or NLMSG_DONE.
     public func exchange(_ request: [UInt8], sequence: UInt32, operation: String) throws(NetlinkError) -> [NetlinkMessage] {
         try send(request, operation: operation)
-        return try receive(sequence: sequence, operation: operation)
+        return try receive(sequence: sequence, operation: operation).replies
     }
 
     /// Sends several requests in one go and waits for each one's ACK (for multi-message changes).
@@ -60,24 +60,21 @@ public final class NetlinkSocket: @unchecked Sendable {
     }
 
     /// Runs a dump, restarting it (up to `attempts` times) when the kernel says the data changed
-    /// while it was being dumped.
+    /// while it was being dumped (NLM_F_DUMP_INTR), so a reader never acts on a torn view.
     public func dump(
         attempts: Int = 5, operation: String, _ makeRequest: (UInt32) -> [UInt8]
     ) throws(NetlinkError) -> [NetlinkMessage] {
         for _ in 0..<attempts {
             let sequence = allocateSequence()
-            let messages = try exchange(makeRequest(sequence), sequence: sequence, operation: operation)
-            if !messages.contains(where: { $0.flags.contains(.dumpInterrupted) }) && !lastDumpInterrupted {
-                return messages
-            }
+            try send(makeRequest(sequence), operation: operation)
+            let collector = try receive(sequence: sequence, operation: operation)
+            if !collector.interrupted { return collector.replies }
         }
         throw NetlinkError(
             operation: operation, errno: 4, kernelMessage: nil, attributeOffset: nil, sequence: nil,
             detail: "the dump was interrupted \(attempts) times in a row (NLM_F_DUMP_INTR)"
         )
     }
-
-    private var lastDumpInterrupted = false
 
     private func send(_ request: [UInt8], operation: String) throws(NetlinkError) {
         let sent = request.withUnsafeBytes { mnl_socket_sendto(handle, $0.baseAddress, $0.count) }
@@ -86,9 +83,8 @@ public final class NetlinkSocket: @unchecked Sendable {
         }
     }
 
-    private func receive(sequence: UInt32, operation: String) throws(NetlinkError) -> [NetlinkMessage] {
-        var replies: [NetlinkMessage] = []
-        lastDumpInterrupted = false
+    private func receive(sequence: UInt32, operation: String) throws(NetlinkError) -> ReplyCollector {
+        var collector = ReplyCollector(sequence: sequence, portID: portID, operation: operation)
         while true {
             var received: Int
             repeat {
@@ -98,23 +94,7 @@ public final class NetlinkSocket: @unchecked Sendable {
                 throw NetlinkError(operation: operation, errno: errno, kernelMessage: nil, attributeOffset: nil, sequence: sequence, detail: "recvfrom")
             }
             for message in try NetlinkMessage.parseAll(Array(receiveBuffer[0..<received])) {
-                guard message.sequence == sequence, message.portID == portID || message.portID == 0 else {
-                    continue  // a stale reply to an earlier, abandoned request
-                }
-                if message.flags.contains(.dumpInterrupted) { lastDumpInterrupted = true }
-                switch message.type {
-                case NetlinkConstants.error:
-                    if let error = try message.errorReply(operation: operation) { throw error }
-                    return replies
-                case NetlinkConstants.done:
-                    return replies
-                case NetlinkConstants.noop:
-                    continue
-                default:
-                    // Requests carry NLM_F_ACK (dumps end with NLMSG_DONE), so a final message
-                    // always follows the replies.
-                    replies.append(message)
-                }
+                if try collector.consume(message) { return collector }
             }
         }
     }

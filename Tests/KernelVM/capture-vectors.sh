@@ -6,7 +6,8 @@
 #   wg-showconf.strace  the GET_DEVICE dump after a peer with 3,000 allowed IPs was added, so the
 #                       kernel splits that peer across messages
 # Regenerate with: provisioning/kernel-vm/run.sh --share DIR --copy Tests/KernelVM:/vectors \
-#   -- /vectors/capture-vectors.sh
+#   -- /vectors/capture-vectors.sh, then provisioning/kernel-vm/nlcapture.py DIR/wg-setconf.strace --write-dir D
+# (the SET_DEVICE .bin) and Tests/KernelVM/extract-dump.py DIR/wg-showconf.strace 0x20 wg-showconf-dump.bin.
 set -eu
 out=${POPGATE_VM_SHARE:?run with run.sh --share DIR}
 here=$(dirname "$0")

@@ -57,4 +57,31 @@ import WireGuard
         let big = try #require(device.peers.first { $0.allowedIPs.count > 1000 })
         #expect(big.allowedIPs.count == 3000)
     }
+
+    @Test func aCapturedDumpIsCollectedAndAnInterruptedOneIsFlaggedForRetry() throws {
+        let raw = [UInt8](try Self.resource("wg-showconf-dump.bin"))
+        let messages = try NetlinkMessage.parseAll(raw)
+        let sequence = messages[0].sequence
+        var collector = ReplyCollector(sequence: sequence, portID: messages[0].portID, operation: "WG_CMD_GET_DEVICE on wg0")
+        var finished = false
+        for message in messages where !finished { finished = try collector.consume(message) }
+        #expect(finished)
+        #expect(!collector.interrupted)
+        #expect(collector.replies.count == messages.count - 1)
+
+        // The same capture with NLM_F_DUMP_INTR set on one message in the middle, as the kernel
+        // marks a dump during which the peer list changed.
+        var torn = raw
+        var offset = 0
+        for _ in 0..<5 { offset += Int(torn[offset]) | Int(torn[offset + 1]) << 8 | Int(torn[offset + 2]) << 16 }
+        torn[offset + 6] |= UInt8(NetlinkFlags.dumpInterrupted.rawValue)
+        var tornCollector = ReplyCollector(sequence: sequence, portID: messages[0].portID, operation: "WG_CMD_GET_DEVICE on wg0")
+        for message in try NetlinkMessage.parseAll(torn) { if try tornCollector.consume(message) { break } }
+        #expect(tornCollector.interrupted)
+
+        // A reply to another request is ignored, not mixed in.
+        var other = ReplyCollector(sequence: sequence &+ 1, portID: messages[0].portID, operation: "x")
+        #expect(try other.consume(messages[0]) == false)
+        #expect(other.replies.isEmpty)
+    }
 }
