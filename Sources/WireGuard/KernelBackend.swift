@@ -68,6 +68,9 @@ public final class KernelBackend: WireGuardBackend, @unchecked Sendable {
 
     public func apply(_ change: DeviceChange) throws(WireGuardError) {
         guard !change.isEmpty else { return }
+        if let conflict = AllowedIPConflicts.first(in: change.upsertPeers) {
+            throw WireGuardError("refusing to configure \(interface): \(conflict); nothing was applied")
+        }
         lock.lock()
         defer { lock.unlock() }
         let requests = try KernelWireGuardProtocol.setDeviceRequests(

@@ -20,6 +20,9 @@ public struct UserspaceBackend: WireGuardBackend {
 
     public func apply(_ change: DeviceChange) throws(WireGuardError) {
         guard !change.isEmpty else { return }
+        if let conflict = AllowedIPConflicts.first(in: change.upsertPeers) {
+            throw WireGuardError("refusing to configure \(interface): \(conflict); nothing was applied")
+        }
         let socket = try UnixStreamSocket(connectingTo: socketPath)
         try socket.writeAll(try UAPIProtocol.setRequest(change))
         try UAPIProtocol.checkSetResponse(try socket.readReply(), interface: interface)

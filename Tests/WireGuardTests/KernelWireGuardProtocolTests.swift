@@ -100,3 +100,36 @@ import WireGuard
 enum WireGuardTestKeys {
     static let psk = "zvyeX9jJ3acfEJ+C+Ueu9bxBb70hQ5i63GHCHXlHis4="
 }
+
+@Suite struct AllowedIPConflictTests {
+    func peer(_ prefixes: String...) -> PeerConfiguration {
+        PeerConfiguration(publicKey: Curve25519PrivateKey().publicKey, allowedIPs: prefixes.map { IPPrefix($0)! })
+    }
+
+    @Test func overlapsBetweenPeersAreFound() {
+        let a = peer("10.77.0.0/24"), b = peer("10.77.0.9/32")
+        let conflict = AllowedIPConflicts.first(in: [a, b])
+        #expect(conflict?.first == a.publicKey && conflict?.second == b.publicKey)
+        #expect(AllowedIPConflicts.first(in: [peer("10.77.0.2/32"), peer("10.77.0.2/32")]) != nil)
+        #expect(AllowedIPConflicts.first(in: [peer("fd00::/64"), peer("fd00::1/128")]) != nil)
+    }
+
+    @Test func disjointPrefixesAndOnePeersOwnOverlapsPass() {
+        #expect(AllowedIPConflicts.first(in: [peer("10.77.0.2/32"), peer("10.77.0.3/32"), peer("10.78.0.0/16")]) == nil)
+        #expect(AllowedIPConflicts.first(in: [peer("10.77.0.0/24", "10.77.0.5/32")]) == nil)
+        #expect(AllowedIPConflicts.first(in: [peer("10.0.0.0/8"), peer("fd00::/8")]) == nil)
+        #expect(AllowedIPConflicts.first(in: (0..<2000).map { peer("10.64.\($0 / 250).\($0 % 250 + 1)/32") }) == nil)
+    }
+
+    @Test func aBackendRefusesAnOverlappingChangeBeforeSendingAnything() {
+        // The socket directory does not exist: if the check did not come first, the error would be ENOENT.
+        let backend = UserspaceBackend(interface: "pgnone0", socketDirectory: "/nonexistent")
+        do {
+            try backend.apply(DeviceChange(upsertPeers: [peer("10.77.0.0/24"), peer("10.77.0.7/32")]))
+            Issue.record("expected a refusal")
+        } catch {
+            #expect(error.message.contains("overlaps"))
+            #expect(error.errno == nil)
+        }
+    }
+}
