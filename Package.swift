@@ -143,9 +143,15 @@ let package = Package(
         .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "Addressing"], swiftSettings: settings),
         .testTarget(name: "WireGuardTests", dependencies: ["WireGuard", "Sodium", "Addressing", "Netlink"], swiftSettings: settings),
         .testTarget(name: "PopConfigTests", dependencies: ["PopConfig", "Addressing"], swiftSettings: settings),
-        .testTarget(name: "RegistryTests", dependencies: ["Registry", "Sodium", "Addressing"], swiftSettings: settings),
         .testTarget(
-            name: "PopCtlTests", dependencies: ["PopCtl", "Registry", "PopConfig", "WireGuard", "Sodium"],
+            name: "RegistryTests",
+            // GRDB: the migration test builds a database at schema v1 first.
+            dependencies: ["Registry", "Sodium", "Addressing", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: settings
+        ),
+        .testTarget(
+            // NetAgent: popctl's status client is tested against popnetd's real status socket and document.
+            name: "PopCtlTests", dependencies: ["PopCtl", "Registry", "PopConfig", "WireGuard", "Sodium", "NetAgent"],
             swiftSettings: settings
         ),
         .testTarget(

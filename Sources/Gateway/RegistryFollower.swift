@@ -1,9 +1,14 @@
+import Foundation
 import Logging
 import Registry
 import ServiceLifecycle
 
-/// Keeps the ``PeerDirectory`` current: polls the registry's revision counter and reloads the
-/// snapshot when it moves. One row read per poll, so a short interval costs almost nothing.
+/// Keeps the ``PeerDirectory`` current: reloads the snapshot when a writer announces a commit
+/// (``RegistryChangeSignal``) and the revision counter has moved. The counter is also polled as the
+/// fallback; one row read per poll, so a short interval costs almost nothing.
+///
+/// Expiry moves no revision, so the follower also reloads when the snapshot's earliest expiry
+/// passes, and never sleeps past that instant: an expired peer is refused on time.
 public struct RegistryFollower: Service {
     private let store: RegistryStore
     private let directory: PeerDirectory
@@ -29,14 +34,21 @@ public struct RegistryFollower: Service {
     }
 
     public func run() async throws {
+        let changeSignal = RegistryChangeSignal(databasePath: store.path)
+        if changeSignal == nil { logger.warning("inotify unavailable; registry changes are seen at the next poll") }
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            let snapshot = directory.snapshot
             do {
-                if try store.revision() != directory.snapshot.revision { try refresh() }
+                if snapshot.isStale(currentRevision: try store.revision(), now: Date()) { try refresh() }
             } catch {
-                // Keep serving the last good snapshot (fail static) and say so.
+                // Keep serving the last good snapshot (fail static) and say so; expiries still apply.
                 logger.error("registry read failed; keeping the last snapshot", metadata: ["error": "\(error)"])
+                directory.replace(with: snapshot.pruned(at: Date()))
             }
-            try? await Task.sleep(for: interval)
+            let untilExpiry = directory.snapshot.timeUntilNextExpiry(from: Date()) ?? interval
+            // At least a millisecond: never a busy loop, whatever the clock does.
+            let delay = max(.milliseconds(1), min(interval, untilExpiry))
+            if let changeSignal { await changeSignal.wait(upTo: delay) } else { try? await Task.sleep(for: delay) }
         }
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import PopConfig
 import Registry
@@ -7,72 +8,69 @@ import WireGuard
 
 /// popnetd's reconciler: keeps the WireGuard device equal to the registry.
 ///
-/// It re-reads the registry when its revision moves (polled every `netd.registry_poll_ms`) and
-/// compares with the device at least every `netd.reconcile_interval_s`, so drift made behind
-/// its back is repaired too.
+/// It re-reads the registry when a writer announces a commit (``RegistryChangeSignal``), when the
+/// revision is seen to move (polled every `netd.registry_poll_ms` as the fallback), or when a
+/// peer's expiry passes, and compares with the device at least every `netd.reconcile_interval_s`,
+/// so drift made behind its back is repaired (``ReconcileSchedule`` has the rules).
 public struct NetAgentService: Service {
     private let configuration: PopConfiguration
     private let store: RegistryStore
     private let privateKey: Curve25519PrivateKey
     private let backend: any WireGuardBackend
+    private let board: StatusBoard
     private let logger: Logger
 
-    /// Creates the service over a device that is already up.
+    /// Creates the service over a device that is already up, publishing its status on `board`.
     public init(
         configuration: PopConfiguration, store: RegistryStore, privateKey: Curve25519PrivateKey,
-        backend: any WireGuardBackend, logger: Logger
+        backend: any WireGuardBackend, board: StatusBoard, logger: Logger
     ) {
         self.configuration = configuration
         self.store = store
         self.privateKey = privateKey
         self.backend = backend
+        self.board = board
         self.logger = logger
     }
 
     /// Brings up the edge interface as configured and returns the backend that drives it.
-    public static func prepareInterface(_ settings: WireGuardSettings, logger: Logger) throws(NetAgentError) -> any WireGuardBackend {
+    public static func prepareInterface(
+        _ settings: WireGuardSettings, logger: Logger
+    ) throws(NetAgentError) -> any WireGuardBackend {
         try EdgeInterface(settings: settings, logger: logger).ensureUp()
     }
 
-    /// One reconcile pass: returns the change that was applied (empty when nothing differed).
-    @discardableResult
-    public func reconcile(_ snapshot: RegistrySnapshot) throws -> DeviceChange {
-        let desired = DesiredDevice(
-            privateKey: privateKey, listenPort: configuration.wireguard.listenPort, peers: snapshot.activePeers
-        )
-        let change = ReconcilePlan.diff(desired: desired, actual: try backend.status())
-        if !change.isEmpty {
-            try backend.apply(change)
-            logger.info(
-                "device reconciled",
-                metadata: [
-                    "registry.revision": "\(snapshot.revision)", "peers.upserted": "\(change.upsertPeers.count)",
-                    "peers.removed": "\(change.removePeers.count)", "wg.interface": "\(backend.interface)",
-                ]
-            )
-        }
-        return change
-    }
-
     public func run() async throws {
-        let poll = Duration.milliseconds(configuration.netd.registryPollMilliseconds)
-        let fullCheck = Duration.seconds(configuration.netd.reconcileIntervalSeconds)
-        var appliedRevision: Int64 = -1
-        var lastFullCheck = ContinuousClock.now - fullCheck
+        let reconciler = Reconciler(
+            privateKey: privateKey, listenPort: configuration.wireguard.listenPort, store: store, backend: backend,
+            board: board, logger: logger
+        )
+        var schedule = ReconcileSchedule(
+            poll: .milliseconds(configuration.netd.registryPollMilliseconds),
+            fullCheck: .seconds(configuration.netd.reconcileIntervalSeconds)
+        )
+        var snapshot: RegistrySnapshot?
+        let changeSignal = RegistryChangeSignal(databasePath: store.path)
+        if changeSignal == nil { logger.warning("inotify unavailable; registry changes are seen at the next poll") }
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            let now = Date()
             do {
-                let revision = try store.revision()
-                if revision != appliedRevision || ContinuousClock.now - lastFullCheck >= fullCheck {
-                    let snapshot = try store.snapshot()
-                    try reconcile(snapshot)
-                    appliedRevision = snapshot.revision
-                    lastFullCheck = .now
+                if try snapshot.map({ $0.isStale(currentRevision: try store.revision(), now: now) }) ?? true {
+                    snapshot = try store.snapshot(at: now)
+                    schedule.registryChanged()
+                }
+                if let current = snapshot, schedule.passDue(at: .now, peers: current.activePeers) {
+                    schedule.passStarted(at: .now)
+                    try reconciler.pass(current, now: now)
+                    schedule.passSucceeded()
                 }
             } catch {
-                // The device keeps its last state (fail static); the next pass retries.
+                // The device keeps its last state (fail static); the next poll retries.
+                schedule.passFailed()
                 logger.error("reconcile failed; will retry", metadata: ["error": "\(error)"])
             }
-            try? await Task.sleep(for: poll)
+            let delay = schedule.sleep(wallClock: Date(), snapshot: snapshot)
+            if let changeSignal { await changeSignal.wait(upTo: delay) } else { try? await Task.sleep(for: delay) }
         }
     }
 }

@@ -3,8 +3,8 @@ import Registry
 import Sodium
 import WireGuard
 
-/// The device popgate wants: the PoP's identity and one WireGuard peer per live registry peer.
-public struct DesiredDevice: Sendable {
+/// The device popgate wants: the PoP's identity and one WireGuard peer per live registry key.
+public struct DesiredDevice: Sendable, Equatable {
     /// The public key of the PoP's private key (what the device must report).
     public var publicKey: Curve25519PublicKey
     /// The PoP's private key as base64, sent only when the device holds another key.
@@ -15,15 +15,30 @@ public struct DesiredDevice: Sendable {
     public var peers: [Curve25519PublicKey: PeerConfiguration]
 
     /// Builds the desired state from registry peers: each may send only from its own address.
+    ///
+    /// A peer in the middle of a key rotation has two keys on the device: the current one with the
+    /// address, and the next one with no allowed IPs. WireGuard routes an address to one key only,
+    /// and a key without allowed IPs can still handshake, which is how popnetd learns that the new
+    /// client config is in use. Completing the rotation (``Peer/completingRotation()``) moves the
+    /// address over and leaves the old key out.
     public init(privateKey: Curve25519PrivateKey, listenPort: Int, peers: [Peer]) {
         publicKey = privateKey.publicKey
         privateKeyBase64 = privateKey.base64Secret()
         self.listenPort = listenPort
         var byKey: [Curve25519PublicKey: PeerConfiguration] = [:]
-        for peer in peers where peer.state == .active {
+        let active = peers.filter { $0.state == .active }
+        for peer in active {
             byKey[peer.publicKey] = PeerConfiguration(
                 publicKey: peer.publicKey, presharedKeyBase64: peer.presharedKey?.base64Secret(),
                 allowedIPs: [IPPrefix(address: peer.address, length: peer.address.bitWidth)!]
+            )
+        }
+        // After the current keys, so a pending key can never take a current key's place (the
+        // registry refuses such a key anyway).
+        for peer in active {
+            guard let rotation = peer.rotation, byKey[rotation.publicKey] == nil else { continue }
+            byKey[rotation.publicKey] = PeerConfiguration(
+                publicKey: rotation.publicKey, presharedKeyBase64: rotation.presharedKey?.base64Secret(), allowedIPs: []
             )
         }
         self.peers = byKey

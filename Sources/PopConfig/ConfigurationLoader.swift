@@ -61,7 +61,9 @@ extension PopConfiguration {
         let netd = NetdSettings(
             runDirectory: try netdTable.string("run_directory") ?? "/run/popgate",
             registryPollMilliseconds: try netdTable.int("registry_poll_ms", range: 10...10_000) ?? 200,
-            reconcileIntervalSeconds: try netdTable.int("reconcile_interval_s", range: 1...3600) ?? 10
+            // 1 s: a peer added or removed behind popnetd's back is reverted within 2 s, and a rotated
+            // key's first handshake completes its rotation as fast (one device read per second).
+            reconcileIntervalSeconds: try netdTable.int("reconcile_interval_s", range: 1...3600) ?? 1
         )
         try netdTable.rejectUnknownKeys()
 

@@ -81,6 +81,9 @@ public struct NetdSettings: Sendable, Equatable {
     public var registryPollMilliseconds: Int
     /// How often popnetd compares the device with the registry even without a change.
     public var reconcileIntervalSeconds: Int
+
+    /// popnetd's root-only status socket, read by `popctl status` and `popctl peer list`.
+    public var statusSocketPath: String { "\(runDirectory)/popnetd.sock" }
 }
 
 /// One `[[backends]]` entry: an inference worker across the backbone.

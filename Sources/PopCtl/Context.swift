@@ -7,7 +7,7 @@ struct Context {
     let store: RegistryStore
 
     init(_ options: GlobalOptions) throws {
-        configuration = try PopConfiguration.load(path: PopConfiguration.resolvePath(explicit: options.config))
+        configuration = try options.loadConfiguration()
         store = try RegistryStore(path: configuration.registry.path)
     }
 }

@@ -8,7 +8,8 @@ import WireGuard
 
 struct PeerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "peer", abstract: "Manage WireGuard peers (client devices).", subcommands: [Add.self, List.self, Revoke.self]
+        commandName: "peer", abstract: "Manage WireGuard peers (client devices).",
+        subcommands: [Add.self, List.self, Rotate.self, Revoke.self]
     )
 
     struct Add: ParsableCommand {
@@ -17,32 +18,35 @@ struct PeerCommand: ParsableCommand {
             discussion: """
                 Allocates the next free tunnel address, generates the client's key pair unless --public-key is \
                 given, and prints a complete wg-quick config (or writes it with mode 0600 to --output). The \
-                config holds the client's private key: hand it over securely; it is not stored on the PoP.
+                config holds the client's private key: hand it over securely; it is not stored on the PoP. \
+                With --expires the peer stops working at that time: popnetd removes it from WireGuard, the \
+                gateway refuses it, and its address returns to the pool.
                 """
         )
 
         @OptionGroup var options: GlobalOptions
         @Option(help: "The tenant the device belongs to.") var tenant: String
-        @Option(help: "A label for the device (default: peer-<address>).") var name: String?
-        @Option(help: "The client's own public key (base64, from `wg pubkey`); its private key never leaves the client.")
+        @Option(help: "A label for the device (default: peer-<n>).") var name: String?
+        @Option(help: """
+            The client's own public key (base64, from `wg pubkey`); its private key never leaves the client.
+            """)
         var publicKey: String?
         @Option(help: "Write the config to this new file (mode 0600) instead of standard output.") var output: String?
+        @Option(help: ArgumentHelp(
+            "When the peer stops working: a duration (30d, 12h, 90m, 45s) or an ISO 8601 date or time "
+                + "(2026-03-31, 2026-03-31T18:00:00Z). Default: never.",
+            valueName: "duration|date"
+        ))
+        var expires: String?
 
         func run() throws {
             // Everything that can fail is checked before the registry changes.
-            let suppliedKey: Curve25519PublicKey?
-            do { suppliedKey = try publicKey.map { text throws(SodiumError) in try Curve25519PublicKey(base64: text) } } catch {
-                throw PopctlError("--public-key: \(error.reason)")
+            let suppliedKey = try parseClientKey(publicKey)
+            let now = Date()
+            let expiresAt = try expires.map { text throws(PopctlError) in
+                try DurationText.instant(text, option: "--expires", now: now)
             }
-            if let output {
-                let directory = (output as NSString).deletingLastPathComponent
-                guard !FileManager.default.fileExists(atPath: output) else {
-                    throw PopctlError("--output: \(output) already exists; choose a new file (existing configs are never overwritten)")
-                }
-                guard FileManager.default.isWritableFile(atPath: directory.isEmpty ? "." : directory) else {
-                    throw PopctlError("--output: the directory of \(output) does not exist or is not writable")
-                }
-            }
+            let destination = try ClientConfigDestination(output: output)
             let context = try Context(options)
             let settings = context.configuration.wireguard
             let popKey = try KeyFile.load(settings.privateKeyFile).publicKey
@@ -53,37 +57,23 @@ struct PeerCommand: ParsableCommand {
 
             let peer = try context.store.addPeer(
                 tenant: tenant, name: label, publicKey: clientPublic, presharedKey: psk, pool: settings.pool,
-                reserved: [settings.address.address]
+                reserved: [settings.address.address], expiresAt: expiresAt, now: now
             )
-            let config = WGQuickConfig(
-                interface: .init(
-                    privateKey: clientPrivate, addresses: [IPPrefix(address: peer.address, length: peer.address.bitWidth)!],
-                    mtu: settings.mtu
-                ),
-                peers: [
-                    .init(
-                        publicKey: popKey, presharedKeyBase64: psk?.base64Secret(), endpoint: settings.endpoint,
-                        allowedIPs: [IPPrefix(address: settings.address.address, length: settings.address.address.bitWidth)!],
-                        persistentKeepalive: settings.persistentKeepalive == 0 ? nil : settings.persistentKeepalive
-                    ),
-                ]
+            let text = ClientConfig.render(
+                configuration: context.configuration, popKey: popKey, peer: peer, clientPrivateKey: clientPrivate,
+                presharedKey: psk
             )
-            let text = config.render(
-                comment: "popgate \(context.configuration.popName): peer \(peer.name) of tenant \(peer.tenantName)"
-            )
-            if let output {
-                do {
-                    try SecretFile.create(output, contents: text)
-                } catch {
-                    // Without its config the new peer is useless: take it back out.
-                    try? context.store.revokePeer(peer.publicKey.base64)
-                    throw error
-                }
-            } else {
-                print(text, terminator: "")
+            do {
+                try destination.deliver(text)
+            } catch {
+                // Without its config the new peer is useless: take it back out.
+                _ = try? context.store.revokePeer(peer.publicKey.base64)
+                throw error
             }
+            let expiry = expiresAt.map { ", expires \(JSONOutput.timestamp($0))" } ?? ""
             FileHandle.standardError.write(Data(
-                "added peer \(peer.name) of tenant \(peer.tenantName): address \(peer.address), public key \(peer.publicKey)\(output.map { ", config written to \($0)" } ?? "")\n".utf8
+                ("added peer \(peer.name) of tenant \(peer.tenantName): address \(peer.address), "
+                    + "public key \(peer.publicKey)\(expiry)\(destination.note)\n").utf8
             ))
         }
 
@@ -92,24 +82,6 @@ struct PeerCommand: ParsableCommand {
             var index = used.count + 1
             while used.contains("peer-\(index)") { index += 1 }
             return "peer-\(index)"
-        }
-    }
-
-    struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List peers.")
-
-        @OptionGroup var options: GlobalOptions
-        @Flag(help: "Print JSON.") var json = false
-        @Flag(help: "Include revoked peers.") var all = false
-
-        func run() throws {
-            let peers = try Context(options).store.peers(includeRevoked: all)
-            if json {
-                print(try JSONOutput.render(peers))
-                return
-            }
-            let rows = peers.map { [$0.name, $0.tenantName, $0.address.description, $0.state.rawValue, $0.publicKey.base64, JSONOutput.timestamp($0.createdAt)] }
-            print(TextTable(header: ["NAME", "TENANT", "ADDRESS", "STATE", "PUBLIC KEY", "CREATED"], rows: rows).render(), terminator: "")
         }
     }
 

@@ -1,13 +1,14 @@
 import ArgumentParser
 import Foundation
+import PopConfig
 
 /// `popctl`: the operator's command line for tenants, peers and API keys.
 public struct Popctl: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "popctl",
-        abstract: "Operate a popgate PoP: tenants, WireGuard peers and API keys.",
+        abstract: "Operate a popgate PoP: tenants, WireGuard peers, API keys and popnetd's status.",
         discussion: "Exit status: 0 success, 1 the operation was refused or failed, 2 usage error.",
-        subcommands: [TenantCommand.self, PeerCommand.self, KeyCommand.self]
+        subcommands: [TenantCommand.self, PeerCommand.self, KeyCommand.self, StatusCommand.self]
     )
 
     public init() {}
@@ -17,6 +18,11 @@ public struct Popctl: ParsableCommand {
 struct GlobalOptions: ParsableArguments {
     @Option(name: .long, help: "popgate.toml to use (default: $POPGATE_CONFIG, else /etc/popgate/popgate.toml).")
     var config: String?
+
+    /// The validated configuration these options point at.
+    func loadConfiguration() throws(ConfigError) -> PopConfiguration {
+        try PopConfiguration.load(path: PopConfiguration.resolvePath(explicit: config))
+    }
 }
 
 /// An operation popctl refuses; the message says what was wrong and what to do.

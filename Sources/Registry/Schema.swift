@@ -53,6 +53,65 @@ enum Schema {
                 }
             }
         }
+        migrator.registerMigration("v2", migrate: migrateToV2)
         return migrator
+    }
+
+    /// Expiry and key rotation. SQLite cannot change a CHECK constraint in place, so the peers
+    /// table is rebuilt (the documented 12-step way: new table, copy, drop, rename); its indexes
+    /// and revision triggers go with the old table and are made again.
+    ///
+    /// 'expired' is stored by registry writes once a peer's time has passed, so the partial unique
+    /// indexes (live peers only) free its name, key and address exactly as revocation does.
+    /// Readers never wait for that write: they compare `expires_at` with the clock themselves.
+    private static func migrateToV2(_ db: Database) throws {
+        try db.execute(sql: """
+            CREATE TABLE peers_v2 (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                tenant_id INTEGER NOT NULL REFERENCES tenants(id),
+                name TEXT NOT NULL,
+                public_key TEXT NOT NULL,
+                address TEXT NOT NULL,
+                preshared_key TEXT,
+                state TEXT NOT NULL CHECK (state IN ('active', 'revoked', 'expired')),
+                created_at REAL NOT NULL,
+                revoked_at REAL,
+                expires_at REAL,
+                -- A pending rotation: the next key (and preshared key), when it was issued, and
+                -- when it takes over even if it never connects. All or none are set.
+                pending_public_key TEXT,
+                pending_preshared_key TEXT,
+                rotation_started_at REAL,
+                rotation_deadline REAL,
+                rotated_at REAL,
+                CHECK ((pending_public_key IS NULL) = (rotation_started_at IS NULL)
+                       AND (pending_public_key IS NULL) = (rotation_deadline IS NULL))
+            );
+            INSERT INTO peers_v2 (id, tenant_id, name, public_key, address, preshared_key, state, created_at,
+                                  revoked_at)
+                SELECT id, tenant_id, name, public_key, address, preshared_key, state, created_at, revoked_at
+                FROM peers;
+            -- Row ids are never reused, also across the rebuild: carry the counter over.
+            DELETE FROM sqlite_sequence WHERE name = 'peers_v2';
+            INSERT INTO sqlite_sequence (name, seq)
+                SELECT 'peers_v2', seq FROM sqlite_sequence WHERE name = 'peers';
+            DROP TABLE peers;
+            ALTER TABLE peers_v2 RENAME TO peers;
+            CREATE UNIQUE INDEX peers_active_name ON peers(name) WHERE state = 'active';
+            CREATE UNIQUE INDEX peers_active_key ON peers(public_key) WHERE state = 'active';
+            CREATE UNIQUE INDEX peers_active_address ON peers(address) WHERE state = 'active';
+            CREATE UNIQUE INDEX peers_active_pending_key ON peers(pending_public_key)
+                WHERE state = 'active' AND pending_public_key IS NOT NULL;
+            -- Snapshots look for the next expiry among live peers.
+            CREATE INDEX peers_active_expiry ON peers(expires_at) WHERE state = 'active' AND expires_at IS NOT NULL;
+            """)
+        for event in ["INSERT", "UPDATE", "DELETE"] {
+            try db.execute(sql: """
+                CREATE TRIGGER peers_\(event.lowercased())_bumps_revision AFTER \(event) ON peers
+                BEGIN UPDATE registry_revision SET revision = revision + 1 WHERE id = 1; END;
+                """)
+        }
+        // Running daemons reload once, with the new columns.
+        try db.execute(sql: "UPDATE registry_revision SET revision = revision + 1 WHERE id = 1")
     }
 }

@@ -24,6 +24,10 @@ struct Popnetd: AsyncParsableCommand {
         logger.logLevel = .info
         let configuration = try PopConfiguration.load(path: PopConfiguration.resolvePath(explicit: config))
         let lock = try InstanceLock(path: "\(configuration.netd.runDirectory)/popnetd.lock")
+        // Only the lock holder may replace a socket left by a crash, and it removes its own before
+        // the lock goes (a successor could otherwise lose a fresh socket to this one's cleanup).
+        let statusSocket = try StatusSocket(path: configuration.netd.statusSocketPath)
+        defer { withExtendedLifetime(lock) { statusSocket.close() } }
         let store = try RegistryStore(path: configuration.registry.path)
         let privateKey = try KeyFile.loadOrCreate(configuration.wireguard.privateKeyFile)
         let backend = try NetAgentService.prepareInterface(configuration.wireguard, logger: logger)
@@ -34,14 +38,22 @@ struct Popnetd: AsyncParsableCommand {
                 "wg.public_key": "\(privateKey.publicKey)",
             ]
         )
+        let board = StatusBoard(StatusDocument(
+            backend: backend.kind, interface: backend.interface, listenPort: configuration.wireguard.listenPort,
+            publicKey: privateKey.publicKey.base64
+        ))
         let agent = NetAgentService(
-            configuration: configuration, store: store, privateKey: privateKey, backend: backend, logger: logger
+            configuration: configuration, store: store, privateKey: privateKey, backend: backend, board: board,
+            logger: logger
         )
+        // Shutdown runs in reverse order: the agent stops first, the status socket last.
         let group = ServiceGroup(
-            configuration: .init(services: [agent], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+            configuration: .init(
+                services: [StatusService(socket: statusSocket, board: board, backend: backend), agent],
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger
+            )
         )
         try await group.run()
-        withExtendedLifetime(lock) {}
         logger.info("popnetd stopped")
     }
 }

@@ -128,6 +128,10 @@ def parse_env_file(path: Path) -> dict[str, str]:
     return values
 
 
+# What `popctl peer list --json` takes from popnetd's status socket rather than from the registry.
+LIVE_PEER_FIELDS = frozenset({"last_handshake", "endpoint", "rx_bytes", "tx_bytes"})
+
+
 @dataclass(frozen=True)
 class Demo:
     """The running demo, as described by /run/popgate-demo/env."""
@@ -188,7 +192,12 @@ class Demo:
         return result
 
     def peers(self) -> list[dict[str, Any]]:
-        """`popctl peer list --json`, parsed."""
+        """The registry's view of the live peers: `popctl peer list --json` without the columns popnetd adds
+        (handshake, endpoint, counters), which change with traffic and would make before/after comparisons flaky."""
+        return [{k: v for k, v in peer.items() if k not in LIVE_PEER_FIELDS} for peer in self.live_peers()]
+
+    def live_peers(self) -> list[dict[str, Any]]:
+        """`popctl peer list --json`, parsed, including what popnetd's status socket adds."""
         return json.loads(self.popctl_ok("peer", "list", "--json").stdout)
 
     def demo_sh(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -414,3 +423,154 @@ def wait_for(predicate, *, timeout: float, interval: float = 0.1) -> bool:
         if time.monotonic() >= deadline:
             return False
         time.sleep(interval)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# The PoP's WireGuard device and extra client namespaces (peer lifecycle tests)
+
+
+def pop_wg(demo: Demo, *args: str, timeout: float = 10) -> subprocess.CompletedProcess[str]:
+    """`wg ARGS` inside the PoP's namespace."""
+    return ns_run(demo.pop_ns, ["wg", *args], timeout=timeout)
+
+
+def pop_peer_keys(demo: Demo) -> set[str]:
+    """The public keys on the PoP's edge device right now."""
+    result = pop_wg(demo, "show", "wg-edge", "peers")
+    assert result.returncode == 0, describe(result)
+    return set(result.stdout.split())
+
+
+def pop_allowed_ips(demo: Demo) -> dict[str, str]:
+    """Public key → allowed IPs (`(none)` when it has none), as `wg show wg-edge allowed-ips` prints them."""
+    result = pop_wg(demo, "show", "wg-edge", "allowed-ips")
+    assert result.returncode == 0, describe(result)
+    return {key: rest.strip() for key, _, rest in (line.partition("\t") for line in result.stdout.splitlines())}
+
+
+def pop_handshakes(demo: Demo) -> dict[str, int]:
+    """Public key → latest handshake (Unix seconds, 0 for never) on the PoP's edge device."""
+    result = pop_wg(demo, "show", "wg-edge", "latest-handshakes")
+    assert result.returncode == 0, describe(result)
+    return {key: int(value) for key, value in (line.split("\t") for line in result.stdout.splitlines())}
+
+
+def public_key_of_config(path: Path) -> str:
+    """The public key of the PrivateKey in a wg-quick config (the same way demo.sh derives it)."""
+    private = next(line.split("=", 1)[1].strip() for line in path.read_text().splitlines()
+                   if line.replace(" ", "").startswith("PrivateKey="))
+    result = run(["wg", "pubkey"], input=private + "\n", timeout=10)
+    assert result.returncode == 0, describe(result)
+    return result.stdout.strip()
+
+
+def status_document(demo: Demo) -> dict[str, Any]:
+    """popnetd's status document through `popctl status --json`."""
+    return json.loads(demo.popctl_ok("status", "--json").stdout)
+
+
+class ClientNamespace:
+    """A namespace on the demo's uplink that brings a client tunnel up from a given wg-quick config.
+
+    It does what `demo.sh client` does (veth into the uplink bridge, then wg-quick once the PoP holds the key)
+    without registering a peer, so a test can use a config made by `popctl peer add --expires` or
+    `popctl peer rotate`. The uplink hosts are taken from the top of the /24 (demo.sh counts up from .11), and
+    the interface is named after the config file (wg-quick's rule), which must be unique machine-wide because
+    wireguard-go's control socket lives in /var/run/wireguard. Use it as a context manager: everything it made is
+    removed on exit, also after a failure.
+    """
+
+    def __init__(self, demo: Demo, ns: str, host: int, conf: Path) -> None:
+        assert 200 <= host <= 254, "extra test clients use uplink hosts .200 to .254"
+        self.demo, self.ns, self.host, self.conf = demo, ns, host, conf
+        self.port = f"vt{host}"  # the veth end on the PoP's bridge
+        self.interface = conf.stem
+
+    def __enter__(self) -> "ClientNamespace":
+        self._remove()  # left over by a run that was killed
+        steps = [
+            ["ip", "netns", "add", self.ns],
+            ["ip", "-n", self.ns, "link", "set", "lo", "up"],
+            ["ip", "link", "add", "up0", "netns", self.ns, "type", "veth", "peer", "name", self.port,
+             "netns", self.demo.pop_ns],
+            ["ip", "-n", self.demo.pop_ns, "link", "set", self.port, "master", "br-up", "up"],
+            ["ip", "-n", self.ns, "addr", "add", f"198.51.100.{self.host}/24", "dev", "up0"],
+            ["ip", "-n", self.ns, "link", "set", "up0", "up"],
+        ]
+        try:
+            for step in steps:
+                result = run(step, timeout=10)
+                assert result.returncode == 0, describe(result)
+        except BaseException:
+            self._remove()
+            raise
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._remove()
+
+    def tunnel_up(self, *, timeout: float = 15) -> None:
+        """wg-quick up, once popnetd has put the config's key on the PoP (an earlier handshake would be dropped,
+        and WireGuard retries only after 5 s)."""
+        key = public_key_of_config(self.conf)
+        assert wait_for(lambda: key in pop_peer_keys(self.demo), timeout=timeout), f"{key} never reached wg-edge"
+        result = ns_run(self.ns, ["wg-quick", "up", str(self.conf)], timeout=30)
+        assert result.returncode == 0, describe(result)
+
+    def _remove(self) -> None:
+        if Path(f"/run/netns/{self.ns}").exists():
+            if self.conf.exists():
+                ns_run(self.ns, ["wg-quick", "down", str(self.conf)], timeout=30)
+            # Whatever still runs in the namespace is ours (wireguard-go started by wg-quick).
+            for pid in run(["ip", "netns", "pids", self.ns], timeout=10).stdout.split():
+                try:
+                    os.kill(int(pid), 15)
+                except ProcessLookupError:
+                    pass
+            wait_for(lambda: not run(["ip", "netns", "pids", self.ns], timeout=10).stdout.strip(), timeout=5)
+            run(["ip", "netns", "del", self.ns], timeout=10)
+        socket = Path(f"/var/run/wireguard/{self.interface}.sock")
+        if socket.exists() and run(["wg", "show", self.interface], timeout=10).returncode != 0:
+            socket.unlink(missing_ok=True)
+
+
+# Polls from inside a namespace until a request gets no HTTP response, or the deadline (CLOCK_MONOTONIC, shared by
+# every namespace) passes. It asks for the model list, which answers in milliseconds, so a slow completion is
+# never mistaken for a cut-off; a working tunnel connects in well under the per-request timeout.
+_CUT_OFF_SCRIPT = r"""
+import http.client, json, sys, time
+a = json.loads(sys.argv[1])
+last = None
+while True:
+    now = time.monotonic()
+    if now >= a["deadline"]:
+        print(json.dumps({"stopped_after": None, "last": last}))
+        break
+    try:
+        conn = http.client.HTTPConnection(a["host"], a["port"],
+                                          timeout=max(0.05, min(a["request_timeout"], a["deadline"] - now)))
+        conn.request("GET", "/v1/models", headers={"Authorization": "Bearer " + a["key"]})
+        resp = conn.getresponse()
+        resp.read()
+        conn.close()
+        last = "HTTP %d" % resp.status
+    except Exception as e:
+        print(json.dumps({"stopped_after": time.monotonic() - a["since"], "last": last,
+                          "error": "%s: %s" % (type(e).__name__, e)}))
+        break
+    time.sleep(0.05)
+"""
+
+
+def seconds_until_cut_off(ns: str, demo: Demo, *, since: float, within: float,
+                          request_timeout: float = 0.25) -> float | None:
+    """Seconds from `since` (time.monotonic()) until requests from `ns` stopped getting answers, or None if they
+    were still answered `within` seconds after `since`."""
+    host, port = demo.api_url.removeprefix("http://").split(":")
+    result = ns_python(
+        ns, _CUT_OFF_SCRIPT,
+        {"host": host, "port": int(port), "key": demo.api_key, "since": since, "deadline": since + within,
+         "request_timeout": request_timeout},
+        timeout=within + 20,
+    )
+    return result["stopped_after"]

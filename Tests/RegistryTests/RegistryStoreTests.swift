@@ -76,7 +76,7 @@ import Testing
         let after = try store.snapshot()
         #expect(after.revision > before.revision)
         #expect(after.peersByAddress[peer.address] == nil)
-        #expect(try store.peers(includeRevoked: true).first?.state == .revoked)
+        #expect(try store.peers(includingInactive: true).first?.state == .revoked)
         #expect(try addPeer("replacement").address == peer.address)
         #expect { try store.revokePeer("laptop") } throws: { ($0 as? RegistryError)?.code == .notFound }
     }

@@ -1,0 +1,249 @@
+#!/usr/bin/env python3
+"""Driver for Benchmarks/popnetd.sh: popctl-to-device latency and popnetd's memory with many peers.
+
+Runs inside the namespace the shell script made, against a popnetd it starts on wireguard-go. Three parts:
+
+1. One peer added (`popctl peer add`) and removed (`popctl peer revoke`) with few peers present, until the
+   device holds (or no longer holds) its key; the anchor is `wg set` of the same kind of change on the same
+   device, observed the same way.
+2. PEERS peers written to the registry in one transaction; the time until the device holds them all, and
+   the resident memory of popnetd and of wireguard-go (the anchor) once it does, and popnetd's CPU use while
+   it keeps the device reconciled.
+3. Part 1 again with PEERS present.
+
+"On the device" is observed by asking wireguard-go over its UAPI socket in a tight loop, so each figure
+includes up to one such read; the read's own median time is printed, and is the resolution of the figure.
+The registry is seeded with SQL rather than 10,000 popctl runs: that is setup, not what is measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import ipaddress
+import os
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+INTERFACE = "pgnb0"
+POOL = ipaddress.ip_network("10.80.0.0/16")
+POP_ADDRESS = ipaddress.ip_address("10.80.0.1")
+ANCHOR_POOL = ipaddress.ip_network("10.81.0.0/16")  # outside the registry's pool: never popnetd's
+SOCKET = Path("/var/run/wireguard") / f"{INTERFACE}.sock"
+DEADLINE = 10.0  # seconds; a change not seen by then is a failure, not a slow sample
+
+
+def uapi_keys() -> set[str]:
+    """The public keys (hex) on the device, read over wireguard-go's UAPI socket."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.connect(str(SOCKET))
+        s.sendall(b"get=1\n\n")
+        chunks = []
+        while True:
+            chunk = s.recv(1 << 20)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            if chunk.endswith(b"\n\n"):
+                break
+    text = b"".join(chunks).decode()
+    return {line[len("public_key="):] for line in text.splitlines() if line.startswith("public_key=")}
+
+
+def wait_device(key_hex: str, present: bool, since: float) -> float:
+    while time.monotonic() - since < DEADLINE:
+        if (key_hex in uapi_keys()) == present:
+            return time.monotonic() - since
+    sys.exit(f"popnetd_bench: key {key_hex[:8]}… still {'absent' if present else 'present'} after {DEADLINE} s")
+
+
+def new_key() -> tuple[str, str]:
+    raw = os.urandom(32)
+    return base64.b64encode(raw).decode(), raw.hex()
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.bin = Path(args.bin)
+        self.dir = Path(args.dir)
+        self.config = self.dir / "popgate.toml"
+        self.runs = args.runs
+        self.serial = 0
+        self.env = dict(os.environ, POPGATE_CONFIG=str(self.config))
+
+    def write_config(self) -> None:
+        (self.dir / "keys").mkdir(mode=0o700)
+        (self.dir / "clients").mkdir()
+        self.config.write_text(f"""[pop]
+name = "pop-bench"
+[registry]
+path = "{self.dir}/registry.sqlite"
+[wireguard]
+interface = "{INTERFACE}"
+private_key_file = "{self.dir}/keys/{INTERFACE}.key"
+listen_port = 51999
+address = "{POP_ADDRESS}/{POOL.prefixlen}"
+pool = "{POOL}"
+endpoint = "192.0.2.1:51999"
+backend = "userspace"
+[gateway]
+listen_port = 8080
+[netd]
+run_directory = "{self.dir}/run"
+[[backends]]
+name = "unused"
+url = "http://192.0.2.2:8000"
+models = ["unused"]
+""")
+
+    def popctl(self, *args: str) -> None:
+        result = subprocess.run([str(self.bin / "popctl"), *args], env=self.env, capture_output=True, text=True,
+                                timeout=60)
+        if result.returncode != 0:
+            sys.exit(f"popnetd_bench: popctl {' '.join(args)} failed: {result.stderr.strip()}")
+
+    def start_popnetd(self) -> subprocess.Popen[bytes]:
+        log = open(self.dir / "popnetd.log", "wb")
+        process = subprocess.Popen([str(self.bin / "popnetd"), "--config", str(self.config)], stdout=log,
+                                   stderr=subprocess.STDOUT, env=self.env)
+        since = time.monotonic()
+        while not (self.dir / "run" / "popnetd.sock").exists():
+            if process.poll() is not None or time.monotonic() - since > 30:
+                sys.exit(f"popnetd_bench: popnetd did not start; see {self.dir}/popnetd.log")
+            time.sleep(0.05)
+        return process
+
+    def one_change(self, kind: str) -> tuple[float, float, float, float]:
+        """popctl add, popctl revoke, wg set add, wg set remove: seconds from start to seen on the device."""
+        self.serial += 1
+        name = f"lat-{self.serial}"
+        key_b64, key_hex = new_key()
+        since = time.monotonic()
+        self.popctl("peer", "add", "--tenant", "bench", "--name", name, "--public-key", key_b64,
+                    "--output", str(self.dir / "clients" / f"{name}.conf"))
+        added = wait_device(key_hex, True, since)
+        since = time.monotonic()
+        self.popctl("peer", "revoke", name)
+        revoked = wait_device(key_hex, False, since)
+
+        # The anchor: the same kind of change made directly with wg. popnetd reverts it as drift within about
+        # a second, so it is observed (and removed) well before that.
+        anchor_b64, anchor_hex = new_key()
+        address = ANCHOR_POOL.network_address + self.serial
+        since = time.monotonic()
+        subprocess.run(["wg", "set", INTERFACE, "peer", anchor_b64, "allowed-ips", f"{address}/32"], check=True)
+        wg_added = wait_device(anchor_hex, True, since)
+        since = time.monotonic()
+        subprocess.run(["wg", "set", INTERFACE, "peer", anchor_b64, "remove"], check=True)
+        wg_removed = wait_device(anchor_hex, False, since)
+        return added, revoked, wg_added, wg_removed
+
+    def latency(self, label: str) -> None:
+        samples = [self.one_change(label) for _ in range(self.runs)]
+        reads = []
+        for _ in range(max(5, self.runs)):
+            since = time.monotonic()
+            uapi_keys()
+            reads.append(time.monotonic() - since)
+        columns = list(zip(*samples))
+        ms = lambda values: statistics.median(values) * 1000  # noqa: E731
+        print(f"-- one peer, {label}: medians of {self.runs} (UAPI read used to observe: {ms(reads):.1f} ms)")
+        print(f"   add:    popctl peer add -> on device  {ms(columns[0]):7.1f} ms   "
+              f"wg set {ms(columns[2]):6.1f} ms   ratio {ms(columns[0]) / ms(columns[2]):.2f}")
+        print(f"   remove: popctl peer revoke -> gone    {ms(columns[1]):7.1f} ms   "
+              f"wg set {ms(columns[3]):6.1f} ms   ratio {ms(columns[1]) / ms(columns[3]):.2f}")
+        print(f"   worst popctl add/remove: {max(columns[0]) * 1000:.1f} / {max(columns[1]) * 1000:.1f} ms")
+
+    def seed(self, count: int) -> None:
+        """Writes COUNT active peers of tenant bench in one transaction, as popctl would have."""
+        db = sqlite3.connect(self.dir / "registry.sqlite", timeout=10)
+        with db:
+            (tenant,) = db.execute("SELECT id FROM tenants WHERE name = 'bench'").fetchone()
+            used = {row[0] for row in db.execute("SELECT address FROM peers WHERE state = 'active'")}
+            hosts = (h for h in POOL.hosts() if h != POP_ADDRESS and str(h) not in used)
+            now = time.time()
+            rows = []
+            for index, address in zip(range(count), hosts):
+                rows.append((tenant, f"seed-{index}", new_key()[0], str(address),
+                             base64.b64encode(os.urandom(32)).decode(), now))
+            db.executemany("INSERT INTO peers (tenant_id, name, public_key, address, preshared_key, state, created_at)"
+                           " VALUES (?, ?, ?, ?, ?, 'active', ?)", rows)
+        db.close()
+        # A commit announced the way RegistryStore announces its own (see RegistryChangeSignal).
+        Path(str(self.dir / "registry.sqlite") + "-notify").touch()
+
+
+def rss_kib(pid: int) -> tuple[int, int]:
+    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
+    return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wireguard_go_pid() -> int:
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if argv[0].endswith(b"wireguard-go") and INTERFACE.encode() in argv:
+                return int(entry.name)
+    sys.exit("popnetd_bench: wireguard-go for the benchmark interface not found")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--bin", required=True)
+    parser.add_argument("--dir", required=True)
+    parser.add_argument("--peers", type=int, default=10000)
+    parser.add_argument("--runs", type=int, default=20)
+    args = parser.parse_args()
+    bench = Bench(args)
+    bench.write_config()
+    bench.popctl("tenant", "add", "bench")
+    popnetd = bench.start_popnetd()
+    try:
+        wireguard_go = wireguard_go_pid()
+        print(f"popnetd pid {popnetd.pid} on wireguard-go pid {wireguard_go}, interface {INTERFACE}")
+        idle_rss, _ = rss_kib(popnetd.pid)
+        bench.latency("few peers present")
+
+        since = time.monotonic()
+        bench.seed(args.peers)
+        while len(uapi_keys()) < args.peers:
+            if time.monotonic() - since > 600:
+                sys.exit("popnetd_bench: the seeded peers did not all reach the device in 600 s")
+            time.sleep(0.1)
+        applied = time.monotonic() - since
+        time.sleep(3)  # let the first full checks with every peer present run before memory is read
+        popnetd_rss, popnetd_peak = rss_kib(popnetd.pid)
+        wg_rss, _ = rss_kib(wireguard_go)
+        cpu_before, wall_before = cpu_seconds(popnetd.pid), time.monotonic()
+        time.sleep(10)
+        cpu_share = (cpu_seconds(popnetd.pid) - cpu_before) / (time.monotonic() - wall_before)
+        print(f"-- {args.peers} peers written to the registry -> all on the device: {applied:.2f} s")
+        print(f"   popnetd RSS {popnetd_rss / 1024:.1f} MiB (peak {popnetd_peak / 1024:.1f} MiB, "
+              f"{idle_rss / 1024:.1f} MiB with no peers); wireguard-go RSS {wg_rss / 1024:.1f} MiB; "
+              f"ratio popnetd/wireguard-go {popnetd_rss / wg_rss:.2f}")
+        print(f"   popnetd CPU while idle with {args.peers} peers (full check every reconcile_interval_s): "
+              f"{cpu_share * 100:.1f} % of one core")
+        bench.latency(f"{args.peers} peers present")
+    finally:
+        popnetd.terminate()
+        try:
+            popnetd.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            popnetd.kill()
+
+
+if __name__ == "__main__":
+    main()

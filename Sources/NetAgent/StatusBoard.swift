@@ -1,0 +1,42 @@
+import Foundation
+import WireGuard
+
+/// The status popnetd publishes: written by the reconcile loop, read by the status socket's thread.
+public final class StatusBoard: @unchecked Sendable {
+    // NSLock rather than Synchronization.Mutex: the package still builds for macOS 14.
+    private let lock = NSLock()
+    private var document: StatusDocument
+
+    /// A board for a device that has not been reconciled yet.
+    public init(_ initial: StatusDocument) {
+        document = initial
+    }
+
+    /// The current document.
+    public var current: StatusDocument { lock.withLock { document } }
+
+    /// Records a completed reconcile: what was wanted, what the device then held, and whether it
+    /// repaired drift.
+    func recordReconcile(
+        at time: Date, revision: Int64, peersDesired: Int, rotationsPending: Int, device: DeviceStatus,
+        repairedDrift: Bool
+    ) {
+        lock.withLock {
+            document.lastReconcile = time
+            document.lastError = nil
+            document.registryRevision = revision
+            document.peersDesired = peersDesired
+            document.rotationsPending = rotationsPending
+            document.peersOnDevice = device.peers.count
+            document.listenPort = device.listenPort ?? document.listenPort
+            document.peers = device.peers.map(StatusDocument.PeerEntry.init)
+            document.reconciles += 1
+            if repairedDrift { document.driftRepairs += 1 }
+        }
+    }
+
+    /// Records a failed reconcile; the rest of the document keeps describing the last good one.
+    func recordFailure(_ message: String) {
+        lock.withLock { document.lastError = message }
+    }
+}

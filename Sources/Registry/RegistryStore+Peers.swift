@@ -1,0 +1,128 @@
+import Addressing
+import Foundation
+import GRDB
+import Sodium
+
+extension RegistryStore {
+    /// Peers live at `now`; with `includingInactive`, also revoked and expired ones.
+    public func peers(includingInactive: Bool = false, at now: Date = Date()) throws(RegistryError) -> [Peer] {
+        try read { db in
+            includingInactive
+                ? try PeerRows.fetch(db, now: now, whereClause: "1")
+                : try PeerRows.fetch(db, now: now, whereClause: PeerRows.live, arguments: [now.timeIntervalSince1970])
+        }
+    }
+
+    /// Records a new active peer with the lowest free address of `pool`, skipping `reserved`
+    /// (the PoP's own address). With `expiresAt`, the peer stops being live at that instant.
+    public func addPeer(
+        tenant tenantName: String, name: String, publicKey: Curve25519PublicKey, presharedKey: WireGuardPresharedKey?,
+        pool: IPPrefix, reserved: Set<IPAddress>, expiresAt: Date? = nil, now: Date = Date()
+    ) throws(RegistryError) -> Peer {
+        try Names.validate(name, what: "peer")
+        if let expiresAt, expiresAt <= now {
+            throw RegistryError(
+                .invalidArgument,
+                "the expiry \(Self.timestamp(expiresAt)) is not in the future (now \(Self.timestamp(now))); "
+                    + "give a later time or a duration"
+            )
+        }
+        return try write(at: now) { db in
+            let tenant = try Self.requireTenant(db, name: tenantName)
+            let taken = "SELECT 1 FROM peers WHERE name = ? AND state = 'active'"
+            if try Row.fetchOne(db, sql: taken, arguments: [name]) != nil {
+                throw RegistryError(.duplicate, "a live peer named \"\(name)\" already exists; choose another --name")
+            }
+            try Self.requireUnusedKey(db, publicKey)
+            let addresses = try String.fetchAll(db, sql: "SELECT address FROM peers WHERE state = 'active'")
+            let used = Set(addresses.compactMap(IPAddress.init))
+            let free = pool.hostAddresses().first { !used.contains($0) && !reserved.contains($0) }
+            guard let address = free else {
+                throw RegistryError(
+                    .poolExhausted,
+                    "the address pool \(pool) is exhausted (\(used.count) live peers); "
+                        + "revoke unused peers or widen wireguard.pool"
+                )
+            }
+            try db.execute(
+                sql: """
+                    INSERT INTO peers (tenant_id, name, public_key, address, preshared_key, state, created_at,
+                                       expires_at)
+                    VALUES (?, ?, ?, ?, ?, 'active', ?, ?)
+                    """,
+                arguments: [
+                    tenant.id, name, publicKey.base64, address.description, presharedKey?.base64Secret(),
+                    now.timeIntervalSince1970, expiresAt?.timeIntervalSince1970,
+                ]
+            )
+            return Peer(
+                id: db.lastInsertedRowID, tenantID: tenant.id, tenantName: tenant.name, name: name,
+                publicKey: publicKey, address: address, presharedKey: presharedKey, state: .active, createdAt: now,
+                expiresAt: expiresAt
+            )
+        }
+    }
+
+    /// Revokes the live peer with this name or base64 public key; a pending rotation goes with it.
+    @discardableResult
+    public func revokePeer(_ nameOrKey: String, now: Date = Date()) throws(RegistryError) -> Peer {
+        try write(at: now) { db in
+            let peer = try Self.requireLivePeer(db, nameOrKey, now: now)
+            try db.execute(
+                sql: """
+                    UPDATE peers SET state = 'revoked', revoked_at = ?, pending_public_key = NULL,
+                           pending_preshared_key = NULL, rotation_started_at = NULL, rotation_deadline = NULL
+                    WHERE id = ?
+                    """,
+                arguments: [now.timeIntervalSince1970, peer.id]
+            )
+            return Peer(
+                id: peer.id, tenantID: peer.tenantID, tenantName: peer.tenantName, name: peer.name,
+                publicKey: peer.publicKey, address: peer.address, presharedKey: nil, state: .revoked,
+                createdAt: peer.createdAt, expiresAt: peer.expiresAt
+            )
+        }
+    }
+
+    // MARK: Helpers shared by peer changes
+
+    /// The live peer named `nameOrKey` or holding that current public key (base64).
+    static func requireLivePeer(_ db: Database, _ nameOrKey: String, now: Date) throws -> Peer {
+        let matches = try PeerRows.fetch(
+            db, now: now, whereClause: "\(PeerRows.live) AND (p.name = ? OR p.public_key = ?)",
+            arguments: [now.timeIntervalSince1970, nameOrKey, nameOrKey]
+        )
+        guard let peer = matches.first else {
+            throw RegistryError(
+                .notFound,
+                "no live peer is named \"\(nameOrKey)\" or has that public key; `popctl peer list` shows them"
+            )
+        }
+        return peer
+    }
+
+    /// Refuses a key that a live peer holds or is rotating to (a pending key becomes current later,
+    /// and two live peers must never share one). `exceptPendingOf` allows a peer's own pending key.
+    static func requireUnusedKey(
+        _ db: Database, _ key: Curve25519PublicKey, exceptPendingOf peerID: Int64? = nil
+    ) throws {
+        let holder = try String.fetchOne(
+            db,
+            sql: """
+                SELECT name FROM peers WHERE state = 'active'
+                  AND (public_key = ? OR (pending_public_key = ? AND id IS NOT ?))
+                """,
+            arguments: [key.base64, key.base64, peerID]
+        )
+        if let holder {
+            throw RegistryError(
+                .duplicate,
+                "public key \(key) already belongs to live peer \"\(holder)\"; each device needs its own key"
+            )
+        }
+    }
+
+    static func timestamp(_ date: Date) -> String {
+        ISO8601DateFormatter().string(from: date)
+    }
+}
