@@ -23,9 +23,9 @@ public struct RegistryFollower: Service {
         self.logger = logger
     }
 
-    /// Loads the snapshot once, now.
+    /// Brings the snapshot up to date now: read whole the first time, then from the change feed.
     public func refresh() throws(RegistryError) {
-        let snapshot = try store.snapshot()
+        let snapshot = try store.snapshot(updating: directory.snapshot)
         directory.replace(with: snapshot)
         logger.info(
             "registry loaded",

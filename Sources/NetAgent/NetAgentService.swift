@@ -56,12 +56,16 @@ public struct NetAgentService: Service {
             let now = Date()
             do {
                 if try snapshot.map({ $0.isStale(currentRevision: try store.revision(), now: now) }) ?? true {
-                    snapshot = try store.snapshot(at: now)
+                    if let previous = snapshot {
+                        snapshot = try store.snapshot(updating: previous, at: now)
+                    } else {
+                        snapshot = try store.snapshot(at: now)
+                    }
                     schedule.registryChanged()
                 }
-                if let current = snapshot, schedule.passDue(at: .now, peers: current.activePeers) {
-                    schedule.passStarted(at: .now)
-                    try reconciler.pass(current, now: now)
+                if let current = snapshot, let pass = schedule.due(at: .now, peers: current.activePeers) {
+                    schedule.passStarted(pass, at: .now)
+                    try reconciler.pass(current, now: now, kind: pass)
                     schedule.passSucceeded()
                 }
             } catch {

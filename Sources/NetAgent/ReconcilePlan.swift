@@ -73,10 +73,25 @@ public enum ReconcilePlan {
         return change
     }
 
+    /// The change from one desired state to the next, for a device known to hold `previous`:
+    /// what a registry change needs, without reading the device.
+    public static func diff(from previous: DesiredDevice, to desired: DesiredDevice) -> DeviceChange {
+        var change = DeviceChange()
+        if previous.publicKey != desired.publicKey { change.privateKeyBase64 = desired.privateKeyBase64 }
+        if previous.listenPort != desired.listenPort { change.listenPort = desired.listenPort }
+        for (key, wanted) in desired.peers where previous.peers[key] != wanted { change.upsertPeers.append(wanted) }
+        for key in previous.peers.keys where desired.peers[key] == nil { change.removePeers.append(key) }
+        change.upsertPeers.sort { $0.publicKey.base64 < $1.publicKey.base64 }
+        change.removePeers.sort { $0.base64 < $1.base64 }
+        return change
+    }
+
     private static func matches(_ wanted: PeerConfiguration, _ actual: PeerStatus) -> Bool {
-        let wantedFingerprint = wanted.presharedKeyBase64.map(presharedKeyFingerprint(base64:))
-        return Set(wanted.allowedIPs.map(\.description)) == Set(actual.allowedIPs.map(\.description))
-            && wantedFingerprint == actual.presharedKeyFingerprint
-            && wanted.persistentKeepalive == actual.persistentKeepalive
+        guard wanted.persistentKeepalive == actual.persistentKeepalive else { return false }
+        // The usual case first: one address each, in the same order (compared as text only otherwise).
+        guard wanted.allowedIPs == actual.allowedIPs
+            || Set(wanted.allowedIPs.map(\.description)) == Set(actual.allowedIPs.map(\.description))
+        else { return false }
+        return wanted.presharedKeyBase64.map(presharedKeyFingerprint(base64:)) == actual.presharedKeyFingerprint
     }
 }

@@ -17,6 +17,8 @@ public final class Reconciler {
     private let board: StatusBoard
     private let logger: Logger
     private var lastApplied: DesiredDevice?
+    /// The device as the last pass left it: read then, with that pass's change applied.
+    private var lastDevice: DeviceStatus?
 
     /// What one pass did.
     public struct Outcome: Sendable, Equatable {
@@ -43,17 +45,42 @@ public final class Reconciler {
 
     /// One pass against `snapshot` at `now`. On failure the device keeps what it has (fail static),
     /// the board shows the error, and the next pass starts from a fresh read of the device.
+    ///
+    /// A `.fromRegistry` pass applies the difference between the desired state last applied and
+    /// the new one without reading the device (drift waits for the next `.againstDevice` pass); it
+    /// falls back to reading the device when nothing was applied yet.
     @discardableResult
-    public func pass(_ snapshot: RegistrySnapshot, now: Date = Date()) throws -> Outcome {
+    public func pass(
+        _ snapshot: RegistrySnapshot, now: Date = Date(), kind: ReconcilePass = .againstDevice
+    ) throws -> Outcome {
         do {
-            return try attempt(snapshot, now: now)
+            if kind == .fromRegistry, let lastApplied, let lastDevice {
+                return try applyFromRegistry(snapshot, now: now, previous: lastApplied, device: lastDevice)
+            }
+            return try applyAgainstDevice(snapshot, now: now)
         } catch {
+            lastApplied = nil
+            lastDevice = nil
             board.recordFailure("\(error)")
             throw error
         }
     }
 
-    private func attempt(_ snapshot: RegistrySnapshot, now: Date) throws -> Outcome {
+    private func applyFromRegistry(
+        _ snapshot: RegistrySnapshot, now: Date, previous: DesiredDevice, device: DeviceStatus
+    ) throws -> Outcome {
+        let peers = snapshot.pruned(at: now).activePeers
+        let desired = DesiredDevice(privateKey: privateKey, listenPort: listenPort, peers: peers)
+        let change = ReconcilePlan.diff(from: previous, to: desired)
+        try apply(change, snapshot: snapshot, repairedDrift: false)
+        finish(
+            snapshot, now: now, peers: peers, desired: desired,
+            device: device.applying(change, devicePublicKey: desired.publicKey), repairedDrift: false
+        )
+        return Outcome(change: change, repairedDrift: false, completedRotations: [])
+    }
+
+    private func applyAgainstDevice(_ snapshot: RegistrySnapshot, now: Date) throws -> Outcome {
         // A snapshot read before an expiry may be used after it; expiry is by the clock.
         let live = snapshot.pruned(at: now).activePeers
         let actual = try backend.status()
@@ -63,26 +90,38 @@ public final class Reconciler {
         let desired = DesiredDevice(privateKey: privateKey, listenPort: listenPort, peers: peers)
         let change = ReconcilePlan.diff(desired: desired, actual: actual)
         let repairedDrift = !change.isEmpty && desired == lastApplied
-        var device = actual
-        if !change.isEmpty {
-            lastApplied = nil  // until it is known to have been applied
-            try backend.apply(change)
-            logger.info(
-                repairedDrift ? "device drift repaired" : "device reconciled",
-                metadata: [
-                    "registry.revision": "\(snapshot.revision)", "peers.upserted": "\(change.upsertPeers.count)",
-                    "peers.removed": "\(change.removePeers.count)", "wg.interface": "\(backend.interface)",
-                ]
-            )
-            // The status shows what the device holds now, not what it held before the change.
-            device = (try? backend.status()) ?? actual
-        }
+        try apply(change, snapshot: snapshot, repairedDrift: repairedDrift)
+        // The status shows what the device holds now, not what it held before the change.
+        finish(
+            snapshot, now: now, peers: peers, desired: desired,
+            device: actual.applying(change, devicePublicKey: desired.publicKey), repairedDrift: repairedDrift
+        )
+        return Outcome(change: change, repairedDrift: repairedDrift, completedRotations: completions)
+    }
+
+    private func apply(_ change: DeviceChange, snapshot: RegistrySnapshot, repairedDrift: Bool) throws {
+        guard !change.isEmpty else { return }
+        lastApplied = nil  // until it is known to have been applied
+        try backend.apply(change)
+        logger.info(
+            repairedDrift ? "device drift repaired" : "device reconciled",
+            metadata: [
+                "registry.revision": "\(snapshot.revision)", "peers.upserted": "\(change.upsertPeers.count)",
+                "peers.removed": "\(change.removePeers.count)", "wg.interface": "\(backend.interface)",
+            ]
+        )
+    }
+
+    private func finish(
+        _ snapshot: RegistrySnapshot, now: Date, peers: [Peer], desired: DesiredDevice, device: DeviceStatus,
+        repairedDrift: Bool
+    ) {
         lastApplied = desired
+        lastDevice = device
         board.recordReconcile(
             at: now, revision: snapshot.revision, peersDesired: desired.peers.count,
             rotationsPending: peers.filter { $0.rotation != nil }.count, device: device, repairedDrift: repairedDrift
         )
-        return Outcome(change: change, repairedDrift: repairedDrift, completedRotations: completions)
     }
 
     /// Records a completed rotation in the registry. True when the device should complete it now:

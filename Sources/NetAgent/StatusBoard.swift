@@ -6,6 +6,9 @@ public final class StatusBoard: @unchecked Sendable {
     // NSLock rather than Synchronization.Mutex: the package still builds for macOS 14.
     private let lock = NSLock()
     private var document: StatusDocument
+    // The device as the last reconcile left it, turned into peer entries only when the document is
+    // read: the loop records every pass, and entries for 10,000 peers are not free.
+    private var device: DeviceStatus?
 
     /// A board for a device that has not been reconciled yet.
     public init(_ initial: StatusDocument) {
@@ -13,7 +16,10 @@ public final class StatusBoard: @unchecked Sendable {
     }
 
     /// The current document.
-    public var current: StatusDocument { lock.withLock { document } }
+    public var current: StatusDocument {
+        let (document, device) = lock.withLock { (self.document, self.device) }
+        return device.map(document.withDevice) ?? document
+    }
 
     /// Records a completed reconcile: what was wanted, what the device then held, and whether it
     /// repaired drift.
@@ -27,9 +33,7 @@ public final class StatusBoard: @unchecked Sendable {
             document.registryRevision = revision
             document.peersDesired = peersDesired
             document.rotationsPending = rotationsPending
-            document.peersOnDevice = device.peers.count
-            document.listenPort = device.listenPort ?? document.listenPort
-            document.peers = device.peers.map(StatusDocument.PeerEntry.init)
+            self.device = device
             document.reconciles += 1
             if repairedDrift { document.driftRepairs += 1 }
         }

@@ -12,6 +12,8 @@ public struct RegistrySnapshot: Sendable {
     public let peersByAddress: [IPAddress: Peer]
     /// Live API keys by key id.
     public let apiKeysByID: [String: APIKeyRecord]
+    /// Live peers, by registry id. Stored, not computed: popnetd's loop reads it several times a pass.
+    public let activePeers: [Peer]
     /// The earliest expiry among its peers: the instant this snapshot stops being true.
     public let nextExpiry: Date?
 
@@ -21,6 +23,7 @@ public struct RegistrySnapshot: Sendable {
         peersByAddress = Dictionary(peers.map { ($0.address, $0) }, uniquingKeysWith: { first, _ in first })
         apiKeysByID = Dictionary(apiKeys.map { ($0.keyID, $0) }, uniquingKeysWith: { first, _ in first })
         nextExpiry = peers.compactMap(\.expiresAt).min()
+        activePeers = peersByAddress.values.sorted { $0.id < $1.id }
     }
 
     private init(revision: Int64, peersByAddress: [IPAddress: Peer], apiKeysByID: [String: APIKeyRecord]) {
@@ -28,6 +31,17 @@ public struct RegistrySnapshot: Sendable {
         self.peersByAddress = peersByAddress
         self.apiKeysByID = apiKeysByID
         nextExpiry = peersByAddress.values.compactMap(\.expiresAt).min()
+        activePeers = peersByAddress.values.sorted { $0.id < $1.id }
+    }
+
+    /// This snapshot with `changedPeers` (every peer changed since it, live or not) applied, at
+    /// `revision`. Peers that stopped being live, by a write or by the clock, leave it.
+    func updating(revision: Int64, changedPeers: [Peer], apiKeys: [APIKeyRecord], now: Date) -> RegistrySnapshot {
+        var byID = Dictionary(uniqueKeysWithValues: activePeers.map { ($0.id, $0) })
+        for peer in changedPeers { byID[peer.id] = peer.isLive(at: now) ? peer : nil }
+        return RegistrySnapshot(
+            revision: revision, peers: byID.values.filter { $0.isLive(at: now) }, apiKeys: apiKeys
+        )
     }
 
     /// The same snapshot without the peers that have expired at `now`. For a follower that cannot
@@ -40,9 +54,6 @@ public struct RegistrySnapshot: Sendable {
 
     /// An empty registry.
     public static let empty = RegistrySnapshot(revision: -1, peers: [], apiKeys: [])
-
-    /// Live peers, sorted by address.
-    public var activePeers: [Peer] { peersByAddress.values.sorted { $0.address < $1.address } }
 
     /// True when a reload is due: the registry moved on to `currentRevision`, or a peer expired.
     public func isStale(currentRevision: Int64, now: Date) -> Bool {

@@ -54,6 +54,7 @@ enum Schema {
             }
         }
         migrator.registerMigration("v2", migrate: migrateToV2)
+        migrator.registerMigration("v3", migrate: migrateToV3)
         return migrator
     }
 
@@ -113,5 +114,44 @@ enum Schema {
         }
         // Running daemons reload once, with the new columns.
         try db.execute(sql: "UPDATE registry_revision SET revision = revision + 1 WHERE id = 1")
+    }
+
+    /// Every column of `peers` but `changed_revision`: the stamp trigger fires on these only, so its
+    /// own write to `changed_revision` does not fire it again. A migration adding a column to
+    /// `peers` must recreate the trigger with the new list.
+    static let peerColumns = """
+        tenant_id, name, public_key, address, preshared_key, state, created_at, revoked_at, expires_at,
+        pending_public_key, pending_preshared_key, rotation_started_at, rotation_deadline, rotated_at
+        """
+
+    /// The change feed: every peer row carries the revision of its last change, so a follower
+    /// reads only the rows changed since its snapshot instead of all of them (10,000 peers take
+    /// about 150 ms to read and decode; one changed row well under a millisecond). Peers are never
+    /// deleted (revoked and expired rows stay), so no change can hide in a missing row.
+    private static func migrateToV3(_ db: Database) throws {
+        try db.execute(sql: """
+            ALTER TABLE peers ADD COLUMN changed_revision INTEGER NOT NULL DEFAULT 0;
+            CREATE INDEX peers_changed ON peers(changed_revision);
+            DROP TRIGGER peers_insert_bumps_revision;
+            DROP TRIGGER peers_update_bumps_revision;
+            DROP TRIGGER peers_delete_bumps_revision;
+            CREATE TRIGGER peers_insert_bumps_revision AFTER INSERT ON peers BEGIN
+                UPDATE registry_revision SET revision = revision + 1 WHERE id = 1;
+                UPDATE peers SET changed_revision = (SELECT revision FROM registry_revision WHERE id = 1)
+                WHERE id = NEW.id;
+            END;
+            CREATE TRIGGER peers_update_bumps_revision AFTER UPDATE OF \(peerColumns) ON peers BEGIN
+                UPDATE registry_revision SET revision = revision + 1 WHERE id = 1;
+                UPDATE peers SET changed_revision = (SELECT revision FROM registry_revision WHERE id = 1)
+                WHERE id = NEW.id;
+            END;
+            CREATE TRIGGER peers_are_never_deleted BEFORE DELETE ON peers BEGIN
+                SELECT RAISE(ABORT, 'peers are revoked, never deleted: the daemons follow changed rows');
+            END;
+            -- Every existing row counts as changed after the current revision, which then moves:
+            -- a follower that kept a snapshot across the upgrade reads every row again.
+            UPDATE peers SET changed_revision = (SELECT revision + 1 FROM registry_revision WHERE id = 1);
+            UPDATE registry_revision SET revision = revision + 1 WHERE id = 1;
+            """)
     }
 }

@@ -18,6 +18,12 @@ public struct Curve25519PublicKey: Hashable, Sendable, CustomStringConvertible, 
         rawBytes = try Base64Key.decode(text, what: "a WireGuard public key")
     }
 
+    // Hashed as one block of bytes, not byte by byte as the synthesized conformance would: popnetd
+    // keys dictionaries of 10,000 peers by public key on every reconcile pass.
+    public func hash(into hasher: inout Hasher) {
+        rawBytes.withUnsafeBytes { hasher.combine(bytes: $0) }
+    }
+
     /// The base64 form, exactly as `wg pubkey` prints it.
     public var base64: String { Base64Key.encode(rawBytes) }
 

@@ -1,19 +1,31 @@
 /// Lower-case hexadecimal rendering and parsing, for digests and identifiers (never secrets).
 public enum Hex {
     /// `bytes` as lower-case hex.
-    public static func encode(_ bytes: some Sequence<UInt8>) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out = [UInt8]()
-        for byte in bytes {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 0x0f)])
+    public static func encode(_ bytes: some Collection<UInt8>) -> String {
+        // Written in place: popnetd fingerprints every peer's preshared key on each device read.
+        String(unsafeUninitializedCapacity: bytes.count * 2) { out in
+            var index = 0
+            for byte in bytes {
+                out[index] = digit(byte >> 4)
+                out[index + 1] = digit(byte & 0x0f)
+                index += 2
+            }
+            return index
         }
-        return String(decoding: out, as: UTF8.self)
+    }
+
+    private static func digit(_ nibble: UInt8) -> UInt8 {
+        nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10
     }
 
     /// Parses hex (either case); nil when the text is not an even number of hex digits.
     public static func decode(_ text: String) -> [UInt8]? {
-        let chars = Array(text.utf8)
+        decode(bytes: Array(text.utf8))
+    }
+
+    /// Decodes hex digits given as ASCII bytes; nil when one is not a hex digit or the count is odd.
+    public static func decode(bytes: some Collection<UInt8>) -> [UInt8]? {
+        let chars = Array(bytes)
         guard chars.count % 2 == 0 else { return nil }
         func value(_ c: UInt8) -> UInt8? {
             switch c {

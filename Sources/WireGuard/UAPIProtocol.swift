@@ -35,64 +35,87 @@ public enum UAPIProtocol {
     }
 
     /// Parses the reply to ``getRequest``; throws when the device reported an errno.
+    ///
+    /// Works on the reply's bytes rather than on Strings: popnetd reads the whole device every
+    /// reconcile interval, and with 10,000 peers that is 100,000 lines a second.
     public static func parseGetResponse(_ text: String, interface: String) throws(WireGuardError) -> DeviceStatus {
+        let bytes = Array(text.utf8)
         var device = DeviceStatus(publicKey: nil, listenPort: nil, peers: [])
         var current: PeerStatus?
         func finishPeer() {
             if let peer = current { device.peers.append(peer) }
             current = nil
         }
-        for rawLine in text.split(separator: "\n", omittingEmptySubsequences: true) {
-            guard let equals = rawLine.firstIndex(of: "=") else {
+        var lineStart = 0
+        while lineStart < bytes.count {
+            let lineEnd = bytes[lineStart...].firstIndex(of: newline) ?? bytes.count
+            defer { lineStart = lineEnd + 1 }
+            guard lineEnd > lineStart else { continue }
+            let line = bytes[lineStart..<lineEnd]
+            guard let equals = line.firstIndex(of: UInt8(ascii: "=")) else {
                 throw WireGuardError("unexpected line in the UAPI reply of \(interface): no '='")
             }
-            let key = rawLine[..<equals]
-            let value = String(rawLine[rawLine.index(after: equals)...])
-            switch key {
-            case "errno":
-                let code = Int32(value) ?? -1
-                if code != 0 {
-                    throw WireGuardError("wireguard-go refused reading \(interface): errno \(code)", errno: code)
-                }
-            case "private_key":
-                let bytes = try rawKey(value, what: "private key")
-                device.publicKey = try? Curve25519PrivateKey(base64: Data(bytes).base64EncodedString()).publicKey
-            case "listen_port":
-                device.listenPort = Int(value)
-            case "public_key":
+            let key = line[..<equals]
+            let value = line[(equals + 1)...]
+            if key.elementsEqual("public_key".utf8) {
                 finishPeer()
                 guard let key = try? Curve25519PublicKey(rawBytes: try rawKey(value, what: "public key")) else { continue }
                 current = PeerStatus(
                     publicKey: key, hasPresharedKey: false, presharedKeyFingerprint: nil, endpoint: nil, allowedIPs: [],
                     lastHandshake: nil, rxBytes: 0, txBytes: 0, persistentKeepalive: nil
                 )
-            case "preshared_key":
-                if value != String(repeating: "0", count: 64) {
+            } else if key.elementsEqual("allowed_ip".utf8) {
+                if let prefix = IPPrefix(String(decoding: value, as: UTF8.self)) { current?.allowedIPs.append(prefix) }
+            } else if key.elementsEqual("preshared_key".utf8) {
+                if value.contains(where: { $0 != UInt8(ascii: "0") }) {
                     current?.hasPresharedKey = true
                     current?.presharedKeyFingerprint = presharedKeyFingerprint(
                         base64: Data(try rawKey(value, what: "preshared key")).base64EncodedString()
                     )
                 }
-            case "endpoint":
-                current?.endpoint = SocketEndpoint(value)
-            case "allowed_ip":
-                if let prefix = IPPrefix(value) { current?.allowedIPs.append(prefix) }
-            case "last_handshake_time_sec":
-                let handshakeSeconds = Int64(value) ?? 0
-                current?.lastHandshake = handshakeSeconds == 0 ? nil : Date(timeIntervalSince1970: TimeInterval(handshakeSeconds))
-            case "rx_bytes":
-                current?.rxBytes = UInt64(value) ?? 0
-            case "tx_bytes":
-                current?.txBytes = UInt64(value) ?? 0
-            case "persistent_keepalive_interval":
-                let seconds = Int(value) ?? 0
-                current?.persistentKeepalive = seconds == 0 ? nil : seconds
-            default:
-                continue  // fwmark, protocol_version, last_handshake_time_nsec: not needed
+            } else if key.elementsEqual("rx_bytes".utf8) {
+                current?.rxBytes = decimal(value) ?? 0
+            } else if key.elementsEqual("tx_bytes".utf8) {
+                current?.txBytes = decimal(value) ?? 0
+            } else if key.elementsEqual("last_handshake_time_sec".utf8) {
+                let seconds = decimal(value) ?? 0
+                current?.lastHandshake = seconds == 0 ? nil : Date(timeIntervalSince1970: TimeInterval(seconds))
+            } else if key.elementsEqual("persistent_keepalive_interval".utf8) {
+                let seconds = decimal(value) ?? 0
+                current?.persistentKeepalive = seconds == 0 ? nil : Int(clamping: seconds)
+            } else if key.elementsEqual("endpoint".utf8) {
+                current?.endpoint = SocketEndpoint(String(decoding: value, as: UTF8.self))
+            } else if key.elementsEqual("errno".utf8) {
+                let code = Int32(String(decoding: value, as: UTF8.self)) ?? -1
+                if code != 0 {
+                    throw WireGuardError("wireguard-go refused reading \(interface): errno \(code)", errno: code)
+                }
+            } else if key.elementsEqual("private_key".utf8) {
+                let raw = try rawKey(value, what: "private key")
+                device.publicKey = try? Curve25519PrivateKey(base64: Data(raw).base64EncodedString()).publicKey
+            } else if key.elementsEqual("listen_port".utf8) {
+                device.listenPort = decimal(value).map { Int(clamping: $0) }
             }
+            // Anything else (fwmark, protocol_version, last_handshake_time_nsec) is not needed.
         }
         finishPeer()
         return device
+    }
+
+    private static let newline = UInt8(ascii: "\n")
+
+    /// An unsigned decimal, or nil when it is not one (or does not fit).
+    private static func decimal(_ digits: ArraySlice<UInt8>) -> UInt64? {
+        guard !digits.isEmpty else { return nil }
+        var value: UInt64 = 0
+        for digit in digits {
+            guard digit >= UInt8(ascii: "0"), digit <= UInt8(ascii: "9") else { return nil }
+            let (times10, overflow1) = value.multipliedReportingOverflow(by: 10)
+            let (sum, overflow2) = times10.addingReportingOverflow(UInt64(digit - UInt8(ascii: "0")))
+            guard !overflow1, !overflow2 else { return nil }
+            value = sum
+        }
+        return value
     }
 
     /// Checks the reply to a `set=1` request.
@@ -116,8 +139,8 @@ public enum UAPIProtocol {
         return Hex.encode(data)
     }
 
-    private static func rawKey(_ hex: String, what: String) throws(WireGuardError) -> [UInt8] {
-        guard let bytes = Hex.decode(hex), bytes.count == 32 else {
+    private static func rawKey(_ hex: ArraySlice<UInt8>, what: String) throws(WireGuardError) -> [UInt8] {
+        guard let bytes = Hex.decode(bytes: hex), bytes.count == 32 else {
             throw WireGuardError("the UAPI reply holds a malformed \(what) (expected 64 hex digits)")
         }
         return bytes

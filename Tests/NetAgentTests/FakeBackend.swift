@@ -14,12 +14,17 @@ final class FakeBackend: WireGuardBackend, @unchecked Sendable {
     /// When set, the next status read fails with it.
     var failure: WireGuardError?
 
+    private var reads = 0
+
     var changes: [DeviceChange] { lock.withLock { applied } }
+    /// How many times the device was read.
+    var statusReads: Int { lock.withLock { reads } }
     var peers: [PeerStatus] { lock.withLock { device.peers } }
 
     func status() throws(WireGuardError) -> DeviceStatus {
         lock.lock()
         defer { lock.unlock() }
+        reads += 1
         if let failure { throw failure }
         return device
     }

@@ -25,26 +25,41 @@ import Testing
         )
     }
 
-    @Test func aPassIsDueFirstAfterARegistryChangeAFailureAndEveryFullCheck() {
+    @Test func theDeviceIsReadFirstAfterAFailureAndEveryFullCheck() {
         var schedule = schedule()
-        #expect(schedule.passDue(at: clock, peers: []))
-        schedule.passStarted(at: clock)
+        #expect(schedule.due(at: clock, peers: []) == .againstDevice)
+        schedule.passStarted(.againstDevice, at: clock)
         schedule.passSucceeded()
-        #expect(!schedule.passDue(at: clock + .milliseconds(999), peers: []))
-        #expect(schedule.passDue(at: clock + .seconds(1), peers: []))
-        schedule.registryChanged()
-        #expect(schedule.passDue(at: clock + .milliseconds(1), peers: []))
-        schedule.passStarted(at: clock)
+        #expect(schedule.due(at: clock + .milliseconds(999), peers: []) == nil)
+        #expect(schedule.due(at: clock + .seconds(1), peers: []) == .againstDevice)
+        schedule.passStarted(.againstDevice, at: clock)
         schedule.passFailed()
-        #expect(schedule.passDue(at: clock + .milliseconds(1), peers: []))
+        #expect(schedule.due(at: clock + .milliseconds(1), peers: []) == .againstDevice)
+    }
+
+    @Test func aRegistryChangeAloneIsAppliedFromTheRegistryAndDoesNotPostponeTheFullCheck() {
+        var schedule = schedule()
+        schedule.passStarted(.againstDevice, at: clock)
+        schedule.passSucceeded()
+        schedule.registryChanged()
+        #expect(schedule.due(at: clock + .milliseconds(500), peers: []) == .fromRegistry)
+        schedule.passStarted(.fromRegistry, at: clock + .milliseconds(500))
+        schedule.passSucceeded()
+        #expect(schedule.due(at: clock + .milliseconds(600), peers: []) == nil)
+        #expect(schedule.due(at: clock + .seconds(1), peers: []) == .againstDevice)
+        // A failed registry pass is retried against the device.
+        schedule.registryChanged()
+        schedule.passStarted(.fromRegistry, at: clock + .milliseconds(700))
+        schedule.passFailed()
+        #expect(schedule.due(at: clock + .milliseconds(701), peers: []) == .againstDevice)
     }
 
     @Test func whileARotationIsPendingEveryPollReadsTheDevice() {
         var schedule = schedule()
-        schedule.passStarted(at: clock)
+        schedule.passStarted(.againstDevice, at: clock)
         schedule.passSucceeded()
-        #expect(!schedule.passDue(at: clock + .milliseconds(200), peers: [peer()]))
-        #expect(schedule.passDue(at: clock + .milliseconds(200), peers: [peer(), peer(deadlineIn: 3600)]))
+        #expect(schedule.due(at: clock + .milliseconds(200), peers: [peer()]) == nil)
+        #expect(schedule.due(at: clock + .milliseconds(200), peers: [peer(), peer(deadlineIn: 3600)]) == .againstDevice)
     }
 
     @Test func theLoopWakesForTheNextExpiryOrDeadlineButNeverSpinsOnPastOnes() {

@@ -75,6 +75,38 @@ import WireGuard
         #expect(status.lastError == nil)
     }
 
+    @Test func aRegistryPassSendsOnlyTheChangeWithoutReadingTheDeviceAndDriftWaitsForADevicePass() throws {
+        let laptop = try addPeer("laptop")
+        try pass(at: 0)
+        let reads = backend.statusReads
+        let foreign = Curve25519PrivateKey().publicKey
+        backend.tamper { device in
+            device.peers.append(PeerStatus(
+                publicKey: foreign, hasPresharedKey: false, presharedKeyFingerprint: nil, endpoint: nil,
+                allowedIPs: [IPPrefix("10.77.0.200/32")!], lastHandshake: nil, rxBytes: 0, txBytes: 0,
+                persistentKeepalive: nil
+            ))
+        }
+        let desktop = try addPeer("desktop")
+        let added = try reconciler.pass(try store.snapshot(at: at(1)), now: at(1), kind: .fromRegistry)
+        #expect(backend.statusReads == reads)
+        #expect(added.change.upsertPeers.map(\.publicKey) == [desktop.publicKey] && added.change.removePeers.isEmpty)
+        _ = try store.revokePeer("laptop")
+        let revoked = try reconciler.pass(try store.snapshot(at: at(2)), now: at(2), kind: .fromRegistry)
+        #expect(revoked.change.removePeers == [laptop.publicKey] && revoked.change.upsertPeers.isEmpty)
+        #expect(board.current.peersOnDevice == 1)  // the device as popnetd knows it: the foreign peer is unseen
+
+        let repair = try reconciler.pass(try store.snapshot(at: at(3)), now: at(3), kind: .againstDevice)
+        #expect(repair.repairedDrift && repair.change.removePeers == [foreign])
+        #expect(Set(backend.peers.map(\.publicKey)) == [desktop.publicKey])
+    }
+
+    @Test func aRegistryPassBeforeAnyDeviceReadReadsTheDevice() throws {
+        try addPeer("laptop")
+        let first = try reconciler.pass(try store.snapshot(at: at(0)), now: at(0), kind: .fromRegistry)
+        #expect(backend.statusReads == 1 && first.change.upsertPeers.count == 1)
+    }
+
     @Test func anExpiredPeerLeavesTheDeviceWithoutARegistryWrite() throws {
         let brief = try addPeer("brief", expiresIn: 10)
         try addPeer("stays")
