@@ -1,0 +1,41 @@
+import Netlink
+
+/// Watches nftables change notifications and reports the ones on popgate's table, so the owner
+/// can read back and repair within a second of any outside change.
+///
+/// Not thread-safe: one owner polls it.
+public final class FirewallMonitor: @unchecked Sendable {
+    /// What one wait produced.
+    public enum Report: Sendable, Equatable {
+        /// Changes to our table (possibly none: the wait timed out or saw other tables only).
+        case events([FirewallEvent])
+        /// The kernel dropped notifications (ENOBUFS): read back, anything may have changed.
+        case eventsLost
+    }
+
+    private let socket: NetlinkSocket
+    private let table: String
+
+    /// Subscribes to NFNLGRP_NFTABLES for `table` (family inet).
+    public init(table: String = FirewallPolicy.tableName) throws(FirewallError) {
+        self.table = table
+        do {
+            socket = try NetlinkSocket(protocol: netfilterProtocol)
+            try socket.joinGroup(7)  // NFNLGRP_NFTABLES
+        } catch {
+            throw .netlink(error)
+        }
+    }
+
+    /// Waits up to `timeoutMilliseconds` for one batch of notifications.
+    public func wait(timeoutMilliseconds: Int32) throws(FirewallError) -> Report {
+        do {
+            let messages = try socket.receiveNotifications(timeoutMilliseconds: timeoutMilliseconds)
+            return .events(messages.compactMap(FirewallEvent.parse).filter { $0.table == table && $0.family == 1 })
+        } catch where error.errno == 105 {
+            return .eventsLost
+        } catch {
+            throw .netlink(error)
+        }
+    }
+}
