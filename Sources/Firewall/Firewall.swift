@@ -96,7 +96,12 @@ public final class Firewall: @unchecked Sendable {
             }
         }
         guard !batch.sequences.isEmpty else { return }
-        try send(&batch, operation: "changing the peer sets of table inet \(FirewallPolicy.tableName)")
+        do {
+            try send(&batch, operation: "changing the peer sets of table inet \(FirewallPolicy.tableName)")
+        } catch .netlink(var error) where error.errno == 2 {
+            error.detail = "an address to remove is not in the set, or the table is missing (install the policy first); nothing was changed"
+            throw .netlink(error)
+        }
     }
 
     /// How the live table differs from `policy` with `peers`.

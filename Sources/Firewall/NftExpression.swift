@@ -63,7 +63,7 @@ public enum NftExpression: Hashable, Sendable, CustomStringConvertible {
         case .payload(let base, let offset, let length):
             "[ payload load \(length)b @ \(base == .network ? "network" : "transport") header + \(offset) => reg 1 ]"
         case .bitwise(let mask, let xor): "[ bitwise reg 1 = ( reg 1 & \(Self.words(mask))) ^ \(Self.words(xor))]"
-        case .lookup(let set): "[ lookup reg 1 set \(set) ]"
+        case .lookup(let set): "[ lookup reg 1 set \(set) 0x0 ]"  // flags 0, as the kernel reports them
         case .ctState: "[ ct load state => reg 1 ]"
         case .accept: "[ immediate reg 0 accept ]"
         }

@@ -127,6 +127,8 @@ final class NftnlRule {
         case .lookup(let set):
             nftnl_expr_set_u32(e, a(NFTNL_EXPR_LOOKUP_SREG), register1)
             nftnl_expr_set_str(e, a(NFTNL_EXPR_LOOKUP_SET), set)
+            // Explicit flags 0 (not inverted), so a built rule prints as the kernel reports it.
+            nftnl_expr_set_u32(e, a(NFTNL_EXPR_LOOKUP_FLAGS), 0)
             if let id = setIDs[set] { nftnl_expr_set_u32(e, a(NFTNL_EXPR_LOOKUP_SET_ID), id) }
         case .ctState:
             nftnl_expr_set_u32(e, a(NFTNL_EXPR_CT_KEY), UInt32(NFT_CT_STATE.rawValue))

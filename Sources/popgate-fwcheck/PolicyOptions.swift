@@ -85,10 +85,11 @@ func readAddresses(_ path: String) throws -> Set<IPAddress> {
 }
 
 extension String {
+    // By scalar: "\r\n" is one Character, so a Character-wise trim would miss "\n".
     func trimmingCharacters(in set: String) -> String {
-        var scalars = Substring(self)
-        while let first = scalars.first, set.contains(first) { scalars.removeFirst() }
-        while let last = scalars.last, set.contains(last) { scalars.removeLast() }
+        var scalars = Substring.UnicodeScalarView(unicodeScalars)
+        while let first = scalars.first, set.unicodeScalars.contains(first) { scalars.removeFirst() }
+        while let last = scalars.last, set.unicodeScalars.contains(last) { scalars.removeLast() }
         return String(scalars)
     }
 }
