@@ -20,8 +20,7 @@ public final class Firewall: @unchecked Sendable {
     /// batch. Returns what it found.
     @discardableResult
     public func install(_ policy: FirewallPolicy, peers: Set<IPAddress>) throws(FirewallError) -> FirewallDrift {
-        do { try policy.validate() } catch { throw .policy(error) }
-        let drift = FirewallDrift.compare(live: try readBack(), intended: policy.table, peers: peers)
+        let drift = try self.drift(policy, peers: peers)
         if drift.isEmpty { return drift }
         if drift.structural.isEmpty {
             try changePeers(add: drift.missingElements, remove: drift.extraElements)
@@ -61,10 +60,7 @@ public final class Firewall: @unchecked Sendable {
                 nftnl_set_nlmsg_build_payload($0, object.pointer)
             }
             let keys = peers.filter { $0.isV4 != set.ipv6 }.map(\.bytes)
-            if !keys.isEmpty {
-                object.addElements(keys)
-                batch.appendElements(NFT_MSG_NEWSETELEM, of: object, label: "add \(keys.count) elements to set \(set.name)")
-            }
+            batch.appendElements(NFT_MSG_NEWSETELEM, table: spec.name, set: set, keys: keys, label: "add \(keys.count) elements to set \(set.name)")
         }
         for chain in spec.chains {
             for (index, rule) in chain.rules.enumerated() {
@@ -89,10 +85,9 @@ public final class Firewall: @unchecked Sendable {
                 let keys = addresses.filter { $0.isV4 != ipv6 }.map(\.bytes)
                 guard !keys.isEmpty else { continue }
                 let name = ipv6 ? FirewallPolicy.peerSetV6 : FirewallPolicy.peerSetV4
-                let object = NftnlSet(table: FirewallPolicy.tableName, set: .init(name: name, ipv6: ipv6), id: nil)
-                object.addElements(keys)
                 let what = keys.count == 1 ? "\(addresses.first { $0.isV4 != ipv6 }!)" : "\(keys.count) addresses"
-                batch.appendElements(type, of: object, label: "\(verb) \(what) \(verb == "add" ? "to" : "from") set \(name)")
+                batch.appendElements(type, table: FirewallPolicy.tableName, set: .init(name: name, ipv6: ipv6), keys: keys,
+                                     label: "\(verb) \(what) \(verb == "add" ? "to" : "from") set \(name)")
             }
         }
         guard !batch.sequences.isEmpty else { return }
@@ -105,9 +100,26 @@ public final class Firewall: @unchecked Sendable {
     }
 
     /// How the live table differs from `policy` with `peers`.
+    ///
+    /// Element differences are confirmed by reading again: the kernel dumps a set's elements in
+    /// several rounds, and when its hash table resizes between rounds (it does so in the
+    /// background after a bulk load) a dump misses elements without flagging NLM_F_DUMP_INTR
+    /// (seen here on Linux 6.18: 90,884 of 100,000). A reading is trusted once two agree.
     public func drift(_ policy: FirewallPolicy, peers: Set<IPAddress>) throws(FirewallError) -> FirewallDrift {
         do { try policy.validate() } catch { throw .policy(error) }
-        return FirewallDrift.compare(live: try readBack(), intended: policy.table, peers: peers)
+        let intended = policy.table
+        var live = try readBack()
+        var drift = FirewallDrift.compare(live: live, intended: intended, peers: peers)
+        var attempts = 0
+        while !drift.isEmpty, drift.structural.isEmpty, attempts < 4 {
+            attempts += 1
+            let again = try readBack()
+            let previous = drift
+            drift = FirewallDrift.compare(live: again, intended: intended, peers: peers)
+            if again == live, Set(drift.missingElements) == Set(previous.missingElements) { break }
+            live = again
+        }
+        return drift
     }
 
     /// Reads table `inet popgate` back; nil when it does not exist.

@@ -11,6 +11,7 @@ struct NftnlBatch {
     private(set) var sequences: [UInt32] = []
     private(set) var labels: [UInt32: String] = [:]
     private(set) var messageCount = 0
+    // Larger than any message appendElements builds (at most ~33 KiB).
     private var scratch = [UInt8](repeating: 0, count: 1 << 16)
     private let nextSequence: () -> UInt32
 
@@ -34,19 +35,25 @@ struct NftnlBatch {
         }
     }
 
-    /// Appends the messages that add `set`'s elements, as many per message as fit (libnftnl
-    /// splits them), for NFT_MSG_NEWSETELEM or NFT_MSG_DELSETELEM.
-    mutating func appendElements(_ type: nf_tables_msg_types, of set: NftnlSet, label: String) {
-        guard let iterator = nftnl_set_elems_iter_create(set.pointer) else { return }
-        defer { nftnl_set_elems_iter_destroy(iterator) }
+    /// Appends the messages that add (NFT_MSG_NEWSETELEM) or delete (NFT_MSG_DELSETELEM) `keys`
+    /// in `set`, split so each message's element list stays well under the 64 KiB an attribute
+    /// nest can hold. (libnftnl 1.2.4's own splitter does not bound the message size.)
+    mutating func appendElements(_ type: nf_tables_msg_types, table: String, set: TableSpec.AddressSet, keys: [[UInt8]], label: String) {
+        // Per element: element nest, key nest and key attribute headers (12 bytes) plus the key.
+        let perMessage = 32768 / (12 + Int(set.keyLength))
+        let flags = type == NFT_MSG_NEWSETELEM ? NLM_F_CREATE : 0
+        var start = 0
         var part = 0
-        var more = true
-        while more && nftnl_set_elems_iter_cur(iterator) != nil {
+        while start < keys.count {
+            let end = min(start + perMessage, keys.count)
+            let chunk = NftnlSet(table: table, set: set, id: nil)
+            chunk.addElements(keys[start..<end])
             part += 1
-            let flags = type == NFT_MSG_NEWSETELEM ? NLM_F_CREATE : 0
-            append(type, flags: flags, label: "\(label) (message \(part))") { header in
-                more = nftnl_set_elems_nlmsg_build_payload_iter(header, iterator) > 0
+            let suffix = keys.count > perMessage ? " (message \(part))" : ""
+            append(type, flags: flags, label: label + suffix) { header in
+                nftnl_set_elems_nlmsg_build_payload(header, chunk.pointer)
             }
+            start = end
         }
     }
 
