@@ -48,9 +48,8 @@ echo "== $COUNT addresses, $RUNS loads, $CHANGES single changes; kernel $(uname 
 echo "-- popgate (in-process, release build)"
 pg=$(in_ns "$BIN/popgate-fwcheck" bench --count "$COUNT" --loads "$RUNS" --changes "$CHANGES")
 echo "$pg"
-pg_load=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["load_ms_median"])' "$pg")
-pg_add=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["add_ms_median"])' "$pg")
-pg_remove=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["remove_ms_median"])' "$pg")
+field() { python3 -c 'import json,sys; print(f"{json.loads(sys.argv[1])[sys.argv[2]]:.3f}")' "$pg" "$1"; }
+pg_load=$(field load_ms_median); pg_add=$(field add_ms_median); pg_remove=$(field remove_ms_median)
 
 echo "-- popgate-fwcheck peers as a process (includes process start)"
 proc_add=(); proc_remove=()

@@ -114,9 +114,8 @@ public final class Firewall: @unchecked Sendable {
         while !drift.isEmpty, drift.structural.isEmpty, attempts < 4 {
             attempts += 1
             let again = try readBack()
-            let previous = drift
             drift = FirewallDrift.compare(live: again, intended: intended, peers: peers)
-            if again == live, Set(drift.missingElements) == Set(previous.missingElements) { break }
+            if again == live { break }
             live = again
         }
         return drift
