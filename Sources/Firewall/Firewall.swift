@@ -94,7 +94,7 @@ public final class Firewall: @unchecked Sendable {
         do {
             try send(&batch, operation: "changing the peer sets of table inet \(FirewallPolicy.tableName)")
         } catch .netlink(var error) where error.errno == 2 {
-            error.detail = "an address to remove is not in the set, or the table is missing (install the policy first); nothing was changed"
+            error.detail = "the table or set does not exist (install the policy first), or an address to remove is not in the set; nothing was changed"
             throw .netlink(error)
         }
     }

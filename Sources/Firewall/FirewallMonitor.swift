@@ -27,10 +27,16 @@ public final class FirewallMonitor: @unchecked Sendable {
         }
     }
 
-    /// Waits up to `timeoutMilliseconds` for one batch of notifications.
+    /// Waits up to `timeoutMilliseconds` for notifications, then takes every one already queued,
+    /// so one transaction (a flush is dozens of notifications) costs the owner one read-back.
     public func wait(timeoutMilliseconds: Int32) throws(FirewallError) -> Report {
         do {
-            let messages = try socket.receiveNotifications(timeoutMilliseconds: timeoutMilliseconds)
+            var messages = try socket.receiveNotifications(timeoutMilliseconds: timeoutMilliseconds)
+            while !messages.isEmpty {
+                let more = try socket.receiveNotifications(timeoutMilliseconds: 0)
+                if more.isEmpty { break }
+                messages += more
+            }
             return .events(messages.compactMap(FirewallEvent.parse).filter { $0.table == table && $0.family == 1 })
         } catch where error.errno == 105 {
             return .eventsLost

@@ -3,6 +3,7 @@ extension FirewallPolicy {
     public static let tableName = "popgate"
     /// The sets of edge peer addresses allowed to the API port.
     public static let peerSetV4 = "edge_peers_v4"
+    /// The IPv6 peer set.
     public static let peerSetV6 = "edge_peers_v6"
 
     /// The policy as nftables objects. Call ``validate()`` first: rendering assumes valid fields.

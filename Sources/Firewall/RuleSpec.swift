@@ -20,8 +20,10 @@ public struct RuleSpec: Hashable, Sendable {
         case icmpv6Type(UInt8)
     }
 
+    /// The matches, in the order nft would write them.
     public var matches: [Match]
 
+    /// A rule of `matches` ending in accept.
     public init(_ matches: [Match]) { self.matches = matches }
 
     /// The rule's expressions, accept verdict last.

@@ -24,6 +24,7 @@ from popgate_harness import BIN, REPO, describe, ns_cmd, ns_python, ns_run, requ
 POP, OUT, PEER = "pg-fw-pop", "pg-fw-out", "pg-fw-peer"
 POP_UPLINK, OUT_ADDR = "10.200.0.1", "10.200.0.2"
 POP_EDGE, PEER_ADDR, STRANGER_ADDR = "10.77.0.1", "10.77.0.2", "10.77.0.3"
+POP_EDGE6, PEER_ADDR6, STRANGER_ADDR6 = "fd77::1", "fd77::2", "fd77::3"
 API_PORT, OTHER_PORT, WG_PORT = 8080, 9000, 51820
 FWCHECK = BIN / "popgate-fwcheck"
 
@@ -38,7 +39,8 @@ def echo(conn):
                 return
             conn.sendall(data)
 def tcp(port):
-    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("0.0.0.0", port)); s.listen(16)
+    s = socket.socket(socket.AF_INET6); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0); s.bind(("::", port)); s.listen(16)
     while True:
         conn, _ = s.accept()
         threading.Thread(target=echo, args=(conn,), daemon=True).start()
@@ -95,7 +97,7 @@ import json, socket, sys
 args = json.loads(sys.argv[1])
 out = []
 for attempt in args["attempts"]:
-    s = socket.socket(); s.settimeout(args["timeout"])
+    s = socket.socket(socket.AF_INET6 if ":" in args["host"] else socket.AF_INET); s.settimeout(args["timeout"])
     try:
         s.bind((attempt["source"], 0)); s.connect((args["host"], attempt["port"])); s.sendall(b"hi\n")
         out.append("echoed" if s.recv(16) == b"hi\n" else "wrong reply")
@@ -162,6 +164,10 @@ def net() -> Iterator[subprocess.Popen[str]]:
             for addr in addrs:
                 sh(*ns_cmd(ns, ["ip", "addr", "add", f"{addr}/24", "dev", dev]))
             sh(*ns_cmd(ns, ["ip", "link", "set", dev, "up"]))
+        # IPv6 on the edge link; nodad so the addresses are usable at once.
+        for ns, dev, addrs in ((POP, "wg-edge", [POP_EDGE6]), (PEER, "pgfw-peer0", [PEER_ADDR6, STRANGER_ADDR6])):
+            for addr in addrs:
+                sh(*ns_cmd(ns, ["ip", "addr", "add", f"{addr}/64", "dev", dev, "nodad"]))
         server = subprocess.Popen(ns_cmd(POP, [sys.executable, "-c", SERVER]), stdin=subprocess.PIPE,
                                   stdout=subprocess.PIPE, text=True)
         assert server.stdout is not None and server.stdout.readline().strip() == "ready"
@@ -181,8 +187,8 @@ def probe_from_outside(ports: list[int]) -> dict:
                      timeout=30)
 
 
-def connect_from_peer(attempts: list[tuple[str, int]], timeout: float = 1.0) -> list[str]:
-    return ns_python(PEER, CONNECT, {"host": POP_EDGE, "timeout": timeout,
+def connect_from_peer(attempts: list[tuple[str, int]], timeout: float = 1.0, host: str = POP_EDGE) -> list[str]:
+    return ns_python(PEER, CONNECT, {"host": host, "timeout": timeout,
                                      "attempts": [{"source": s, "port": p} for s, p in attempts]}, timeout=30)
 
 
@@ -213,6 +219,15 @@ def test_api_open_to_set_members_only(net) -> None:
     fwcheck("peers", "--add", PEER_ADDR)
     assert connect_from_peer([(PEER_ADDR, API_PORT), (PEER_ADDR, OTHER_PORT), (STRANGER_ADDR, API_PORT)]) == \
         ["echoed", "timeout", "timeout"]
+
+
+def test_api_over_ipv6_open_to_set_members_only(net) -> None:
+    # Also shows neighbour discovery passes: without it no IPv6 packet would reach the API port.
+    install()
+    fwcheck("peers", "--add", PEER_ADDR6)
+    assert connect_from_peer([(PEER_ADDR6, API_PORT), (PEER_ADDR6, OTHER_PORT), (STRANGER_ADDR6, API_PORT)],
+                             host=POP_EDGE6) == ["echoed", "timeout", "timeout"]
+    assert dump()["sets"]["edge_peers_v6"]["elements"] == [PEER_ADDR6]
 
 
 def test_flush_ruleset_is_repaired_within_one_second_and_killing_the_owner_leaves_the_policy(net, tmp_path: Path) -> None:
