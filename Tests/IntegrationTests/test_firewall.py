@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Iterator
@@ -122,6 +124,29 @@ except socket.timeout:
 """
 
 
+class Lines:
+    """A child's stdout lines, read on a thread, so every wait for one is bounded."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self._queue: queue.Queue[str] = queue.Queue()
+        assert process.stdout is not None
+        stream = process.stdout
+
+        def pump() -> None:
+            for line in stream:
+                self._queue.put(line)
+            self._queue.put("")
+
+        threading.Thread(target=pump, daemon=True).start()
+
+    def next(self, timeout: float) -> str:
+        """The next line; "" when the child closed its stdout. Fails after `timeout` seconds."""
+        try:
+            return self._queue.get(timeout=max(timeout, 0.001))
+        except queue.Empty:
+            raise AssertionError(f"no line within {timeout:.1f} s") from None
+
+
 def sh(*cmd: str, timeout: float = 15) -> subprocess.CompletedProcess[str]:
     result = run(list(cmd), timeout=timeout)
     assert result.returncode == 0, describe(result)
@@ -170,7 +195,7 @@ def net() -> Iterator[subprocess.Popen[str]]:
                 sh(*ns_cmd(ns, ["ip", "addr", "add", f"{addr}/64", "dev", dev, "nodad"]))
         server = subprocess.Popen(ns_cmd(POP, [sys.executable, "-c", SERVER]), stdin=subprocess.PIPE,
                                   stdout=subprocess.PIPE, text=True)
-        assert server.stdout is not None and server.stdout.readline().strip() == "ready"
+        assert Lines(server).next(timeout=30).strip() == "ready"
         yield server
         server.kill()
         server.wait(timeout=10)
@@ -235,18 +260,18 @@ def test_flush_ruleset_is_repaired_within_one_second_and_killing_the_owner_leave
     peers.write_text(f"{PEER_ADDR}\n")
     watcher = subprocess.Popen(ns_cmd(POP, [str(FWCHECK), "watch", "--repair", "--peers-file", str(peers)]),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines = Lines(watcher)
     try:
-        assert watcher.stdout is not None and json.loads(watcher.stdout.readline()) == {"ready": True}
+        assert json.loads(lines.next(timeout=30)) == {"ready": True}
         assert fwcheck("verify", "--peers-file", str(peers)).returncode == 0
         flushed = time.monotonic()
         sh(*ns_cmd(POP, ["nft", "flush", "ruleset"]))
         repaired = None
-        while repaired is None:  # bounded: the watcher's lines arrive as it acts; the check below fails late ones
-            line = watcher.stdout.readline()
-            assert line, f"the watcher exited: {watcher.stderr.read() if watcher.stderr else ''}"
+        while repaired is None:
+            line = lines.next(timeout=flushed + 5 - time.monotonic())
+            assert line, "the watcher exited before repairing"
             if "repaired" in json.loads(line):
                 repaired = time.monotonic()
-            assert time.monotonic() - flushed < 5, "no repair within 5 s"
         assert repaired - flushed < 1.0, f"repair took {repaired - flushed:.3f} s"
         assert fwcheck("verify", "--peers-file", str(peers)).returncode == 0
     finally:
@@ -264,12 +289,15 @@ def test_reinstalling_an_identical_policy_changes_nothing(net, tmp_path: Path) -
     before = dump()
     watcher = subprocess.Popen(ns_cmd(POP, [str(FWCHECK), "watch", "--duration-ms", "1500"]),
                                stdout=subprocess.PIPE, text=True)
-    assert watcher.stdout is not None and json.loads(watcher.stdout.readline()) == {"ready": True}
+    lines = Lines(watcher)
+    assert json.loads(lines.next(timeout=30)) == {"ready": True}
     again = json.loads(fwcheck("install", "--peers-file", str(peers)).stdout)
     # A change the watcher must see, so "no events" above is not just a deaf watcher.
     fwcheck("peers", "--add", "10.77.0.21")
-    out, _ = watcher.communicate(timeout=15)
-    events = [json.loads(line)["event"] for line in out.splitlines()]
+    watcher.wait(timeout=15)
+    events = []
+    while line := lines.next(timeout=5):
+        events.append(json.loads(line)["event"])
     assert again == {"changed": False, "drift": "no drift"}
     assert events == ["add element in table inet popgate"], events
     after = dump()
@@ -321,6 +349,18 @@ def test_boot_file_matches_what_popgate_installs(net) -> None:
     assert fwcheck("verify").returncode == 0
     install()
     assert dump() == from_file
+
+
+def test_a_refused_change_names_the_message_and_changes_nothing(net) -> None:
+    sh(*ns_cmd(POP, ["nft", "flush", "ruleset"]))
+    refused = fwcheck("peers", "--add", PEER_ADDR, ok=False)
+    assert refused.returncode != 0, describe(refused)
+    for part in (f"add {PEER_ADDR} to set edge_peers_v4", "ENOENT", "install the policy first", "nothing was changed"):
+        assert part in refused.stderr, describe(refused)
+    install()
+    both = fwcheck("peers", "--add", "10.77.0.30", "--remove", "10.77.0.31", ok=False)
+    assert "remove 10.77.0.31 from set edge_peers_v4" in both.stderr, describe(both)
+    assert dump()["sets"]["edge_peers_v4"]["elements"] == [], "the add in the refused batch must not have happened"
 
 
 def test_bad_policy_is_refused_naming_the_field_and_changes_nothing(net) -> None:
