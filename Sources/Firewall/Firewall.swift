@@ -134,7 +134,9 @@ public final class Firewall: @unchecked Sendable {
         let bytes = batch.finish()
         let labels = batch.labels
         do {
-            try socket.exchangeBatch(bytes, sequences: batch.sequences, operation: operation) { labels[$0] ?? "message \($0)" }
+            try socket.exchangeBatch(bytes, batchSequence: batch.batchSequence, sequences: batch.sequences, operation: operation) {
+                labels[$0] ?? "message \($0)"
+            }
         } catch {
             throw .netlink(error)
         }

@@ -11,6 +11,8 @@ struct NftnlBatch {
     private(set) var sequences: [UInt32] = []
     private(set) var labels: [UInt32: String] = [:]
     private(set) var messageCount = 0
+    /// The BEGIN message's sequence: the kernel answers with it when it refuses the whole batch.
+    let batchSequence: UInt32
     // Larger than any message appendElements builds (at most ~33 KiB).
     private var scratch = [UInt8](repeating: 0, count: 1 << 16)
     private let nextSequence: () -> UInt32
@@ -18,6 +20,7 @@ struct NftnlBatch {
     init(nextSequence: @escaping () -> UInt32) {
         self.nextSequence = nextSequence
         let sequence = nextSequence()
+        batchSequence = sequence
         appendRaw { buffer in nftnl_batch_begin(buffer, sequence) }
     }
 

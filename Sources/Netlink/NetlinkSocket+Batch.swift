@@ -12,9 +12,13 @@ extension NetlinkSocket {
     ///
     /// The kernel applies an nfnetlink batch as one transaction: if any message is refused,
     /// nothing is applied. Each refusal is reported with `describe(sequence)` naming the message
-    /// that failed and the kernel's extended-ACK text; the first refusal is thrown.
+    /// that failed and the kernel's extended-ACK text; the first refusal is thrown. A refusal of
+    /// the batch as a whole (EPERM without CAP_NET_ADMIN, ENOMEM) comes with `batchSequence`, the
+    /// BEGIN message's, and ends the wait at once. No reply within `timeoutMilliseconds` is an
+    /// error rather than a hang.
     public func exchangeBatch(
-        _ batch: [UInt8], sequences: [UInt32], operation: String, describe: (UInt32) -> String
+        _ batch: [UInt8], batchSequence: UInt32, sequences: [UInt32], operation: String,
+        timeoutMilliseconds: Int32 = 10_000, describe: (UInt32) -> String
     ) throws(NetlinkError) {
         // One batch must travel in one sendmsg; the default send buffer holds ~200 KiB.
         var size = Int32(clamping: batch.count + 65536)
@@ -23,17 +27,20 @@ extension NetlinkSocket {
         var pending = Set(sequences)
         var failures: [NetlinkError] = []
         while !pending.isEmpty {
-            var received: Int
-            repeat {
-                received = receiveBuffer.withUnsafeMutableBytes { mnl_socket_recvfrom(handle, $0.baseAddress, $0.count) }
-            } while received < 0 && errno == EINTR
-            guard received >= 0 else {
-                throw NetlinkError(operation: operation, errno: errno, kernelMessage: nil, attributeOffset: nil, sequence: nil, detail: "recvfrom")
+            let messages = try receiveNotifications(timeoutMilliseconds: timeoutMilliseconds)
+            guard !messages.isEmpty else {
+                throw NetlinkError(
+                    operation: operation, errno: 110, kernelMessage: nil, attributeOffset: nil, sequence: batchSequence,
+                    detail: "no reply for \(pending.count) of \(sequences.count) messages within \(timeoutMilliseconds) ms"
+                )
             }
-            for message in try NetlinkMessage.parseAll(Array(receiveBuffer[0..<received])) {
-                guard message.type == NetlinkConstants.error, pending.contains(message.sequence),
-                      message.portID == portID || message.portID == 0 else { continue }
-                pending.remove(message.sequence)
+            for message in messages {
+                guard message.type == NetlinkConstants.error, message.portID == portID || message.portID == 0 else { continue }
+                if message.sequence == batchSequence {
+                    if let error = try message.errorReply(operation: "\(operation): the batch as a whole") { throw error }
+                    continue
+                }
+                guard pending.remove(message.sequence) != nil else { continue }
                 if let error = try message.errorReply(operation: "\(operation): \(describe(message.sequence))") {
                     failures.append(error)
                 }
@@ -50,8 +57,8 @@ extension NetlinkSocket {
         }
     }
 
-    /// Waits up to `timeoutMilliseconds` for notifications; returns the messages of one
-    /// datagram, or an empty array on timeout. ENOBUFS (events were lost because we were too
+    /// Waits up to `timeoutMilliseconds` for notifications (or replies); returns the messages of
+    /// one datagram, or an empty array on timeout. ENOBUFS (events were lost because we were too
     /// slow) is thrown so the caller can resynchronise with a full read-back.
     public func receiveNotifications(timeoutMilliseconds: Int32) throws(NetlinkError) -> [NetlinkMessage] {
         var descriptor = pollfd(fd: mnl_socket_get_fd(handle), events: Int16(POLLIN), revents: 0)

@@ -363,6 +363,19 @@ def test_a_refused_change_names_the_message_and_changes_nothing(net) -> None:
     assert dump()["sets"]["edge_peers_v4"]["elements"] == [], "the add in the refused batch must not have happened"
 
 
+def test_without_cap_net_admin_a_change_fails_at_once_naming_the_privilege(net) -> None:
+    require(shutil.which("setpriv"), "setpriv (util-linux) is missing")
+    install()
+    started = time.monotonic()
+    result = ns_run(POP, ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", str(FWCHECK),
+                          "peers", "--add", PEER_ADDR], timeout=30)
+    assert result.returncode != 0, describe(result)
+    assert "EPERM" in result.stderr and "CAP_NET_ADMIN" in result.stderr and "the batch as a whole" in result.stderr, \
+        describe(result)
+    assert time.monotonic() - started < 5, "the refusal must end the wait, not a timeout"
+    assert dump()["sets"]["edge_peers_v4"]["elements"] == []
+
+
 def test_bad_policy_is_refused_naming_the_field_and_changes_nothing(net) -> None:
     install()
     before = dump()
