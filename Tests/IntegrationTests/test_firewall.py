@@ -307,14 +307,15 @@ def test_reinstalling_an_identical_policy_changes_nothing(net, tmp_path: Path) -
                                                                 key=lambda a: tuple(map(int, a.split("."))))
 
 
-def test_conntrack_flush_stops_a_revoked_peers_established_connection(net) -> None:
-    require(Path("/proc/net/nf_conntrack").exists() or shutil.which("nft"), "conntrack is unavailable")
+@pytest.mark.parametrize(("peer", "host"), [(PEER_ADDR, POP_EDGE), (PEER_ADDR6, POP_EDGE6)], ids=["ipv4", "ipv6"])
+def test_conntrack_flush_stops_a_revoked_peers_established_connection(net, peer: str, host: str) -> None:
     install()
-    fwcheck("peers", "--add", PEER_ADDR)
+    fwcheck("peers", "--add", peer)
     script = r"""
 import json, socket, subprocess, sys, time
 args = json.loads(sys.argv[1])
-s = socket.socket(); s.settimeout(1.0); s.bind((args["source"], 0)); s.connect((args["host"], args["port"]))
+s = socket.socket(socket.AF_INET6 if ":" in args["host"] else socket.AF_INET); s.settimeout(1.0)
+s.bind((args["source"], 0)); s.connect((args["host"], args["port"]))
 def echo():
     try:
         s.sendall(b"x\n"); return s.recv(16) == b"x\n"
@@ -331,9 +332,9 @@ print(json.dumps({"before": before, "still_open": still_open, "after": after, "f
                   "deleted": json.loads(flush.stdout)["deleted"]}))
 """
     pop = ["ip", "netns", "exec", POP, str(FWCHECK)]
-    result = ns_python(PEER, script, {"source": PEER_ADDR, "host": POP_EDGE, "port": API_PORT,
-                                      "revoke": pop + ["peers", "--remove", PEER_ADDR],
-                                      "flush": pop + ["flush-conntrack", "--source", PEER_ADDR]}, timeout=60)
+    result = ns_python(PEER, script, {"source": peer, "host": host, "port": API_PORT,
+                                      "revoke": pop + ["peers", "--remove", peer],
+                                      "flush": pop + ["flush-conntrack", "--source", peer]}, timeout=60)
     assert result["before"] and result["still_open"], result
     assert result["deleted"] >= 1, result
     assert result["flush_ms"] < 100, result
