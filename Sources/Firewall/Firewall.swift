@@ -130,6 +130,11 @@ public final class Firewall: @unchecked Sendable {
         }
     }
 
+    /// The ruleset generation, which every committed change (by anyone) increments by one.
+    public func generation() throws(FirewallError) -> UInt32 {
+        do { return try TableReader(socket: socket, table: FirewallPolicy.tableName).generation() } catch { throw .netlink(error) }
+    }
+
     private func send(_ batch: inout NftnlBatch, operation: String) throws(FirewallError) {
         let bytes = batch.finish()
         let labels = batch.labels

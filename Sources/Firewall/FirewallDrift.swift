@@ -17,8 +17,8 @@ public struct FirewallDrift: Hashable, Sendable, CustomStringConvertible {
     public var description: String {
         if isEmpty { return "no drift" }
         var parts = structural
-        if !missingElements.isEmpty { parts.append("\(missingElements.count) peer address(es) missing, e.g. \(missingElements.sorted()[0])") }
-        if !extraElements.isEmpty { parts.append("\(extraElements.count) unexpected peer address(es), e.g. \(extraElements.sorted()[0])") }
+        if !missingElements.isEmpty { parts.append("\(missingElements.count) peer address(es) missing, e.g. \(missingElements.min()!)") }
+        if !extraElements.isEmpty { parts.append("\(extraElements.count) unexpected peer address(es), e.g. \(extraElements.min()!)") }
         return parts.joined(separator: "; ")
     }
 

@@ -21,11 +21,32 @@ public final class FirewallMonitor: @unchecked Sendable {
         self.table = table
         do {
             socket = try NetlinkSocket(protocol: netfilterProtocol)
-            try socket.joinGroup(7)  // NFNLGRP_NFTABLES
+            try socket.joinGroup(Self.group)
         } catch {
             throw .netlink(error)
         }
     }
+
+    /// Runs `body` with the subscription dropped, then subscribes again.
+    ///
+    /// The kernel builds a notification per set element only while someone listens, so a bulk
+    /// load with this monitor subscribed costs several times more (100,000 elements: ~0.45-1.1 s
+    /// instead of ~0.2 s). Changes others make meanwhile are not reported: read back afterwards.
+    public func suspended<T>(_ body: () throws(FirewallError) -> T) throws(FirewallError) -> T {
+        do { try socket.leaveGroup(Self.group) } catch { throw .netlink(error) }
+        let result: T
+        do {
+            result = try body()
+        } catch {
+            try? socket.joinGroup(Self.group)
+            throw error
+        }
+        do { try socket.joinGroup(Self.group) } catch { throw .netlink(error) }
+        return result
+    }
+
+    /// NFNLGRP_NFTABLES.
+    static let group: UInt32 = 7
 
     /// Waits up to `timeoutMilliseconds` for notifications, then takes every one already queued,
     /// so one transaction (a flush is dozens of notifications) costs the owner one read-back.

@@ -6,11 +6,46 @@ import Netlink
 /// Reads one inet table back over netlink: a get for the table, dumps of its chains, rules
 /// and sets, and one element dump per set. Dumps the kernel marks as interrupted are retried
 /// by ``NetlinkSocket/dump(attempts:operation:_:)``.
+///
+/// The several requests are not one snapshot, so the ruleset generation is read before and
+/// after: if it moved (someone changed the ruleset meanwhile, e.g. `nft flush ruleset` while we
+/// dumped), or an object vanished halfway (ENOENT), the whole reading is repeated.
 struct TableReader {
     let socket: NetlinkSocket
     let table: String
 
-    func read() throws(NetlinkError) -> LiveTable? {
+    func read(attempts: Int = 5) throws(NetlinkError) -> LiveTable? {
+        for _ in 0..<attempts {
+            let before = try generation()
+            let reading: LiveTable??
+            do {
+                reading = try readOnce()
+            } catch where error.errno == 2 {
+                reading = nil  // a set or chain vanished while we read: torn
+            }
+            if let reading, try generation() == before { return reading }
+        }
+        var error = NetlinkError.malformed("the ruleset changed during each of \(attempts) readings; is another program rewriting it in a loop?")
+        error.operation = "reading table inet \(table)"
+        error.errno = 16  // EBUSY
+        throw error
+    }
+
+    /// The ruleset generation (NFT_MSG_GETGEN → NFTA_GEN_ID), which every commit increments by one.
+    func generation() throws(NetlinkError) -> UInt32 {
+        let sequence = socket.allocateSequence()
+        var builder = NetlinkMessageBuilder(type: 0x0a10, flags: [.request, .ack], sequence: sequence)
+        builder.appendFamilyHeader([0, 0, 0, 0])
+        let replies = try socket.exchange(builder.finish(), sequence: sequence, operation: "reading the nftables generation")
+        guard let reply = replies.first, reply.payload.count >= 4,
+              let id = try NetlinkAttribute.parse(reply.payload.dropFirst(4)).first(1), id.payload.count == 4 else {
+            throw NetlinkError.malformed("the nftables generation reply has no NFTA_GEN_ID")
+        }
+        return id.payload.reduce(0) { $0 << 8 | UInt32($1) }  // big-endian
+    }
+
+    /// One reading: nil when the table does not exist.
+    private func readOnce() throws(NetlinkError) -> LiveTable? {
         do {
             let sequence = socket.allocateSequence()
             let probe = NftnlTable(name: table)

@@ -57,6 +57,14 @@ extension NetlinkSocket {
         }
     }
 
+    /// Unsubscribes this socket from multicast `group`.
+    public func leaveGroup(_ group: UInt32) throws(NetlinkError) {
+        var value = group
+        guard mnl_socket_setsockopt(handle, Int32(NETLINK_DROP_MEMBERSHIP), &value, socklen_t(MemoryLayout<UInt32>.size)) == 0 else {
+            throw NetlinkError(operation: "leaving netlink multicast group \(group)", errno: errno, kernelMessage: nil, attributeOffset: nil, sequence: nil, detail: nil)
+        }
+    }
+
     /// Waits up to `timeoutMilliseconds` for notifications (or replies); returns the messages of
     /// one datagram, or an empty array on timeout. ENOBUFS (events were lost because we were too
     /// slow) is thrown so the caller can resynchronise with a full read-back.

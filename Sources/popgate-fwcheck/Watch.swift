@@ -19,7 +19,7 @@ struct Watch: ParsableCommand {
         // Subscribe before the first install, so no change between the two is missed.
         let monitor = try FirewallMonitor()
         let firewall = try Firewall()
-        if repair { try firewall.install(policy, peers: peers) }
+        if repair { try firewall.repair(policy, peers: peers, monitor: monitor) }
         emit("{\"ready\": true}")
         let clock = ContinuousClock()
         let deadline = clock.now + .milliseconds(durationMilliseconds)
@@ -36,10 +36,10 @@ struct Watch: ParsableCommand {
             }
             guard repair, changed else { continue }
             let started = clock.now
-            let drift = try firewall.install(policy, peers: peers)
-            if !drift.isEmpty {
-                emit("{\"repaired\": \(json(drift.description)), \"ms\": \((clock.now - started) / .microseconds(1) / 1000)}")
-            }
+            let drift = try firewall.repair(policy, peers: peers, monitor: monitor)
+            guard !drift.isEmpty else { continue }
+            let took = Double((clock.now - started) / .microseconds(1)) / 1000
+            emit("{\"repaired\": \(json(drift.description)), \"ms\": \(took)}")
         }
     }
 }

@@ -282,6 +282,31 @@ def test_flush_ruleset_is_repaired_within_one_second_and_killing_the_owner_leave
     assert connect_from_peer([(PEER_ADDR, API_PORT), (STRANGER_ADDR, API_PORT)]) == ["echoed", "timeout"]
 
 
+def test_flush_with_100k_peers_is_repaired_within_one_second(net, tmp_path: Path) -> None:
+    peers = tmp_path / "peers"
+    peers.write_text("".join(f"10.{64 + i // 65536}.{i // 256 % 256}.{i % 256}\n" for i in range(100_000)))
+    watcher = subprocess.Popen(ns_cmd(POP, [str(FWCHECK), "watch", "--repair", "--peers-file", str(peers)]),
+                               stdout=subprocess.PIPE, text=True)
+    lines = Lines(watcher)
+    try:
+        assert json.loads(lines.next(timeout=60)) == {"ready": True}
+        flushed = time.monotonic()
+        sh(*ns_cmd(POP, ["nft", "flush", "ruleset"]))
+        while True:
+            line = lines.next(timeout=flushed + 10 - time.monotonic())
+            assert line, "the watcher exited before repairing"
+            report = json.loads(line)
+            if "repaired" in report:
+                break
+        elapsed = time.monotonic() - flushed
+        assert "100000 peer address(es) missing" in report["repaired"], report
+        assert elapsed < 1.0, f"repair of 100,000 peers took {elapsed:.3f} s (the driver's own part: {report['ms']} ms)"
+    finally:
+        watcher.kill()
+        watcher.wait(timeout=10)
+    assert fwcheck("verify", "--peers-file", str(peers), timeout=60).returncode == 0
+
+
 def test_reinstalling_an_identical_policy_changes_nothing(net, tmp_path: Path) -> None:
     peers = tmp_path / "peers"
     peers.write_text(f"{PEER_ADDR}\n10.77.0.20\n")
