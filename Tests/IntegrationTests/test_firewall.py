@@ -1,7 +1,8 @@
 """popgate's nftables policy against the real kernel, in namespaces this file creates (pg-fw-*).
 
-Topology: pg-fw-out --(eth0)-- pg-fw-pop --(wg-edge)-- pg-fw-peer. The edge link is a veth named like the
-WireGuard interface: the policy matches interface names and source addresses, not WireGuard itself.
+Topology: pg-fw-out --(eth0, mgmt0)-- pg-fw-pop --(wg-edge)-- pg-fw-peer, and pg-fw-pop --(bb0)-- pg-fw-worker.
+The edge link is a veth named like the WireGuard interface: the policy matches interface names and source
+addresses, not WireGuard itself.
 popgate-fwcheck stands in for popnetd as the table's owner.
 """
 
@@ -23,7 +24,9 @@ import pytest
 
 from popgate_harness import BIN, REPO, describe, ns_cmd, ns_python, ns_run, require, run
 
-POP, OUT, PEER = "pg-fw-pop", "pg-fw-out", "pg-fw-peer"
+POP, OUT, PEER, WORKER = "pg-fw-pop", "pg-fw-out", "pg-fw-peer", "pg-fw-worker"
+POP_MGMT, ADMIN_ADDR, NOT_ADMIN_ADDR = "10.201.0.1", "10.201.0.2", "10.201.0.3"
+POP_BACKBONE, WORKER_ADDR = "10.99.0.1", "10.99.0.2"
 POP_UPLINK, OUT_ADDR = "10.200.0.1", "10.200.0.2"
 POP_EDGE, PEER_ADDR, STRANGER_ADDR = "10.77.0.1", "10.77.0.2", "10.77.0.3"
 POP_EDGE6, PEER_ADDR6, STRANGER_ADDR6 = "fd77::1", "fd77::2", "fd77::3"
@@ -51,8 +54,9 @@ def udp(port):
     while True:
         data, peer = s.recvfrom(4096)
         s.sendto(data, peer)
-for target, port in ((tcp, 8080), (tcp, 9000), (udp, 51820)):
-    threading.Thread(target=target, args=(port,), daemon=True).start()
+for spec in sys.argv[1:]:
+    kind, port = spec.split(":")
+    threading.Thread(target=tcp if kind == "tcp" else udp, args=(int(port),), daemon=True).start()
 print("ready", flush=True)
 sys.stdin.read()
 """
@@ -165,7 +169,7 @@ def dump() -> dict | None:
 
 
 def teardown_namespaces() -> None:
-    for ns in (POP, OUT, PEER):
+    for ns in (POP, OUT, PEER, WORKER):
         subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=15)
 
 
@@ -177,15 +181,19 @@ def net() -> Iterator[subprocess.Popen[str]]:
     require(FWCHECK.exists(), f"{FWCHECK} is not built (`swift build --product popgate-fwcheck`)")
     teardown_namespaces()
     try:
-        for ns in (POP, OUT, PEER):
+        for ns in (POP, OUT, PEER, WORKER):
             sh("ip", "netns", "add", ns)
             sh(*ns_cmd(ns, ["ip", "link", "set", "lo", "up"]))
         sh("ip", "link", "add", "pgfw-up0", "netns", POP, "type", "veth", "peer", "name", "pgfw-out0", "netns", OUT)
         sh("ip", "link", "add", "pgfw-edge0", "netns", POP, "type", "veth", "peer", "name", "pgfw-peer0", "netns", PEER)
-        sh(*ns_cmd(POP, ["ip", "link", "set", "pgfw-up0", "name", "eth0"]))
-        sh(*ns_cmd(POP, ["ip", "link", "set", "pgfw-edge0", "name", "wg-edge"]))
+        sh("ip", "link", "add", "pgfw-mgmt0", "netns", POP, "type", "veth", "peer", "name", "pgfw-admin0", "netns", OUT)
+        sh("ip", "link", "add", "pgfw-bb0", "netns", POP, "type", "veth", "peer", "name", "pgfw-worker0", "netns", WORKER)
+        for old, new in (("pgfw-up0", "eth0"), ("pgfw-edge0", "wg-edge"), ("pgfw-mgmt0", "mgmt0"), ("pgfw-bb0", "bb0")):
+            sh(*ns_cmd(POP, ["ip", "link", "set", old, "name", new]))
         for ns, dev, addrs in ((POP, "eth0", [POP_UPLINK]), (OUT, "pgfw-out0", [OUT_ADDR]), (POP, "wg-edge", [POP_EDGE]),
-                               (PEER, "pgfw-peer0", [PEER_ADDR, STRANGER_ADDR])):
+                               (PEER, "pgfw-peer0", [PEER_ADDR, STRANGER_ADDR]), (POP, "mgmt0", [POP_MGMT]),
+                               (OUT, "pgfw-admin0", [ADMIN_ADDR, NOT_ADMIN_ADDR]), (POP, "bb0", [POP_BACKBONE]),
+                               (WORKER, "pgfw-worker0", [WORKER_ADDR])):
             for addr in addrs:
                 sh(*ns_cmd(ns, ["ip", "addr", "add", f"{addr}/24", "dev", dev]))
             sh(*ns_cmd(ns, ["ip", "link", "set", dev, "up"]))
@@ -193,12 +201,16 @@ def net() -> Iterator[subprocess.Popen[str]]:
         for ns, dev, addrs in ((POP, "wg-edge", [POP_EDGE6]), (PEER, "pgfw-peer0", [PEER_ADDR6, STRANGER_ADDR6])):
             for addr in addrs:
                 sh(*ns_cmd(ns, ["ip", "addr", "add", f"{addr}/64", "dev", dev, "nodad"]))
-        server = subprocess.Popen(ns_cmd(POP, [sys.executable, "-c", SERVER]), stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE, text=True)
-        assert Lines(server).next(timeout=30).strip() == "ready"
-        yield server
-        server.kill()
-        server.wait(timeout=10)
+        servers = [subprocess.Popen(ns_cmd(ns, [sys.executable, "-c", SERVER, *ports]), stdin=subprocess.PIPE,
+                                    stdout=subprocess.PIPE, text=True)
+                   for ns, ports in ((POP, ["tcp:8080", "tcp:9000", "udp:51820"]), (WORKER, ["tcp:8000", "tcp:8001"]),
+                                     (OUT, ["tcp:8000"]))]
+        for server in servers:
+            assert Lines(server).next(timeout=30).strip() == "ready"
+        yield servers[0]
+        for server in servers:
+            server.kill()
+            server.wait(timeout=10)
     finally:
         teardown_namespaces()
 
@@ -212,8 +224,9 @@ def probe_from_outside(ports: list[int]) -> dict:
                      timeout=30)
 
 
-def connect_from_peer(attempts: list[tuple[str, int]], timeout: float = 1.0, host: str = POP_EDGE) -> list[str]:
-    return ns_python(PEER, CONNECT, {"host": host, "timeout": timeout,
+def connect_from_peer(attempts: list[tuple[str, int]], timeout: float = 1.0, host: str = POP_EDGE,
+                      ns: str = PEER) -> list[str]:
+    return ns_python(ns, CONNECT, {"host": host, "timeout": timeout,
                                      "attempts": [{"source": s, "port": p} for s, p in attempts]}, timeout=30)
 
 
@@ -253,6 +266,23 @@ def test_api_over_ipv6_open_to_set_members_only(net) -> None:
     assert connect_from_peer([(PEER_ADDR6, API_PORT), (PEER_ADDR6, OTHER_PORT), (STRANGER_ADDR6, API_PORT)],
                              host=POP_EDGE6) == ["echoed", "timeout", "timeout"]
     assert dump()["sets"]["edge_peers_v6"]["elements"] == [PEER_ADDR6]
+
+
+def test_management_open_to_listed_prefixes_and_ports_only(net) -> None:
+    install("--mgmt-prefix", f"{ADMIN_ADDR}/32", "--mgmt-port", str(OTHER_PORT))
+    assert connect_from_peer([(ADMIN_ADDR, OTHER_PORT), (NOT_ADMIN_ADDR, OTHER_PORT), (ADMIN_ADDR, API_PORT)],
+                             host=POP_MGMT, ns=OUT) == ["echoed", "timeout", "timeout"]
+
+
+def test_output_reaches_listed_workers_only(net) -> None:
+    install("--worker-prefix", "10.99.0.0/24", "--worker-port", "8000")
+    pop_source = "0.0.0.0"
+    outcomes = [
+        ns_python(POP, CONNECT, {"host": host, "timeout": 1.0, "attempts": [{"source": pop_source, "port": port}]},
+                  timeout=30)[0]
+        for host, port in ((WORKER_ADDR, 8000), (WORKER_ADDR, 8001), (OUT_ADDR, 8000))
+    ]
+    assert outcomes == ["echoed", "timeout", "timeout"]
 
 
 def test_flush_ruleset_is_repaired_within_one_second_and_killing_the_owner_leaves_the_policy(net, tmp_path: Path) -> None:
