@@ -3,16 +3,22 @@ import Testing
 
 @testable import Firewall
 
-/// The repository root, for the committed boot file and captured vectors.
-private let repository = URLPath(#filePath).parent.parent.parent
+#if canImport(Glibc)
+import Glibc
+#endif
 
-struct URLPath {
+/// The repository root (three levels above this file), for the boot file and captured vectors.
+private let repository = RepositoryPath(#filePath).parent.parent.parent
+
+/// A path with just the operations these tests need (no Foundation in the test target).
+struct RepositoryPath {
     let path: String
     init(_ path: String) { self.path = path }
-    var parent: URLPath { URLPath(String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])) }
+    var parent: RepositoryPath { RepositoryPath(String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])) }
     func appending(_ component: String) -> String { path + "/" + component }
 }
 
+/// The whole file as UTF-8 text.
 func readText(_ path: String) throws -> String {
     guard let file = fopen(path, "r") else { throw FileReadError(path: path) }
     defer { fclose(file) }
@@ -26,11 +32,8 @@ func readText(_ path: String) throws -> String {
     return String(decoding: bytes, as: UTF8.self)
 }
 
+/// A file the test could not open.
 struct FileReadError: Error { let path: String }
-
-#if canImport(Glibc)
-import Glibc
-#endif
 
 @Suite("Rendering the policy")
 struct RenderingTests {
