@@ -33,7 +33,7 @@ POP_EDGE6, PEER_ADDR6, STRANGER_ADDR6 = "fd77::1", "fd77::2", "fd77::3"
 API_PORT, OTHER_PORT, WG_PORT = 8080, 9000, 51820
 FWCHECK = BIN / "popgate-fwcheck"
 
-# Listens on the API port, another TCP port and the WireGuard UDP port; echoes what it gets.
+# Listens on the ports given as tcp:N or udp:N arguments and echoes what it gets; prints "ready" once bound.
 SERVER = r"""
 import socket, sys, threading
 def echo(conn):
