@@ -18,6 +18,7 @@ let package = Package(
         .executable(name: "popctl", targets: ["popctl"]),
         .executable(name: "popgate-inference-sim", targets: ["popgate-inference-sim"]),
         .executable(name: "popgate-wgcheck", targets: ["popgate-wgcheck"]),
+        .executable(name: "popgate-fwcheck", targets: ["popgate-fwcheck"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -37,6 +38,7 @@ let package = Package(
         .target(name: "Sodium", dependencies: ["CSodium"], swiftSettings: settings),
         .target(name: "Addressing", swiftSettings: settings),
         .target(name: "Netlink", dependencies: ["CMnl", "Addressing"], swiftSettings: settings),
+        .target(name: "Firewall", dependencies: ["CNftnl", "CMnl", "Netlink", "Addressing"], swiftSettings: settings),
         .target(name: "WireGuard", dependencies: ["Sodium", "Addressing", "Netlink"], swiftSettings: settings),
         .target(
             name: "PopConfig",
@@ -138,6 +140,14 @@ let package = Package(
             swiftSettings: settings
         ),
 
+        // Test and benchmark driver for the nftables policy in a network namespace.
+        .executableTarget(
+            name: "popgate-fwcheck",
+            dependencies: ["Firewall", "Addressing", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: settings
+        ),
+
+        .testTarget(name: "FirewallTests", dependencies: ["Firewall", "Addressing"], swiftSettings: settings),
         .testTarget(name: "SodiumTests", dependencies: ["Sodium"], swiftSettings: settings),
         .testTarget(name: "AddressingTests", dependencies: ["Addressing"], swiftSettings: settings),
         .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "Addressing"], swiftSettings: settings),

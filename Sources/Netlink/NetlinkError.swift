@@ -43,6 +43,7 @@ public struct NetlinkError: Error, CustomStringConvertible, Sendable, Equatable 
         case 34: "ERANGE"
         case 95: "EOPNOTSUPP"
         case 105: "ENOBUFS"
+        case 110: "ETIMEDOUT"
         default: "error"
         }
     }

@@ -10,11 +10,12 @@ import Glibc
 ///
 /// Not thread-safe; one owner uses it at a time.
 public final class NetlinkSocket: @unchecked Sendable {
-    private let handle: OpaquePointer
+    // Internal (not private) for the batch and multicast extensions in this module.
+    let handle: OpaquePointer
     /// The port id the kernel assigned.
     public let portID: UInt32
     private var nextSequence: UInt32
-    private var receiveBuffer: [UInt8]
+    var receiveBuffer: [UInt8]
 
     /// Opens and binds a socket of `netlinkProtocol` (``NetlinkConstants/protocolGeneric``, ...).
     public init(protocol netlinkProtocol: Int32) throws(NetlinkError) {
@@ -76,7 +77,7 @@ public final class NetlinkSocket: @unchecked Sendable {
         )
     }
 
-    private func send(_ request: [UInt8], operation: String) throws(NetlinkError) {
+    func send(_ request: [UInt8], operation: String) throws(NetlinkError) {
         let sent = request.withUnsafeBytes { mnl_socket_sendto(handle, $0.baseAddress, $0.count) }
         guard sent == request.count else {
             throw NetlinkError(operation: operation, errno: errno, kernelMessage: nil, attributeOffset: nil, sequence: nil, detail: "sendto")
