@@ -53,7 +53,7 @@ let package = Package(
         .target(
             name: "NetAgent",
             dependencies: [
-                "WireGuard", "Registry", "PopConfig", "Sodium", "Addressing", "Netlink",
+                "WireGuard", "Registry", "PopConfig", "Sodium", "Addressing", "Netlink", "Firewall",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -96,7 +96,7 @@ let package = Package(
         .executableTarget(
             name: "popnetd",
             dependencies: [
-                "NetAgent", "PopConfig", "Registry", "WireGuard", "Sodium",
+                "NetAgent", "PopConfig", "Registry", "WireGuard", "Sodium", "Firewall",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -175,7 +175,8 @@ let package = Package(
             swiftSettings: settings
         ),
         .testTarget(
-            name: "NetAgentTests", dependencies: ["NetAgent", "Registry", "WireGuard", "Sodium", "Addressing"],
+            name: "NetAgentTests",
+            dependencies: ["NetAgent", "Registry", "WireGuard", "Sodium", "Addressing", "Firewall", "PopConfig"],
             swiftSettings: settings
         ),
         .testTarget(name: "InferenceSimTests", dependencies: ["InferenceSim"], swiftSettings: settings),

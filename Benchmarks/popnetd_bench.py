@@ -98,6 +98,8 @@ backend = "userspace"
 listen_port = 8080
 [netd]
 run_directory = "{self.dir}/run"
+[firewall]
+enabled = false
 [[backends]]
 name = "unused"
 url = "http://192.0.2.2:8000"

@@ -99,8 +99,8 @@ make_topology() {
     ip -n "$COMPUTE_NS" link set bb0 up
 
     # The outsider knows where the tunnel addresses live and sends there directly: the PoP's kernel accepts
-    # packets for its own address on any interface, so the gateway's listener really is reached from outside
-    # the tunnel, and must answer with nothing.
+    # packets for its own address on any interface, so only popnetd's nftables policy stands between it and
+    # the gateway's listener (which would close the connection without a byte).
     ip -n "$OUTSIDE_NS" route add "$TUNNEL_POOL" via "$POP_UPLINK_ADDR"
 }
 
@@ -130,6 +130,10 @@ listen_port = $API_PORT
 
 [netd]
 run_directory = "$DEMO_DIR/run"
+
+[firewall]
+uplink_interface = "br-up"
+backbone_interface = "bb0"
 
 [[backends]]
 name = "sim-1"
@@ -394,8 +398,8 @@ print("usage:", json.dumps(usage))
     cat "$tmp/outside.err"
     local received=unknown
     [[ $out =~ ^([0-9]+)\ ([0-9]+)$ ]] && received=$((BASH_REMATCH[1] + BASH_REMATCH[2]))
-    # 52: the listener closed without a byte ("Empty reply"); 56: the connection broke; 28: dropped (the
-    # nftables policy, once present, drops such packets before they reach the listener). Any byte is a leak.
+    # 28: dropped by the nftables policy before any socket saw it (what happens); 52: the listener closed
+    # without a byte ("Empty reply"); 56: the connection broke. Any byte is a leak.
     if [[ $received == 0 ]] && [[ $curl_rc == 52 || $curl_rc == 56 || $curl_rc == 28 ]]; then
         echo "OK: 0 bytes received (curl exit $curl_rc)"
     else

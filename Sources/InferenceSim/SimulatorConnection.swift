@@ -59,6 +59,9 @@ struct SimulatorConnection: Sendable {
                 let error = SimulatorError.bodyTooLarge(limit: options.maxRequestBodyBytes)
                 try await exchange.send(error)
                 log.info("request refused", metadata: ["http.status": "\(error.status.code)"])
+                // Read what the client already sent before closing: closing with unread data makes the
+                // kernel answer with a reset, which can destroy the 413 before the client reads it.
+                _ = try? await discardBody(&parts, upTo: Self.drainLimit)
                 return .close
             }
             body = read
@@ -175,15 +178,19 @@ struct SimulatorConnection: Sendable {
         throw ChannelError.inputClosed
     }
 
+    /// How much of a refused body is read before the connection closes anyway.
+    private static let drainLimit = 1 << 20
+
     /// Skips a body the route does not use; false when it was too large to skip (or the stream
     /// broke off), so the connection must close after the response.
-    private func discardBody(_ parts: inout Parts) async throws -> Bool {
+    private func discardBody(_ parts: inout Parts, upTo limit: Int? = nil) async throws -> Bool {
+        let limit = limit ?? options.maxRequestBodyBytes
         var discarded = 0
         while let part = try await parts.next() {
             switch part {
             case .body(let chunk):
                 discarded += chunk.readableBytes
-                if discarded > options.maxRequestBodyBytes { return false }
+                if discarded > limit { return false }
             case .end:
                 return true
             case .head:

@@ -18,13 +18,16 @@ public struct NetAgentService: Service {
     private let privateKey: Curve25519PrivateKey
     private let backend: any WireGuardBackend
     private let board: StatusBoard
+    private let firewall: FirewallKeeper?
     private let logger: Logger
 
-    /// Creates the service over a device that is already up, publishing its status on `board`.
+    /// Creates the service over a device that is already up, publishing its status on `board`
+    /// and keeping `firewall`'s peer sets equal to the live peers (when popnetd owns the firewall).
     public init(
         configuration: PopConfiguration, store: RegistryStore, privateKey: Curve25519PrivateKey,
-        backend: any WireGuardBackend, board: StatusBoard, logger: Logger
+        backend: any WireGuardBackend, board: StatusBoard, firewall: FirewallKeeper?, logger: Logger
     ) {
+        self.firewall = firewall
         self.configuration = configuration
         self.store = store
         self.privateKey = privateKey
@@ -66,6 +69,8 @@ public struct NetAgentService: Service {
                 if let current = snapshot, let pass = schedule.due(at: .now, peers: current.activePeers) {
                     schedule.passStarted(pass, at: .now)
                     try reconciler.pass(current, now: now, kind: pass)
+                    // After the device: a removed peer's tunnel is gone before its connections are ended.
+                    firewall?.setPeers(Set(current.pruned(at: now).peersByAddress.keys))
                     schedule.passSucceeded()
                 }
             } catch {

@@ -39,6 +39,17 @@ public final class StatusBoard: @unchecked Sendable {
         }
     }
 
+    /// Records the firewall's state after an operation: the peer set's size, whether it undid an
+    /// outside change, and the error if it failed.
+    func recordFirewall(peers: Int, repaired: Bool, error: String?) {
+        lock.withLock {
+            document.firewall = true
+            document.firewallPeers = peers
+            if repaired { document.firewallRepairs += 1 }
+            document.firewallError = error
+        }
+    }
+
     /// Records a failed reconcile; the rest of the document keeps describing the last good one.
     func recordFailure(_ message: String) {
         lock.withLock { document.lastError = message }

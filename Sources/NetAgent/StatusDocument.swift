@@ -62,12 +62,22 @@ public struct StatusDocument: Sendable, Equatable, Codable {
     public var reconciles: Int
     /// The device's peers, read when the document is served (after the last reconcile if that read fails).
     public var peers: [PeerEntry]
+    /// Whether popnetd owns the nftables policy (table inet popgate).
+    public var firewall: Bool
+    /// Addresses in the policy's peer sets.
+    public var firewallPeers: Int
+    /// Outside changes to the table that popnetd found and undid.
+    public var firewallRepairs: Int
+    /// Why the most recent firewall operation failed, or nil when it succeeded.
+    public var firewallError: String?
 
     enum CodingKeys: String, CodingKey {
         case backend, interface, listenPort = "listen_port", publicKey = "public_key", peersDesired = "peers_desired"
         case peersOnDevice = "peers_on_device", rotationsPending = "rotations_pending"
         case registryRevision = "registry_revision", lastReconcile = "last_reconcile", lastError = "last_error"
         case driftRepairs = "drift_repairs", reconciles, peers
+        case firewall, firewallPeers = "firewall_peers", firewallRepairs = "firewall_repairs"
+        case firewallError = "firewall_error"
     }
 
     /// The document of a popnetd that has not reconciled yet.
@@ -85,6 +95,10 @@ public struct StatusDocument: Sendable, Equatable, Codable {
         driftRepairs = 0
         reconciles = 0
         peers = []
+        firewall = false
+        firewallPeers = 0
+        firewallRepairs = 0
+        firewallError = nil
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -103,6 +117,10 @@ public struct StatusDocument: Sendable, Equatable, Codable {
         try c.encode(driftRepairs, forKey: .driftRepairs)
         try c.encode(reconciles, forKey: .reconciles)
         try c.encode(peers, forKey: .peers)
+        try c.encode(firewall, forKey: .firewall)
+        try c.encode(firewallPeers, forKey: .firewallPeers)
+        try c.encode(firewallRepairs, forKey: .firewallRepairs)
+        try c.encode(firewallError, forKey: .firewallError)
     }
 
     /// The document with the device's current peers and port instead of those of the last reconcile.

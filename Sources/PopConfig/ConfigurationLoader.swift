@@ -91,9 +91,13 @@ extension PopConfiguration {
                 message: "no inference backend is configured; add a [[backends]] table with name, url and models"
             )
         }
+        let firewall = try top.subtable("firewall").map { table throws(ConfigError) in
+            try readFirewall(TableReader(table: table, name: "firewall", path: path, locator: locator))
+        } ?? .unconfigured
         try top.rejectUnknownKeys()
         return PopConfiguration(
-            popName: popName, registry: registry, wireguard: wireguard, gateway: gateway, netd: netd, backends: backends
+            popName: popName, registry: registry, wireguard: wireguard, gateway: gateway, netd: netd, backends: backends,
+            firewall: firewall
         )
     }
 
@@ -135,6 +139,65 @@ extension PopConfiguration {
         )
         try reader.rejectUnknownKeys()
         return settings
+    }
+
+    private static func readFirewall(_ table: TableReader) throws(ConfigError) -> FirewallChoice {
+        var reader = table
+        guard try reader.bool("enabled") ?? true else {
+            try reader.rejectUnknownKeys()
+            return .disabled
+        }
+        guard let uplink = try reader.string("uplink_interface") else {
+            throw reader.error(
+                "uplink_interface",
+                "is required: the interface WireGuard clients arrive on (e.g. \"eth0\"); or set enabled = false"
+            )
+        }
+        try checkInterfaceName(uplink, key: "uplink_interface", reader)
+        guard let backbone = try reader.string("backbone_interface") else {
+            throw reader.error(
+                "backbone_interface", "is required: the interface the [[backends]] are reached on (e.g. \"bb0\")"
+            )
+        }
+        try checkInterfaceName(backbone, key: "backbone_interface", reader)
+        var management: FirewallSettings.Management?
+        if let interface = try reader.string("management_interface") {
+            try checkInterfaceName(interface, key: "management_interface", reader)
+            var prefixes: [IPPrefix] = []
+            for text in try reader.strings("management_prefixes") ?? [] {
+                guard let prefix = IPPrefix(text), prefix.address == prefix.network, prefix.length > 0 else {
+                    throw reader.error(
+                        "management_prefixes",
+                        "\"\(text)\" is not a network prefix; write it as CIDR with no host bits, e.g. \"192.0.2.0/24\""
+                    )
+                }
+                prefixes.append(prefix)
+            }
+            guard !prefixes.isEmpty else {
+                throw reader.error("management_prefixes", "list the networks operators connect from, e.g. [\"192.0.2.0/24\"]")
+            }
+            let ports = try reader.ints("management_ports", range: 1...65535) ?? [22]
+            management = .init(interface: interface, prefixes: prefixes, ports: ports)
+        } else {
+            let prefixes = try reader.strings("management_prefixes")
+            let ports = try reader.ints("management_ports", range: 1...65535)
+            if prefixes != nil || ports != nil {
+                throw reader.error("management_interface", "is required when management_prefixes or management_ports is set")
+            }
+        }
+        let settings = FirewallSettings(
+            uplinkInterface: uplink, backboneInterface: backbone, management: management,
+            verifyIntervalSeconds: try reader.int("verify_interval_s", range: 1...3600) ?? 10
+        )
+        try reader.rejectUnknownKeys()
+        return .enabled(settings)
+    }
+
+    private static func checkInterfaceName(_ name: String, key: String, _ reader: TableReader) throws(ConfigError) {
+        guard (1...15).contains(name.utf8.count), name.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) })
+        else {
+            throw reader.error(key, "\"\(name)\" is not a valid interface name (1-15 letters, digits, - _ .)")
+        }
     }
 
     private static func readGateway(_ table: TableReader) throws(ConfigError) -> GatewaySettings {

@@ -17,6 +17,8 @@ public struct PopConfiguration: Sendable, Equatable {
     public var netd: NetdSettings
     /// The inference workers, in the order the router prefers them.
     public var backends: [BackendSettings]
+    /// `[firewall]`: popnetd's nftables policy.
+    public var firewall: FirewallChoice = .unconfigured
 }
 
 /// `[registry]`.

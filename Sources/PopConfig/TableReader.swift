@@ -72,6 +72,21 @@ struct TableReader {
         return out
     }
 
+    mutating func ints(_ key: String, range: ClosedRange<Int>) throws(ConfigError) -> [Int]? {
+        known.insert(key)
+        guard let value = table[key] else { return nil }
+        guard let array = value.array else { throw error(key, "expected an array of integers, found \(value.type)") }
+        var out: [Int] = []
+        for element in array {
+            guard let number = element.int else { throw error(key, "expected only integers in the array") }
+            guard range.contains(number) else {
+                throw error(key, "\(number) is out of range; use values from \(range.lowerBound) to \(range.upperBound)")
+            }
+            out.append(number)
+        }
+        return out
+    }
+
     mutating func prefix(_ key: String, example: String) throws(ConfigError) -> IPPrefix? {
         guard let text = try string(key) else { return nil }
         guard let prefix = IPPrefix(text) else {

@@ -23,6 +23,11 @@ struct PopnetdStatus: Decodable {
     let driftRepairs: Int
     let reconciles: Int
     let peers: [Peer]
+    /// Whether popnetd owns the nftables policy (absent from an older popnetd's document).
+    let firewall: Bool?
+    let firewallPeers: Int?
+    let firewallRepairs: Int?
+    let firewallError: String?
 
     /// Parses the document; the error says the reply was not one.
     static func decode(_ data: Data, from path: String) throws(PopctlError) -> PopnetdStatus {

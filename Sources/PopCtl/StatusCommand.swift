@@ -45,6 +45,17 @@ struct StatusCommand: ParsableCommand {
             ["drift repairs", "\(status.driftRepairs)"],
             ["reconciles", "\(status.reconciles)"],
         ]
+        if let firewall = status.firewall {
+            let peers = status.firewallPeers ?? 0
+            let repairs = status.firewallRepairs ?? 0
+            rows.append([
+                "firewall",
+                firewall
+                    ? "on, \(peers) \(peers == 1 ? "peer" : "peers"), \(repairs) \(repairs == 1 ? "repair" : "repairs")"
+                    : "off ([firewall] enabled = false)",
+            ])
+            if firewall { rows.append(["firewall error", status.firewallError ?? "none"]) }
+        }
         // Label and value, no header: this is a record, not a table.
         let lines = rows.map { $0[0].padding(toLength: 19, withPad: " ", startingAt: 0) + $0[1] }
         return lines.joined(separator: "\n") + "\n"

@@ -1,4 +1,6 @@
 import ArgumentParser
+import Firewall
+import Foundation
 import Logging
 import NetAgent
 import PopConfig
@@ -29,6 +31,8 @@ struct Popnetd: AsyncParsableCommand {
         let statusSocket = try StatusSocket(path: configuration.netd.statusSocketPath)
         defer { withExtendedLifetime(lock) { statusSocket.close() } }
         let store = try RegistryStore(path: configuration.registry.path)
+        // The policy goes in before the tunnel comes up, so the node is never open in between.
+        let firewall = try Self.startFirewall(configuration, store: store, logger: logger)
         let privateKey = try KeyFile.loadOrCreate(configuration.wireguard.privateKeyFile)
         let backend = try NetAgentService.prepareInterface(configuration.wireguard, logger: logger)
         logger.info(
@@ -42,18 +46,46 @@ struct Popnetd: AsyncParsableCommand {
             backend: backend.kind, interface: backend.interface, listenPort: configuration.wireguard.listenPort,
             publicKey: privateKey.publicKey.base64
         ))
+        firewall?.publish(on: board)
         let agent = NetAgentService(
             configuration: configuration, store: store, privateKey: privateKey, backend: backend, board: board,
-            logger: logger
+            firewall: firewall, logger: logger
         )
         // Shutdown runs in reverse order: the agent stops first, the status socket last.
+        var services: [any Service] = [StatusService(socket: statusSocket, board: board, backend: backend)]
+        if let firewall { services.append(FirewallService(keeper: firewall)) }
+        services.append(agent)
         let group = ServiceGroup(
-            configuration: .init(
-                services: [StatusService(socket: statusSocket, board: board, backend: backend), agent],
-                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger
-            )
+            configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         )
         try await group.run()
         logger.info("popnetd stopped")
+    }
+
+    /// Checks the `[firewall]` section against this node and installs the policy with the live
+    /// peers; nil when the section says `enabled = false`. Nothing is changed when a check fails.
+    private static func startFirewall(
+        _ configuration: PopConfiguration, store: RegistryStore, logger: Logger
+    ) throws -> FirewallKeeper? {
+        switch configuration.firewall {
+        case .unconfigured:
+            throw NetAgentError(
+                "popgate.toml has no [firewall] section: popnetd owns this node's nftables policy and needs "
+                    + "uplink_interface and backbone_interface (docs/configuration.md), or enabled = false to "
+                    + "leave nftables alone"
+            )
+        case .disabled:
+            logger.warning("[firewall] enabled = false: popnetd leaves nftables alone; the node is only as closed as its other firewall")
+            return nil
+        case .enabled(let settings):
+            let policy = try FirewallPolicy(settings, configuration: configuration)
+            try policy.checkInterfacesExist()
+            let keeper = try FirewallKeeper(
+                policy: policy, verifyInterval: .seconds(settings.verifyIntervalSeconds), logger: logger
+            )
+            let now = Date()
+            try keeper.start(peers: Set(try store.snapshot(at: now).peersByAddress.keys))
+            return keeper
+        }
     }
 }

@@ -84,8 +84,9 @@ import Glibc
         #expect(Set(object.keys) == [
             "backend", "interface", "listen_port", "public_key", "peers_desired", "peers_on_device",
             "rotations_pending", "registry_revision", "last_reconcile", "last_error", "drift_repairs", "reconciles",
-            "peers",
+            "peers", "firewall", "firewall_peers", "firewall_repairs", "firewall_error",
         ])
+        #expect(object["firewall"] as? Bool == false)
         #expect(object["last_error"] is NSNull)
         #expect(object["last_reconcile"] is NSNull)
         #expect(document.encoded().last == UInt8(ascii: "\n"))

@@ -1,0 +1,79 @@
+import Addressing
+import Firewall
+import Foundation
+import NetAgent
+import PopConfig
+import Testing
+
+@Suite struct FirewallPolicyConfigurationTests {
+    static let text = PopConfigurationTests_valid + """
+
+        [firewall]
+        uplink_interface = "eth0"
+        backbone_interface = "bb0"
+        management_interface = "mgmt0"
+        management_prefixes = ["192.0.2.0/24"]
+        """
+
+    func settings(_ configuration: PopConfiguration) throws -> FirewallSettings {
+        guard case .enabled(let settings) = configuration.firewall else { throw NetAgentError("not enabled") }
+        return settings
+    }
+
+    @Test func portsAndWorkersComeFromTheRestOfTheConfiguration() throws {
+        let configuration = try PopConfiguration.parse(Self.text)
+        let policy = try FirewallPolicy(try settings(configuration), configuration: configuration)
+        #expect(policy.uplink == .init(interface: "eth0", wireGuardPorts: [51820]))
+        #expect(policy.edge == .init(interface: "wg-edge", apiPort: 8080))
+        #expect(policy.backbone == .init(
+            interface: "bb0", workerPrefixes: [IPPrefix("10.99.0.2/32")!, IPPrefix("10.99.0.6/32")!], ports: [8000]
+        ))
+        #expect(policy.management == .init(interface: "mgmt0", allowedPrefixes: [IPPrefix("192.0.2.0/24")!], ports: [22]))
+    }
+
+    @Test func aBackendNamedByHostNameIsRefusedWithItsKey() throws {
+        let configuration = try PopConfiguration.parse(
+            Self.text.replacingOccurrences(of: "http://10.99.0.6:8000/", with: "http://gpu-2.internal:8000")
+        )
+        #expect {
+            try FirewallPolicy(try settings(configuration), configuration: configuration)
+        } throws: { error in
+            "\(error)".contains("backends[1].url") && "\(error)".contains("IP address")
+        }
+    }
+
+    @Test func anInterfaceThisNodeLacksIsNamed() throws {
+        let configuration = try PopConfiguration.parse(Self.text)
+        let policy = try FirewallPolicy(try settings(configuration), configuration: configuration)
+        #expect {
+            try policy.checkInterfacesExist()
+        } throws: { error in
+            // This machine has no eth0 in the test's namespace, or it has: then bb0 or mgmt0 is missing.
+            "\(error)".contains("firewall.") && "\(error)".contains("no such network interface")
+        }
+    }
+}
+
+/// The same valid base configuration as PopConfigTests uses (test targets cannot import each other).
+let PopConfigurationTests_valid = """
+    [pop]
+    name = "pop-zrh-1"
+
+    [wireguard]
+    interface = "wg-edge"
+    address = "10.77.0.1/24"
+    endpoint = "198.51.100.1:51820"
+
+    [gateway]
+    listen_port = 8080
+
+    [[backends]]
+    name = "gpu-1"
+    url = "http://10.99.0.2:8000"
+    models = ["m-small", "m-large"]
+
+    [[backends]]
+    name = "gpu-2"
+    url = "http://10.99.0.6:8000/"
+    models = ["m-large"]
+    """
