@@ -24,10 +24,16 @@ public struct FirewallPolicy: Hashable, Sendable, Codable {
         public var interface: String
         /// The TCP port popgated listens on.
         public var apiPort: Int
+        /// The address popgated listens on (the PoP's tunnel address). When set, the API rule
+        /// accepts only packets to it: a peer aiming at another of the node's addresses (the
+        /// backbone's, the uplink's) through the tunnel is dropped, not answered with a reset by
+        /// a port nobody listens on. nil (the boot file) accepts the port on any local address.
+        public var apiAddress: IPAddress?
         /// Creates the section.
-        public init(interface: String, apiPort: Int) {
+        public init(interface: String, apiPort: Int, apiAddress: IPAddress? = nil) {
             self.interface = interface
             self.apiPort = apiPort
+            self.apiAddress = apiAddress
         }
     }
 

@@ -1,3 +1,5 @@
+import Addressing
+
 extension FirewallPolicy {
     /// The table name popgate owns; nothing else in the ruleset is touched.
     public static let tableName = "popgate"
@@ -29,8 +31,16 @@ extension FirewallPolicy {
             rules.append(RuleSpec([.inputInterface(uplink.interface), .transport(.udp, sourcePort: nil, destinationPort: UInt16(port))]))
         }
         let api = RuleSpec.Match.transport(.tcp, sourcePort: nil, destinationPort: UInt16(edge.apiPort))
-        rules.append(RuleSpec([.inputInterface(edge.interface), .sourceInSet(Self.peerSetV4, ipv6: false), api]))
-        rules.append(RuleSpec([.inputInterface(edge.interface), .sourceInSet(Self.peerSetV6, ipv6: true), api]))
+        if let address = edge.apiAddress {
+            let ipv6 = !address.isV4
+            rules.append(RuleSpec([
+                .inputInterface(edge.interface), .sourceInSet(ipv6 ? Self.peerSetV6 : Self.peerSetV4, ipv6: ipv6),
+                .destinationPrefix(IPPrefix(address: address, length: address.bitWidth)!), api,
+            ]))
+        } else {
+            rules.append(RuleSpec([.inputInterface(edge.interface), .sourceInSet(Self.peerSetV4, ipv6: false), api]))
+            rules.append(RuleSpec([.inputInterface(edge.interface), .sourceInSet(Self.peerSetV6, ipv6: true), api]))
+        }
         if let management {
             for prefix in management.allowedPrefixes {
                 for port in management.ports {

@@ -33,7 +33,10 @@ extension FirewallPolicy {
         }
         self.init(
             uplink: Uplink(interface: settings.uplinkInterface, wireGuardPorts: [configuration.wireguard.listenPort]),
-            edge: Edge(interface: configuration.wireguard.interface, apiPort: configuration.gateway.listenPort),
+            edge: Edge(
+                interface: configuration.wireguard.interface, apiPort: configuration.gateway.listenPort,
+                apiAddress: configuration.wireguard.address.address
+            ),
             management: settings.management.map {
                 Management(interface: $0.interface, allowedPrefixes: $0.prefixes, ports: $0.ports)
             },

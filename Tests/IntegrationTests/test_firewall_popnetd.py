@@ -165,3 +165,32 @@ def test_a_bad_firewall_section_is_refused_naming_the_key_before_anything_change
         assert key in result.stderr and "firewall" in result.stderr, describe(result)
     assert ns_run(demo.pop_ns, ["nft", "list", "ruleset"], timeout=10).stdout == before
     assert chat(demo.client_ns, demo, MESSAGES).status == 200
+
+
+def test_a_peer_cannot_reach_another_peer_or_the_backbone_even_by_widening_its_own_tunnel(demo: Demo) -> None:
+    made = demo.demo_sh("client", "pg-fwpeer", "fwpeerb", timeout=90)
+    assert made.returncode == 0, describe(made)
+    [other] = [p for p in demo.live_peers() if p["name"] == "fwpeerb"]
+    pop_key = status_document(demo)["public_key"]
+    # What a hostile client can do on its own side: send anything into its tunnel.
+    widen = [
+        ["wg", "set", "pgc0", "peer", pop_key, "allowed-ips", "10.77.0.0/24,10.99.0.0/30"],
+        ["ip", "route", "replace", "10.77.0.0/24", "dev", "pgc0"],
+        ["ip", "route", "replace", "10.99.0.0/30", "dev", "pgc0"],
+    ]
+    try:
+        for step in widen:
+            result = ns_run(demo.client_ns, step, timeout=10)
+            assert result.returncode == 0, describe(result)
+        # Another peer (forwarded: dropped), the PoP's backbone address (local, but not the API's address: dropped,
+        # not reset) and the worker behind it (forwarded: dropped).
+        for target in (f"http://{other['address']}:8080", "http://10.99.0.1:8080", "http://10.99.0.2:8000"):
+            result = probe_silence(demo.client_ns, target, "", connect_timeout=2, read_timeout=1)
+            assert result["outcome"] == "connect failed: TimeoutError: timed out", (target, result)
+        assert chat(demo.client_ns, demo, MESSAGES).status == 200
+    finally:
+        ns_run(demo.client_ns, ["ip", "route", "del", "10.99.0.0/30", "dev", "pgc0"], timeout=10)
+        ns_run(demo.client_ns, ["ip", "route", "del", "10.77.0.0/24", "dev", "pgc0"], timeout=10)
+        ns_run(demo.client_ns, ["wg", "set", "pgc0", "peer", pop_key, "allowed-ips", "10.77.0.1/32"], timeout=10)
+        demo.popctl("peer", "revoke", "fwpeerb")
+    assert chat(demo.client_ns, demo, MESSAGES).status == 200

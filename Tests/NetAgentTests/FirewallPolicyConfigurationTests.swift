@@ -24,7 +24,9 @@ import Testing
         let configuration = try PopConfiguration.parse(Self.text)
         let policy = try FirewallPolicy(try settings(configuration), configuration: configuration)
         #expect(policy.uplink == .init(interface: "eth0", wireGuardPorts: [51820]))
-        #expect(policy.edge == .init(interface: "wg-edge", apiPort: 8080))
+        #expect(policy.edge == .init(interface: "wg-edge", apiPort: 8080, apiAddress: IPAddress("10.77.0.1")))
+        let apiRule = policy.table.chains.first { $0.name == "input" }?.rules.map(\.nftText).filter { $0.contains("8080") }
+        #expect(apiRule == [#"iifname "wg-edge" ip saddr @edge_peers_v4 ip daddr 10.77.0.1 tcp dport 8080 accept"#])
         #expect(policy.backbone == .init(
             interface: "bb0", workerPrefixes: [IPPrefix("10.99.0.2/32")!, IPPrefix("10.99.0.6/32")!], ports: [8000]
         ))
