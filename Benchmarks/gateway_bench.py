@@ -1,0 +1,363 @@
+#!/usr/bin/env python3
+"""Driver for Benchmarks/gateway-vs-nginx.sh: popgated against NGINX through the same WireGuard tunnel.
+
+Runs in the client namespace the shell script made; popgated, NGINX and the workers run in the PoP namespace
+(/proc is shared, so their counters are read from here). For each of RUNS runs, in alternating order:
+
+1. wrk (one thread) for -c64 and -c1: GET /v1/models and a small POST /v1/chat/completions, and -c1 with a
+   1 MiB POST /v1/embeddings body; req/s and the p50/p99 wrk reports. At -c1 the worker is also measured
+   directly through the tunnel (no proxy), so each proxy's added latency is its p50 minus that.
+2. A streamed chat (SSE) from the worker that generates tokens at a set rate, one request at a time on a new
+   connection (timed from the request's first byte): time to the response head, to the first event (the role
+   chunk, sent at once), and to the first token (which the worker sends 1/rate after its head).
+3. Around every wrk run and every SSE batch: write_bytes and cancelled_write_bytes from /proc/PID/io, and CPU
+   time, of popgated and of the NGINX master and its workers.
+
+Medians over runs are printed, with popgate/NGINX ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+MIB = 1 << 20
+
+
+@dataclass
+class Target:
+    name: str
+    port: int
+    stream_port: int
+    pids: Callable[[], list[int]]  # (): the processes whose disk writes and CPU count for this target
+
+
+@dataclass
+class Counters:
+    write_bytes: int = 0
+    cancelled_write_bytes: int = 0
+    cpu_seconds: float = 0.0
+
+    def __sub__(self, other: "Counters") -> "Counters":
+        return Counters(self.write_bytes - other.write_bytes,
+                        self.cancelled_write_bytes - other.cancelled_write_bytes,
+                        self.cpu_seconds - other.cpu_seconds)
+
+    def __add__(self, other: "Counters") -> "Counters":
+        return Counters(self.write_bytes + other.write_bytes,
+                        self.cancelled_write_bytes + other.cancelled_write_bytes,
+                        self.cpu_seconds + other.cpu_seconds)
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def counters(pids: list[int]) -> Counters:
+    total = Counters()
+    for pid in pids:
+        try:
+            io = dict(line.split(": ", 1) for line in Path(f"/proc/{pid}/io").read_text().splitlines())
+            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # a worker that exited; its counts are lost (and a warning would show in NGINX's log)
+        total += Counters(int(io["write_bytes"]), int(io["cancelled_write_bytes"]),
+                          (int(stat[11]) + int(stat[12])) / CLOCK_TICKS)
+    return total
+
+
+def children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+@dataclass
+class WrkResult:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    bad: int  # non-2xx responses plus socket errors
+
+
+UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
+
+
+def parse_latency(text: str) -> float:
+    match = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text)
+    if not match:
+        raise ValueError(f"cannot read wrk latency {text!r}")
+    return float(match.group(1)) * UNITS[match.group(2)]
+
+
+def parse_wrk(output: str) -> WrkResult:
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    p50 = parse_latency(re.search(r"^\s+50%\s+(\S+)", output, re.M).group(1))
+    p99 = parse_latency(re.search(r"^\s+99%\s+(\S+)", output, re.M).group(1))
+    requests = int(re.search(r"(\d+) requests in", output).group(1))
+    bad = 0
+    if match := re.search(r"Non-2xx or 3xx responses: (\d+)", output):
+        bad += int(match.group(1))
+    if match := re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output):
+        bad += sum(int(g) for g in match.groups())
+    return WrkResult(rps, p50, p99, requests, bad)
+
+
+@dataclass
+class Scenario:
+    label: str
+    path: str
+    connections: int
+    script: str | None  # a Lua file name under the work directory, or None for a plain GET
+    direct: bool  # also measure the worker without a proxy
+    samples: dict[str, list[WrkResult]] = field(default_factory=dict)
+    disk: dict[str, Counters] = field(default_factory=dict)
+    requests: dict[str, int] = field(default_factory=dict)
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.dir = Path(args.dir)
+        self.lua = self.dir / "lua"
+        self.lua.mkdir(exist_ok=True)
+        popgated, nginx = args.popgated_pid, args.nginx_pid
+        self.targets = [
+            Target("popgate", args.popgate, args.popgate, lambda: [popgated]),
+            Target("nginx", args.nginx, args.nginx_stream, lambda: [nginx, *children(nginx)]),
+        ]
+        self.direct = Target("direct", args.direct, args.direct_stream, lambda: [])
+        self.write_scripts()
+
+    def write_scripts(self) -> None:
+        chat = json.dumps({"model": "bench-fast", "max_tokens": 16,
+                           "messages": [{"role": "user", "content": "Say hello from the PoP"}]})
+        (self.lua / "chat.lua").write_text(lua_post(chat))
+        # Exactly 1 MiB of JSON: a model name and one long input string.
+        head, tail = '{"model":"bench-fast","input":"', '"}'
+        filler = MIB - len(head) - len(tail)
+        (self.lua / "embed.lua").write_text(
+            'wrk.method = "POST"\n'
+            'wrk.headers["Content-Type"] = "application/json"\n'
+            f"wrk.body = '{head}' .. string.rep(\"lorem ipsum \", {filler // 12}) .. "
+            f"string.rep(\"a\", {filler % 12}) .. '{tail}'\n"
+        )
+
+    def wrk(self, target: Target, scenario: Scenario, duration: float,
+            sample_upstream: bool = False) -> tuple[WrkResult, Counters]:
+        command = ["wrk", "-t1", f"-c{scenario.connections}", f"-d{duration}s", "--latency", "--timeout", "10s",
+                   "-H", f"Authorization: Bearer {self.args.key}"]
+        if scenario.script:
+            command += ["-s", str(self.lua / scenario.script)]
+        command.append(f"http://{self.args.host}:{target.port}{scenario.path}")
+        before = counters(target.pids())
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        if sample_upstream:
+            time.sleep(duration / 2)
+            print(f"   upstream connections held by {target.name} mid-run: {self.upstream_connections()}")
+        output, _ = process.communicate(timeout=duration + 60)
+        spent = counters(target.pids()) - before
+        if process.returncode != 0:
+            sys.exit(f"gateway_bench: wrk failed against {target.name}:\n{output}")
+        result = parse_wrk(output)
+        if result.bad:
+            sys.exit(f"gateway_bench: {result.bad} failed requests against {target.name} ({scenario.label}):\n{output}")
+        return result, spent
+
+    def upstream_connections(self) -> dict[str, int]:
+        """Established connections to the fast worker, by owning process (read in the PoP namespace)."""
+        out = subprocess.run(["ip", "netns", "exec", self.args.pop_namespace, "ss", "-Htnp", "state", "established",
+                              f"( dport = :{self.args.direct} )"], capture_output=True, text=True).stdout
+        owners: dict[str, int] = {}
+        for name in re.findall(r'users:\(\("([^"]+)"', out):
+            owners[name] = owners.get(name, 0) + 1
+        return owners
+
+    def run_scenarios(self, scenarios: list[Scenario]) -> None:
+        for scenario in scenarios:
+            for target in self.targets:
+                self.wrk(target, scenario, 2)  # warm-up: pools filled, caches warm
+        for run in range(self.args.runs):
+            for scenario in scenarios:
+                order = self.targets if run % 2 == 0 else self.targets[::-1]
+                if scenario.direct:
+                    order = [*order, self.direct]
+                for target in order:
+                    sample = run == 0 and scenario.connections > 1 and target is not self.direct
+                    result, spent = self.wrk(target, scenario, self.args.duration, sample_upstream=sample)
+                    scenario.samples.setdefault(target.name, []).append(result)
+                    scenario.disk[target.name] = scenario.disk.get(target.name, Counters()) + spent
+                    scenario.requests[target.name] = scenario.requests.get(target.name, 0) + result.requests
+            print(f"   run {run + 1}/{self.args.runs} done", flush=True)
+
+    def sse_once(self, target: Target) -> tuple[float, float, float]:
+        body = json.dumps({"model": "bench-stream", "stream": True, "max_tokens": 2,
+                           "messages": [{"role": "user", "content": "Say hello from the PoP"}]}).encode()
+        request = (f"POST /v1/chat/completions HTTP/1.1\r\nHost: {self.args.host}:{target.stream_port}\r\n"
+                   f"Authorization: Bearer {self.args.key}\r\nContent-Type: application/json\r\n"
+                   f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode() + body
+        with socket.create_connection((self.args.host, target.stream_port), timeout=10) as s:
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            received = b""
+            first_byte = first_event = first_token = None
+            start = time.perf_counter()
+            s.sendall(request)
+            while chunk := s.recv(65536):
+                now = time.perf_counter()
+                received += chunk
+                first_byte = first_byte or now
+                if first_event is None and b"data: " in received:
+                    first_event = now
+                if first_token is None and re.search(rb'"content":"[^"]', received):
+                    first_token = now
+        if not received.startswith(b"HTTP/1.1 200") or b"data: [DONE]" not in received or first_token is None:
+            sys.exit(f"gateway_bench: bad stream from {target.name}:\n{received[:1500]!r}")
+        return (first_byte - start) * 1000, (first_event - start) * 1000, (first_token - start) * 1000
+
+    def run_sse(self) -> tuple[dict[str, list[tuple[float, float, float]]], dict[str, list[tuple[float, float, float]]],
+                                dict[str, Counters]]:
+        per_run: dict[str, list[tuple[float, float, float]]] = {}
+        pooled: dict[str, list[tuple[float, float, float]]] = {}
+        disk: dict[str, Counters] = {}
+        targets = [*self.targets, self.direct]
+        for target in targets:
+            for _ in range(3):
+                self.sse_once(target)
+        for run in range(self.args.runs):
+            order = targets if run % 2 == 0 else [*self.targets[::-1], self.direct]
+            for target in order:
+                before = counters(target.pids())
+                samples = [self.sse_once(target) for _ in range(self.args.sse_requests)]
+                disk[target.name] = disk.get(target.name, Counters()) + (counters(target.pids()) - before)
+                pooled.setdefault(target.name, []).extend(samples)
+                per_run.setdefault(target.name, []).append(tuple(statistics.median(c) for c in zip(*samples)))
+        return per_run, pooled, disk
+
+
+def lua_post(body: str) -> str:
+    return ('wrk.method = "POST"\n'
+            'wrk.headers["Content-Type"] = "application/json"\n'
+            f"wrk.body = {json.dumps(body)}\n")
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def report_wrk(scenarios: list[Scenario]) -> None:
+    print()
+    print("-- wrk: medians of runs; ratio = popgate / NGINX")
+    print(f"   {'scenario':<34} {'':>8}  {'popgate':>9} {'nginx':>9} {'ratio':>6}   {'direct':>8}")
+    for s in scenarios:
+        rows = [("req/s", lambda r: r.rps, "{:9.0f}"), ("p50 ms", lambda r: r.p50_ms, "{:9.2f}"),
+                ("p99 ms", lambda r: r.p99_ms, "{:9.2f}")]
+        for i, (what, get, fmt) in enumerate(rows):
+            pg = median([get(r) for r in s.samples["popgate"]])
+            ng = median([get(r) for r in s.samples["nginx"]])
+            direct = f"{median([get(r) for r in s.samples['direct']]):8.2f}" if "direct" in s.samples else ""
+            label = s.label if i == 0 else ""
+            print(f"   {label:<34} {what:>8}  {fmt.format(pg)} {fmt.format(ng)} {pg / ng:6.2f}   {direct}")
+        if "direct" in s.samples:
+            base = median([r.p50_ms for r in s.samples["direct"]])
+            pg = median([r.p50_ms for r in s.samples["popgate"]]) - base
+            ng = median([r.p50_ms for r in s.samples["nginx"]]) - base
+            print(f"   {'':<34} {'added':>8}  {pg:9.3f} {ng:9.3f} {pg / ng if ng > 0 else float('nan'):6.2f}"
+                  f"   (p50 minus the worker's own p50 through the tunnel)")
+
+
+def report_cost(scenarios: list[Scenario], sse_disk: dict[str, Counters]) -> None:
+    print()
+    print("-- disk and CPU, summed over all runs: write_bytes (cancelled_write_bytes), CPU µs per request")
+    for s in scenarios:
+        cells = []
+        for name in ("popgate", "nginx"):
+            spent = s.disk[name]
+            requests = s.requests[name]
+            cells.append(f"{name} {spent.write_bytes:>11,} B ({spent.cancelled_write_bytes:>11,}) "
+                         f"{spent.cpu_seconds / requests * 1e6:7.0f} µs/req")
+        print(f"   {s.label:<34} " + "   ".join(cells))
+    cells = [f"{name} {sse_disk[name].write_bytes:>11,} B ({sse_disk[name].cancelled_write_bytes:>11,})"
+             for name in ("popgate", "nginx")]
+    print(f"   {'SSE streams':<34} " + "   ".join(cells))
+
+
+def report_sse(per_run: dict, pooled: dict, rate: float, requests: int, runs: int) -> None:
+    print()
+    print(f"-- SSE chat stream ({rate:g} tokens/s, first token due {1000 / rate:.0f} ms after the head): "
+          f"medians of {runs} run medians ({requests} streams each), ms; pooled p90 in brackets")
+    names = ["popgate", "nginx", "direct"]
+    print(f"   {'':<20} " + " ".join(f"{n:>16}" for n in names) + f" {'ratio':>7}")
+    for i, what in enumerate(["first byte (head)", "first event", "first token"]):
+        values = {n: median([r[i] for r in per_run[n]]) for n in names}
+        p90 = {n: statistics.quantiles([p[i] for p in pooled[n]], n=10)[-1] for n in names}
+        cells = " ".join(f"{values[n]:8.2f} [{p90[n]:5.1f}]" for n in names)
+        print(f"   {what:<20} {cells} {values['popgate'] / values['nginx']:7.2f}")
+    for i, what in enumerate(["first byte (head)", "first event", "first token"]):
+        base = median([r[i] for r in per_run["direct"]])
+        pg = median([r[i] for r in per_run["popgate"]]) - base
+        ng = median([r[i] for r in per_run["nginx"]]) - base
+        print(f"   added, {what:<13} popgate {pg:6.2f} ms   nginx {ng:6.2f} ms")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--dir", required=True)
+    parser.add_argument("--key", required=True)
+    parser.add_argument("--host", required=True)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--duration", type=float, default=5)
+    parser.add_argument("--popgate", type=int, required=True)
+    parser.add_argument("--nginx", type=int, required=True)
+    parser.add_argument("--nginx-stream", type=int, required=True)
+    parser.add_argument("--direct", type=int, required=True)
+    parser.add_argument("--direct-stream", type=int, required=True)
+    parser.add_argument("--popgated-pid", type=int, required=True)
+    parser.add_argument("--nginx-pid", type=int, required=True)
+    parser.add_argument("--pop-namespace", required=True)
+    parser.add_argument("--stream-tokens-per-second", type=float, required=True)
+    parser.add_argument("--sse-requests", type=int, default=20)
+    args = parser.parse_args()
+    bench = Bench(args)
+    nginx_workers = children(args.nginx_pid)
+    print(f"popgated pid {args.popgated_pid}; nginx master {args.nginx_pid}, workers {nginx_workers}")
+
+    scenarios = [
+        Scenario("GET /v1/models -c64", "/v1/models", 64, None, False),
+        Scenario("GET /v1/models -c1", "/v1/models", 1, None, True),
+        Scenario("POST chat (small) -c64", "/v1/chat/completions", 64, "chat.lua", False),
+        Scenario("POST chat (small) -c1", "/v1/chat/completions", 1, "chat.lua", True),
+        Scenario("POST embeddings 1 MiB body -c1", "/v1/embeddings", 1, "embed.lua", True),
+    ]
+    total_before = {t.name: counters(t.pids()) for t in bench.targets}
+    bench.run_scenarios(scenarios)
+    per_run, pooled, sse_disk = bench.run_sse()
+    total = {t.name: counters(t.pids()) - total_before[t.name] for t in bench.targets}
+    if children(args.nginx_pid) != nginx_workers:
+        print(f"   note: NGINX's workers changed during the run ({nginx_workers} -> {children(args.nginx_pid)}); "
+              "the disk figures miss what the old ones wrote")
+
+    report_wrk(scenarios)
+    report_sse(per_run, pooled, args.stream_tokens_per_second, args.sse_requests, args.runs)
+    report_cost(scenarios, sse_disk)
+    print()
+    for name in ("popgate", "nginx"):
+        print(f"-- whole run, {name}: {total[name].write_bytes:,} bytes written to disk "
+              f"({total[name].cancelled_write_bytes:,} cancelled before write-back), "
+              f"{total[name].cpu_seconds:.1f} s CPU")
+    temp = [p for p in (Path(args.dir) / "nginx" / "body").rglob("*") if p.is_file()]
+    print(f"   NGINX body temp files left now: {len(temp)} (each spooled body is unlinked once forwarded)")
+
+
+if __name__ == "__main__":
+    main()
