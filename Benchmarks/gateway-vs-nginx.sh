@@ -8,7 +8,8 @@
 #   - bytes each proxy wrote to disk (/proc/PID/io write_bytes of popgated, of the NGINX master and workers)
 # Results go to docs/benchmarks.md by hand. Needs root (namespaces, WireGuard); installs nginx-light and wrk
 # if missing. Benchmarks/gateway_bench.py does the measuring.
-#   usage: Benchmarks/gateway-vs-nginx.sh   (env: RUNS=5 DURATION=5 POPGATE_BIN=.build/release KEEP=0)
+#   usage: Benchmarks/gateway-vs-nginx.sh   (env: RUNS=5 DURATION=5 POPGATE_BIN=.build/release KEEP=0 PERF=0)
+#   PERF=1 adds a `perf record` of popgated under -c64 POST load and prints its flat profile (KEEP=1 keeps the data).
 #
 # Topology (nothing is forwarded anywhere):
 #
@@ -289,4 +290,5 @@ ip netns exec "$CLIENT_NS" python3 Benchmarks/gateway_bench.py \
     --popgate "$GATEWAY_PORT" --nginx "$NGINX_PORT" --nginx-stream "$NGINX_STREAM_PORT" \
     --direct "$SIM_PORT" --direct-stream "$SIM_STREAM_PORT" \
     --popgated-pid "$(cat "$dir/pids/popgated.pid")" --nginx-pid "$(cat "$dir/pids/nginx.pid")" \
-    --pop-namespace "$POP_NS" --stream-tokens-per-second "$STREAM_TOKENS_PER_SECOND"
+    --pop-namespace "$POP_NS" --stream-tokens-per-second "$STREAM_TOKENS_PER_SECOND" \
+    $([[ ${PERF:-0} == 1 ]] && echo --perf)
