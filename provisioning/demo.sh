@@ -135,18 +135,61 @@ run_directory = "$DEMO_DIR/run"
 uplink_interface = "br-up"
 backbone_interface = "bb0"
 
+# Four workers, as tiers.txt describes a heterogeneous PoP: one big node for the fast tiers, which
+# schedules by priority, and three small ones for the cheap tiers, whose reported queue depth and
+# KV-cache usage differ so the router's tie-breaks show (Tests/IntegrationTests/test_routing.py).
 [[backends]]
-name = "sim-1"
+name = "sim-big"
 url = "http://$BACKBONE_COMPUTE:$SIM_PORT"
 models = ["popgate-sim-small", "popgate-sim-large"]
+tier_weights = { medium = 1, fast = 5, ludicrous = 10 }
+priority_scheduling = true
+
+[[backends]]
+name = "sim-a"
+url = "http://$BACKBONE_COMPUTE:$((SIM_PORT + 1))"
+models = ["popgate-sim-small"]
+tier_weights = { slow = 10, medium = 5, fast = 1 }
+
+[[backends]]
+name = "sim-b"
+url = "http://$BACKBONE_COMPUTE:$((SIM_PORT + 2))"
+models = ["popgate-sim-small"]
+tier_weights = { slow = 10, medium = 5, fast = 1 }
+
+[[backends]]
+name = "sim-c"
+url = "http://$BACKBONE_COMPUTE:$((SIM_PORT + 3))"
+models = ["popgate-sim-small"]
+tier_weights = { slow = 10, medium = 5, fast = 1 }
 EOF
 }
 
-# Starts NAME (a binary in POPGATE_BIN) in a namespace, in the background, logging to logs/NAME.log.
-# `ip netns exec` execs the program in place, so $! is the program's own PID.
+# The simulated workers: label, port offset, extra options (the small ones report fixed loads).
+readonly SIMULATORS=(
+    "sim-big 0 --scheduling-policy priority"
+    "sim-a 1 --report-queue-depth 2 --report-kv-usage 0.1"
+    "sim-b 2 --report-queue-depth 1 --report-kv-usage 0.6"
+    "sim-c 3 --report-queue-depth 2 --report-kv-usage 0.3"
+)
+
+start_simulators() {
+    local entry label offset options
+    local -a extra
+    for entry in "${SIMULATORS[@]}"; do
+        read -r label offset options <<<"$entry"
+        read -ra extra <<<"$options"
+        start_daemon "$COMPUTE_NS" "popgate-inference-sim@$label" \
+            --listen "$BACKBONE_COMPUTE:$((SIM_PORT + offset))" --models popgate-sim-small,popgate-sim-large \
+            --tokens-per-second "$SIM_TOKENS_PER_SECOND" "${extra[@]}"
+    done
+}
+
+# Starts NAME (a binary in POPGATE_BIN, or BINARY@LABEL for one of several instances) in a namespace, in the
+# background, logging to logs/NAME.log. `ip netns exec` execs the program in place, so $! is the program's own PID.
 start_daemon() {
     local ns=$1 name=$2; shift 2
-    ip netns exec "$ns" "$POPGATE_BIN/$name" "$@" </dev/null >"$DEMO_DIR/logs/$name.log" 2>&1 &
+    ip netns exec "$ns" "$POPGATE_BIN/${name%%@*}" "$@" </dev/null >"$DEMO_DIR/logs/$name.log" 2>&1 &
     echo "$!" >"$DEMO_DIR/pids/$name.pid"
     log "started $name in $ns (pid $!, log $DEMO_DIR/logs/$name.log)"
 }
@@ -157,6 +200,7 @@ recorded_pid_alive() {
     local pidfile=$1 pid name
     local -a argv=()
     name="$(basename "$pidfile" .pid)"
+    name="${name%%@*}" # BINARY@LABEL: one of several instances of BINARY
     pid="$(cat "$pidfile" 2>/dev/null)" || return 1
     [[ $pid =~ ^[0-9]+$ ]] || return 1
     mapfile -d '' -n 2 argv 2>/dev/null <"/proc/$pid/cmdline" || return 1
@@ -209,7 +253,13 @@ wait_until() {
     log "ready: $what"
 }
 
-sim_healthy() { in_ns "$COMPUTE_NS" curl -fsS -m 1 "http://$BACKBONE_COMPUTE:$SIM_PORT/health"; }
+sims_healthy() {
+    local entry label offset options
+    for entry in "${SIMULATORS[@]}"; do
+        read -r label offset options <<<"$entry"
+        in_ns "$COMPUTE_NS" curl -fsS -m 1 "http://$BACKBONE_COMPUTE:$((SIM_PORT + offset))/health" || return 1
+    done
+}
 
 edge_interface_ready() {
     [[ -s $DEMO_DIR/keys/$EDGE_IF.key ]] &&
@@ -284,11 +334,9 @@ cmd_up() {
     make_topology
     write_config
 
-    start_daemon "$COMPUTE_NS" popgate-inference-sim \
-        --listen "$BACKBONE_COMPUTE:$SIM_PORT" --models popgate-sim-small,popgate-sim-large \
-        --tokens-per-second "$SIM_TOKENS_PER_SECOND"
+    start_simulators
     start_daemon "$POP_NS" popnetd --config "$CONFIG"
-    wait_until "$START_TIMEOUT" "inference simulator on $BACKBONE_COMPUTE:$SIM_PORT" sim_healthy
+    wait_until "$START_TIMEOUT" "${#SIMULATORS[@]} inference simulators on $BACKBONE_COMPUTE" sims_healthy
     # popctl needs the PoP's public key for the client config, and popnetd creates the key pair.
     wait_until "$START_TIMEOUT" "$EDGE_IF up in $POP_NS" edge_interface_ready
     start_daemon "$POP_NS" popgated --config "$CONFIG"

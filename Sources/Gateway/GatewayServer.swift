@@ -15,6 +15,7 @@ import Glibc
 public struct GatewayServer: Service {
     private let configuration: PopConfiguration
     private let directory: PeerDirectory
+    private let board: BackendBoard
     private let upstream: UpstreamClient
     private let group: any EventLoopGroup
     private let logger: Logger
@@ -28,10 +29,11 @@ public struct GatewayServer: Service {
 
     /// Creates the server; `onBound` is told the bound address once listening.
     public init(
-        configuration: PopConfiguration, directory: PeerDirectory, upstream: UpstreamClient, group: any EventLoopGroup,
-        logger: Logger, onBound: @escaping @Sendable (SocketAddress) -> Void = { _ in }
+        configuration: PopConfiguration, directory: PeerDirectory, board: BackendBoard, upstream: UpstreamClient,
+        group: any EventLoopGroup, logger: Logger, onBound: @escaping @Sendable (SocketAddress) -> Void = { _ in }
     ) {
         self.configuration = configuration
+        self.board = board
         self.directory = directory
         self.upstream = upstream
         self.group = group
@@ -46,6 +48,8 @@ public struct GatewayServer: Service {
         let logger = self.logger
         let upstream = self.upstream
         let router = BackendRouter(backends: configuration.backends)
+        let board = self.board
+        let tierHeader = configuration.gateway.tierHeader
         let maxBody = configuration.gateway.maxRequestBodyBytes
         let server = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -83,8 +87,9 @@ public struct GatewayServer: Service {
                             }
                             tasks.addTask {
                                 let connection = HTTPConnection(
-                                    source: source, directory: directory, router: router, upstream: upstream,
-                                    maxRequestBodyBytes: maxBody, logger: logger
+                                    source: source, directory: directory, router: router, board: board,
+                                    upstream: upstream, tierHeader: tierHeader, maxRequestBodyBytes: maxBody,
+                                    logger: logger
                                 )
                                 do {
                                     try await connection.serve(channel)

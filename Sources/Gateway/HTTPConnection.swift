@@ -14,7 +14,9 @@ struct HTTPConnection {
     let source: IPAddress
     let directory: PeerDirectory
     let router: BackendRouter
+    let board: BackendBoard
     let upstream: UpstreamClient
+    let tierHeader: String
     let maxRequestBodyBytes: Int
     let logger: Logger
 
@@ -76,41 +78,89 @@ struct HTTPConnection {
             return .close
         }
 
-        let backend: BackendSettings
+        let tier: Tier
+        if let requested = head.headers.first(name: tierHeader) {
+            guard let parsed = Tier(rawValue: requested.trimmingCharacters(in: .whitespaces).lowercased()) else {
+                try await write(
+                    error: .unknownTier(requested, header: tierHeader), requestID: requestID, keepAlive: head.isKeepAlive,
+                    to: writer
+                )
+                return .keepAlive
+            }
+            tier = parsed
+        } else {
+            tier = identity.defaultTier
+        }
+        log[metadataKey: "tier"] = "\(tier)"
+
+        let candidates: [Int]
         let path: String
+        var model: String?
         switch route {
         case .listModels:
-            guard let listing = router.listingBackend else { return .close }
-            backend = listing
+            candidates = router.listing(loads: board.current)
             path = "/v1/models"
         case .modelRouted(let routedPath):
             switch ProxyRoute.model(in: body) {
             case .failure(let error):
                 try await write(error: error, requestID: requestID, keepAlive: head.isKeepAlive, to: writer)
                 return .keepAlive
-            case .success(let model):
-                guard let chosen = router.backend(for: model) else {
-                    try await write(error: .modelNotFound(model), requestID: requestID, keepAlive: head.isKeepAlive, to: writer)
+            case .success(let requested):
+                guard router.anyServes(requested) else {
+                    try await write(
+                        error: .modelNotFound(requested), requestID: requestID, keepAlive: head.isKeepAlive, to: writer
+                    )
                     return .keepAlive
                 }
-                log[metadataKey: "model"] = "\(model)"
-                backend = chosen
+                log[metadataKey: "model"] = "\(requested)"
+                model = requested
+                candidates = router.candidates(model: requested, tier: tier, loads: board.current)
                 path = routedPath
             }
         }
-        log[metadataKey: "backend"] = "\(backend.name)"
-
-        let response: HTTPClientResponse
-        do {
-            response = try await upstream.send(
-                backend: backend, method: head.method, path: path, clientHeaders: head.headers,
-                body: head.method == .GET ? nil : body, requestID: requestID
+        guard !candidates.isEmpty else {
+            try await write(
+                error: .noBackend(model: model ?? "any model", tier: tier.rawValue), requestID: requestID,
+                keepAlive: head.isKeepAlive, to: writer
             )
-        } catch {
-            log.warning("backend failed before answering", metadata: ["error": "\(error)"])
-            try await write(error: .upstreamUnavailable(backend.name), requestID: requestID, keepAlive: head.isKeepAlive, to: writer)
+            log.warning("no backend available", metadata: ["http.status": "503"])
             return .keepAlive
         }
+
+        // Best first; a backend that cannot be reached before it answers is skipped for the next.
+        var answered: (index: Int, response: HTTPClientResponse)?
+        for index in candidates {
+            let backend = router.backends[index]
+            // The tier's priority only for workers that schedule by it; a client's own never.
+            let sent = model == nil
+                ? nil : PriorityField.setting(backend.priorityScheduling ? tier.vllmPriority : nil, in: body)
+            board.requestStarted(index)
+            do {
+                let response = try await upstream.send(
+                    backend: backend, method: head.method, path: path, clientHeaders: head.headers,
+                    body: head.method == .GET ? nil : sent ?? body, requestID: requestID
+                )
+                answered = (index, response)
+                break
+            } catch {
+                board.requestEnded(index)
+                board.failed(index)
+                log.warning(
+                    "backend failed before answering", metadata: ["backend": "\(backend.name)", "error": "\(error)"]
+                )
+            }
+        }
+        guard let (chosen, response) = answered else {
+            try await write(
+                error: .upstreamUnavailable(router.backends[candidates[0]].name), requestID: requestID,
+                keepAlive: head.isKeepAlive, to: writer
+            )
+            return .keepAlive
+        }
+        defer { board.requestEnded(chosen) }
+        let backend = router.backends[chosen]
+        log[metadataKey: "backend"] = "\(backend.name)"
+        if backend.priorityScheduling, model != nil { log[metadataKey: "priority"] = "\(tier.vllmPriority)" }
 
         var headers = HTTPHeaders()
         for name in ["Content-Type", "Cache-Control", "Content-Length"] {
@@ -129,7 +179,9 @@ struct HTTPConnection {
             log.warning("backend failed mid-response", metadata: ["error": "\(error)"])
             return .close
         }
-        try await writer.write(.end(nil))
+        // A client that has read a Content-Length body may close before this (empty) end is
+        // written; the request was still served, and must be accounted as such.
+        let ended = (try? await writer.write(.end(nil))) != nil
         log.info(
             "request served",
             metadata: [
@@ -137,7 +189,7 @@ struct HTTPConnection {
                 "duration_ms": "\((ContinuousClock.now - started).wholeMilliseconds)",
             ]
         )
-        return .keepAlive
+        return ended ? .keepAlive : .close
     }
 
     /// Reads the request body into memory, up to the limit; nil when it is larger.

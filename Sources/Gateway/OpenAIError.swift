@@ -73,6 +73,22 @@ public struct OpenAIError: Error, Sendable, Equatable {
         OpenAIError(status: .payloadTooLarge, message: "The request body exceeds \(limit) bytes.", code: "request_too_large")
     }
 
+    static func unknownTier(_ tier: String, header: String) -> OpenAIError {
+        OpenAIError(
+            status: .badRequest,
+            message: "The tier '\(tier)' in \(header) does not exist; use slow, medium, fast or ludicrous.",
+            code: "invalid_tier", param: header
+        )
+    }
+
+    static func noBackend(model: String, tier: String) -> OpenAIError {
+        OpenAIError(
+            status: .serviceUnavailable,
+            message: "No healthy backend serves '\(model)' in the \(tier) tier right now; retry shortly or use another tier.",
+            type: "server_error", code: "no_backend_available"
+        )
+    }
+
     static func upstreamUnavailable(_ backend: String) -> OpenAIError {
         OpenAIError(
             status: .badGateway, message: "The inference backend did not answer; retry shortly.", type: "server_error",

@@ -24,6 +24,15 @@ public final class UpstreamClient: Sendable {
         try await http.shutdown()
     }
 
+    /// A small GET (health, metrics): status and body, the body capped at 4 MiB.
+    func fetch(_ url: String, timeout: TimeAmount) async throws -> (status: UInt, body: String) {
+        var request = HTTPClientRequest(url: url)
+        request.method = .GET
+        let response = try await http.execute(request, timeout: timeout)
+        let body = try await response.body.collect(upTo: 4 << 20)
+        return (response.status.code, String(buffer: body))
+    }
+
     /// Sends one request to `backend` and returns its response with the body still streaming.
     ///
     /// Only headers the worker needs are forwarded: never the client's Authorization (that is

@@ -244,3 +244,12 @@ public struct EmbeddingRequest: Sendable, Equatable, Decodable {
         )
     }
 }
+
+/// A request that may carry vLLM's scheduling `priority`.
+protocol PrioritizedRequest {
+    var priority: Int? { get }
+}
+
+extension ChatCompletionRequest: PrioritizedRequest {}
+extension CompletionRequest: PrioritizedRequest {}
+extension EmbeddingRequest: PrioritizedRequest {}

@@ -63,6 +63,9 @@ struct SimulatorEndpoints: Sendable {
         guard options.models.contains(name) else {
             return .failure(.modelNotFound(name, served: options.models), model: name)
         }
+        if let priority = (request as? any PrioritizedRequest)?.priority, priority != 0, !options.priorityScheduling {
+            return .failure(.priorityNotEnabled(priority), model: name)
+        }
         return answer(request)
     }
 

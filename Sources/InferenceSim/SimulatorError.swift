@@ -84,6 +84,14 @@ extension SimulatorError {
         )
     }
 
+    /// A `priority` sent to a worker that does not schedule by priority, refused as vLLM does.
+    public static func priorityNotEnabled(_ priority: Int) -> SimulatorError {
+        SimulatorError(
+            status: .badRequest, message: "Got priority \(priority) but Priority scheduling is not enabled.",
+            param: "priority", code: nil
+        )
+    }
+
     /// The body exceeds the configured limit.
     public static func bodyTooLarge(limit: Int) -> SimulatorError {
         SimulatorError(

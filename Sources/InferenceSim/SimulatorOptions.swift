@@ -27,6 +27,9 @@ public struct SimulatorOptions: Sendable, Equatable {
     public var reportKVUsage: Double?
     /// The largest request body accepted; larger ones get 413.
     public var maxRequestBodyBytes: Int
+    /// vLLM's `--scheduling-policy priority`: without it (vLLM's default, `fcfs`), a request with a
+    /// non-zero `priority` is refused with 400, as vLLM refuses it.
+    public var priorityScheduling: Bool
 
     /// The generation rate when none is given.
     public static let defaultTokensPerSecond = 50.0
@@ -39,7 +42,7 @@ public struct SimulatorOptions: Sendable, Equatable {
     public init(
         listen: ListenAddress, models: [String], tokensPerSecond: Double = defaultTokensPerSecond,
         maxRunning: Int = defaultMaxRunning, reportQueueDepth: Int? = nil, reportKVUsage: Double? = nil,
-        maxRequestBodyBytes: Int = defaultMaxRequestBodyBytes
+        maxRequestBodyBytes: Int = defaultMaxRequestBodyBytes, priorityScheduling: Bool = false
     ) throws(SimulatorOptionsError) {
         guard !models.isEmpty else {
             throw SimulatorOptionsError("no models given; name at least one, e.g. --models llama-3-8b")
@@ -75,6 +78,7 @@ public struct SimulatorOptions: Sendable, Equatable {
         self.reportQueueDepth = reportQueueDepth
         self.reportKVUsage = reportKVUsage
         self.maxRequestBodyBytes = maxRequestBodyBytes
+        self.priorityScheduling = priorityScheduling
     }
 
     /// Splits a comma-separated model list (`a,b`), trimming blanks around names.

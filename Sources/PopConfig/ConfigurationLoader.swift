@@ -82,8 +82,22 @@ extension PopConfiguration {
             guard !backends.contains(where: { $0.name == name }) else {
                 throw reader.error("name", "\"\(name)\" is used by an earlier backend; names must be unique")
             }
+            let kindText = try reader.string("kind") ?? BackendKind.vllm.rawValue
+            guard let kind = BackendKind(rawValue: kindText) else {
+                throw reader.error(
+                    "kind", "\"\(kindText)\" is not one of: \(BackendKind.allCases.map(\.rawValue).joined(separator: ", "))"
+                )
+            }
+            let weights = try readTierWeights(&reader)
+            let priorityScheduling = try reader.bool("priority_scheduling") ?? false
+            if priorityScheduling && kind != .vllm {
+                throw reader.error("priority_scheduling", "only vLLM backends schedule by priority; remove it or set kind = \"vllm\"")
+            }
             try reader.rejectUnknownKeys()
-            backends.append(BackendSettings(name: name, url: url.hasSuffix("/") ? String(url.dropLast()) : url, models: models))
+            backends.append(BackendSettings(
+                name: name, url: url.hasSuffix("/") ? String(url.dropLast()) : url, models: models, kind: kind,
+                tierWeights: weights, priorityScheduling: priorityScheduling
+            ))
         }
         guard !backends.isEmpty else {
             throw ConfigError(
@@ -139,6 +153,28 @@ extension PopConfiguration {
         )
         try reader.rejectUnknownKeys()
         return settings
+    }
+
+    /// `tier_weights = { slow = 0, medium = 1, fast = 5, ludicrous = 10 }`: tiers left out weigh
+    /// 0 (the backend does not serve them); without the key every tier weighs 1.
+    private static func readTierWeights(_ reader: inout TableReader) throws(ConfigError) -> [String: Int]? {
+        guard let table = try reader.subtable("tier_weights") else { return nil }
+        var weights = Dictionary(uniqueKeysWithValues: BackendSettings.tierNames.map { ($0, 0) })
+        for key in table.keys.sorted() {
+            guard BackendSettings.tierNames.contains(key) else {
+                throw reader.error(
+                    "tier_weights", "\"\(key)\" is not a tier; use \(BackendSettings.tierNames.joined(separator: ", "))"
+                )
+            }
+            guard let weight = table[key]?.int, (0...1_000_000).contains(weight) else {
+                throw reader.error("tier_weights", "the weight of \(key) must be an integer from 0 to 1000000")
+            }
+            weights[key] = weight
+        }
+        guard weights.values.contains(where: { $0 > 0 }) else {
+            throw reader.error("tier_weights", "every weight is 0, so no request would ever reach this backend")
+        }
+        return weights
     }
 
     private static func readFirewall(_ table: TableReader) throws(ConfigError) -> FirewallChoice {
@@ -205,8 +241,17 @@ extension PopConfiguration {
         let settings = GatewaySettings(
             listenPort: try reader.int("listen_port", range: 1...65535) ?? 8080,
             maxRequestBodyBytes: try reader.int("max_request_body_bytes", range: 1024...(1 << 30)) ?? 8 << 20,
-            registryPollMilliseconds: try reader.int("registry_poll_ms", range: 10...10_000) ?? 200
+            registryPollMilliseconds: try reader.int("registry_poll_ms", range: 10...10_000) ?? 200,
+            tierHeader: try reader.string("tier_header") ?? "X-Siati-Tier",
+            backendCheckMilliseconds: try reader.int("backend_check_ms", range: 50...60_000) ?? 1000,
+            unhealthyAfter: try reader.int("unhealthy_after", range: 1...100) ?? 2,
+            healthyAfter: try reader.int("healthy_after", range: 1...100) ?? 2
         )
+        guard settings.tierHeader.utf8.allSatisfy({ $0 > 32 && $0 < 127 && $0 != UInt8(ascii: ":") }),
+              !settings.tierHeader.isEmpty
+        else {
+            throw reader.error("tier_header", "\"\(settings.tierHeader)\" is not an HTTP header name")
+        }
         try reader.rejectUnknownKeys()
         return settings
     }

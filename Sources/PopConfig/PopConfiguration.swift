@@ -73,6 +73,14 @@ public struct GatewaySettings: Sendable, Equatable {
     public var maxRequestBodyBytes: Int
     /// How often the gateway re-reads the registry's revision.
     public var registryPollMilliseconds: Int
+    /// The request header that picks a tier (else the API key's default tier).
+    public var tierHeader = "X-Siati-Tier"
+    /// How often each backend's health and load are read.
+    public var backendCheckMilliseconds = 1000
+    /// Consecutive failed checks (or requests) that mark a backend unhealthy, and consecutive
+    /// passed checks that mark it healthy again: one blip neither removes nor restores it.
+    public var unhealthyAfter = 2
+    public var healthyAfter = 2
 }
 
 /// `[netd]`.
@@ -96,4 +104,39 @@ public struct BackendSettings: Sendable, Equatable {
     public var url: String
     /// The models it serves.
     public var models: [String]
+    /// What software it runs, which says where its load is read from (``BackendKind``).
+    public var kind: BackendKind = .vllm
+    /// Its weight per tier name (`slow`, `medium`, `fast`, `ludicrous`); 0 keeps the tier off it.
+    /// The router prefers the highest weight, then the shortest queue, then the least GPU pressure.
+    public var tierWeights: [String: Int] = Dictionary(uniqueKeysWithValues: BackendSettings.tierNames.map { ($0, 1) })
+    /// Whether the worker schedules by priority (vLLM `--scheduling-policy priority`): only then is
+    /// the tier's priority sent, as vLLM refuses a priority it does not schedule by.
+    public var priorityScheduling = false
+
+    /// The tier names `tier_weights` may use (the registry's tiers).
+    public static let tierNames = ["slow", "medium", "fast", "ludicrous"]
+
+    public init(
+        name: String, url: String, models: [String], kind: BackendKind = .vllm, tierWeights: [String: Int]? = nil,
+        priorityScheduling: Bool = false
+    ) {
+        self.name = name
+        self.url = url
+        self.models = models
+        self.kind = kind
+        if let tierWeights { self.tierWeights = tierWeights }
+        self.priorityScheduling = priorityScheduling
+    }
+}
+
+/// The software an inference worker runs.
+public enum BackendKind: String, Sendable, Equatable, CaseIterable {
+    /// vLLM: load from `/metrics` (`vllm:num_requests_waiting`, `vllm:kv_cache_usage_perc`).
+    case vllm
+    /// llama.cpp's server: load from `/metrics` (`llamacpp:requests_deferred`).
+    case llamacpp
+    /// Ollama publishes no load: the gateway counts its own requests in flight.
+    case ollama
+    /// Any other OpenAI-compatible server: no load figures; requests in flight are counted.
+    case openai
 }

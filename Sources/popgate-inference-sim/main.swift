@@ -46,6 +46,12 @@ struct InferenceSimCommand: AsyncParsableCommand {
     )
     var reportKVUsage: Double?
 
+    @Option(help: ArgumentHelp(
+        "vLLM's scheduling policy: with fcfs (vLLM's default) a non-zero priority is refused with 400.",
+        valueName: "fcfs|priority"
+    ))
+    var schedulingPolicy = "fcfs"
+
     @Option(help: "The least severe log level written to stderr.")
     var logLevel: Logger.Level = .info
 
@@ -75,11 +81,14 @@ struct InferenceSimCommand: AsyncParsableCommand {
     }
 
     private func makeOptions() throws -> SimulatorOptions {
+        guard ["fcfs", "priority"].contains(schedulingPolicy) else {
+            throw ValidationError("--scheduling-policy is fcfs or priority, not \(schedulingPolicy)")
+        }
         do {
             return try SimulatorOptions(
                 listen: ListenAddress(parsing: listen), models: SimulatorOptions.parseModels(models),
                 tokensPerSecond: tokensPerSecond, maxRunning: maxRunning, reportQueueDepth: reportQueueDepth,
-                reportKVUsage: reportKVUsage
+                reportKVUsage: reportKVUsage, priorityScheduling: schedulingPolicy == "priority"
             )
         } catch {
             throw ValidationError(error.description)

@@ -31,13 +31,23 @@ struct Popgated: AsyncParsableCommand {
         // The first snapshot is loaded before listening, so no peer is ever refused at start.
         try follower.refresh()
         let upstream = UpstreamClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton)
+        let board = BackendBoard(
+            backends: configuration.backends, unhealthyAfter: configuration.gateway.unhealthyAfter,
+            healthyAfter: configuration.gateway.healthyAfter
+        )
+        let monitor = BackendMonitor(
+            backends: configuration.backends, board: board, upstream: upstream,
+            interval: .milliseconds(configuration.gateway.backendCheckMilliseconds), logger: logger
+        )
+        // One round of checks before listening, so the first requests are routed by the workers' load.
+        await monitor.checkAll()
         let server = GatewayServer(
-            configuration: configuration, directory: directory, upstream: upstream,
+            configuration: configuration, directory: directory, board: board, upstream: upstream,
             group: MultiThreadedEventLoopGroup.singleton, logger: logger
         )
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: follower), .init(service: server)],
+                services: [.init(service: follower), .init(service: monitor), .init(service: server)],
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger
             )
         )

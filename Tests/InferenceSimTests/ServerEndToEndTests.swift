@@ -215,7 +215,7 @@ struct ServerEndToEndTests {
 
     @Test("legacy completions and embeddings answer in OpenAI's shapes")
     func completionsAndEmbeddings() async throws {
-        try await withSimulator { server in
+        try await withSimulator(priorityScheduling: true) { server in
             try await TestHTTPConnection.with(port: server.port) { connection in
                 let text = try await connection.request(
                     .POST, "/v1/completions", body: #"{"model":"sim-large","prompt":"one two three","max_tokens":2}"#
@@ -244,7 +244,7 @@ struct ServerEndToEndTests {
 
     @Test("in-flight streams show as running, then waiting beyond max-running")
     func gauges() async throws {
-        try await withSimulator(tokensPerSecond: 1, maxRunning: 1) { server in
+        try await withSimulator(tokensPerSecond: 1, maxRunning: 1, priorityScheduling: true) { server in
             let slow =
                 #"{"model":"sim-small","stream":true,"max_tokens":50,"priority":9,"#
                 + #""messages":[{"role":"user","content":"x"}]}"#
@@ -271,6 +271,23 @@ struct ServerEndToEndTests {
             let metrics = try await fetch(port: server.port, .GET, "/metrics").body
             #expect(metrics.contains("vllm:num_requests_waiting{model_name=\"sim-small\"} 12.0\n"))
             #expect(metrics.contains("vllm:kv_cache_usage_perc{model_name=\"sim-small\"} 0.75\n"))
+        }
+    }
+
+    @Test("without priority scheduling a non-zero priority is refused as vLLM refuses it; zero passes")
+    func priorityRefusedUnderFCFS() async throws {
+        try await withSimulator { server in
+            try await TestHTTPConnection.with(port: server.port) { connection in
+                let refused = try await connection.request(
+                    .POST, "/v1/embeddings", body: #"{"model":"sim-small","input":"a","priority":10}"#
+                )
+                #expect(refused.status == .badRequest)
+                #expect(refused.body.contains("Priority scheduling is not enabled"))
+                let zero = try await connection.request(
+                    .POST, "/v1/embeddings", body: #"{"model":"sim-small","input":"a","priority":0}"#
+                )
+                #expect(zero.status == .ok)
+            }
         }
     }
 }

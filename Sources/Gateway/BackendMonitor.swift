@@ -1,0 +1,98 @@
+import Logging
+import NIOCore
+import PopConfig
+import ServiceLifecycle
+
+/// Checks every backend's health and reads its load every `interval`, into the ``BackendBoard``.
+///
+/// Health is the worker's own health endpoint answering 200; load is read from its Prometheus
+/// metrics where it publishes them (vLLM, llama.cpp). A worker whose metrics cannot be read but
+/// whose health check passes stays healthy with its last known load.
+public struct BackendMonitor: Service {
+    private let backends: [BackendSettings]
+    private let board: BackendBoard
+    private let upstream: UpstreamClient
+    private let interval: Duration
+    private let logger: Logger
+
+    public init(
+        backends: [BackendSettings], board: BackendBoard, upstream: UpstreamClient, interval: Duration, logger: Logger
+    ) {
+        self.backends = backends
+        self.board = board
+        self.upstream = upstream
+        self.interval = interval
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            await checkAll()
+            try? await Task.sleep(for: interval)
+        }
+    }
+
+    /// One round of checks, all backends at once.
+    public func checkAll() async {
+        await withTaskGroup(of: Void.self) { group in
+            for index in backends.indices {
+                group.addTask { await check(index) }
+            }
+        }
+    }
+
+    private func check(_ index: Int) async {
+        let backend = backends[index]
+        // Answers slower than the interval count as failures, so a hung worker leaves the rotation.
+        let timeout = TimeAmount.milliseconds(Int64(max(100, interval.wholeMilliseconds)))
+        let wasHealthy = board.current[index].healthy
+        do {
+            let health = try await upstream.fetch(backend.url + backend.kind.healthPath, timeout: timeout)
+            guard health.status == 200 else { throw BackendCheckError(status: health.status) }
+            var queue: Double?
+            var pressure: Double?
+            if let metrics = backend.kind.metrics,
+               let text = try? await upstream.fetch(backend.url + "/metrics", timeout: timeout), text.status == 200
+            {
+                queue = PrometheusText.sum(of: metrics.queue, in: text.body)
+                pressure = metrics.pressure.flatMap { PrometheusText.sum(of: $0, in: text.body) }
+            }
+            board.checkPassed(index, queueDepth: queue, gpuPressure: pressure)
+        } catch {
+            board.failed(index)
+            logger.debug("backend check failed", metadata: ["backend": "\(backend.name)", "error": "\(error)"])
+        }
+        let isHealthy = board.current[index].healthy
+        if isHealthy != wasHealthy {
+            logger.log(
+                level: isHealthy ? .info : .warning, isHealthy ? "backend healthy again" : "backend unhealthy",
+                metadata: ["backend": "\(backend.name)"]
+            )
+        }
+    }
+}
+
+struct BackendCheckError: Error, CustomStringConvertible {
+    let status: UInt
+    var description: String { "health check answered HTTP \(status)" }
+}
+
+extension BackendKind {
+    /// Where the worker says it is up.
+    var healthPath: String {
+        switch self {
+        case .vllm, .llamacpp: "/health"
+        case .ollama: "/api/version"
+        case .openai: "/v1/models"
+        }
+    }
+
+    /// The metric names of its queue depth and GPU pressure, when it publishes them.
+    var metrics: (queue: String, pressure: String?)? {
+        switch self {
+        case .vllm: ("vllm:num_requests_waiting", "vllm:kv_cache_usage_perc")
+        case .llamacpp: ("llamacpp:requests_deferred", nil)
+        case .ollama, .openai: nil
+        }
+    }
+}
