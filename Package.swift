@@ -107,7 +107,7 @@ let package = Package(
         .executableTarget(
             name: "popgated",
             dependencies: [
-                "Gateway", "PopConfig", "Registry",
+                "Gateway", "PopConfig", "Registry", "Sodium",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -127,6 +127,7 @@ persistent_keepalive = 25
 
 [gateway]
 listen_port = $API_PORT
+cache_salt_key_file = "$DEMO_DIR/keys/cache-salt.key"
 
 [netd]
 run_directory = "$DEMO_DIR/run"

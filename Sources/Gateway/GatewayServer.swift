@@ -16,6 +16,7 @@ public struct GatewayServer: Service {
     private let configuration: PopConfiguration
     private let directory: PeerDirectory
     private let board: BackendBoard
+    private let cacheSalt: CacheSalt
     private let upstream: UpstreamClient
     private let group: any EventLoopGroup
     private let logger: Logger
@@ -29,11 +30,13 @@ public struct GatewayServer: Service {
 
     /// Creates the server; `onBound` is told the bound address once listening.
     public init(
-        configuration: PopConfiguration, directory: PeerDirectory, board: BackendBoard, upstream: UpstreamClient,
-        group: any EventLoopGroup, logger: Logger, onBound: @escaping @Sendable (SocketAddress) -> Void = { _ in }
+        configuration: PopConfiguration, directory: PeerDirectory, board: BackendBoard, cacheSalt: CacheSalt,
+        upstream: UpstreamClient, group: any EventLoopGroup, logger: Logger,
+        onBound: @escaping @Sendable (SocketAddress) -> Void = { _ in }
     ) {
         self.configuration = configuration
         self.board = board
+        self.cacheSalt = cacheSalt
         self.directory = directory
         self.upstream = upstream
         self.group = group
@@ -49,6 +52,7 @@ public struct GatewayServer: Service {
         let upstream = self.upstream
         let router = BackendRouter(backends: configuration.backends)
         let board = self.board
+        let cacheSalt = self.cacheSalt
         let tierHeader = configuration.gateway.tierHeader
         let maxBody = configuration.gateway.maxRequestBodyBytes
         let server = try await ServerBootstrap(group: group)
@@ -88,7 +92,8 @@ public struct GatewayServer: Service {
                             tasks.addTask {
                                 let connection = HTTPConnection(
                                     source: source, directory: directory, router: router, board: board,
-                                    upstream: upstream, tierHeader: tierHeader, maxRequestBodyBytes: maxBody,
+                                    upstream: upstream, tierHeader: tierHeader, cacheSalt: cacheSalt,
+                                    maxRequestBodyBytes: maxBody,
                                     logger: logger
                                 )
                                 do {

@@ -17,6 +17,7 @@ struct HTTPConnection {
     let board: BackendBoard
     let upstream: UpstreamClient
     let tierHeader: String
+    let cacheSalt: CacheSalt
     let maxRequestBodyBytes: Int
     let logger: Logger
 
@@ -131,9 +132,7 @@ struct HTTPConnection {
         var answered: (index: Int, response: HTTPClientResponse)?
         for index in candidates {
             let backend = router.backends[index]
-            // The tier's priority only for workers that schedule by it; a client's own never.
-            let sent = model == nil
-                ? nil : PriorityField.setting(backend.priorityScheduling ? tier.vllmPriority : nil, in: body)
+            let sent = model == nil ? nil : WorkerFields.setting(workerFields(for: backend, tier: tier, identity), in: body)
             board.requestStarted(index)
             do {
                 let response = try await upstream.send(
@@ -169,15 +168,26 @@ struct HTTPConnection {
         headers.add(name: "X-Request-Id", value: requestID)
         if !head.isKeepAlive { headers.add(name: "Connection", value: "close") }
         try await writer.write(.head(HTTPResponseHead(version: head.version, status: response.status, headers: headers)))
-        do {
-            // Each upstream chunk is written (and flushed) as it arrives: SSE is never coalesced.
-            for try await chunk in response.body {
-                try await writer.write(.body(.byteBuffer(chunk)))
+        // Each upstream chunk is written (and flushed) as it arrives: SSE is never coalesced. A
+        // failed write (the client went away) ends the connection by throwing.
+        var chunks = response.body.makeAsyncIterator()
+        while true {
+            let chunk: ByteBuffer?
+            do {
+                chunk = try await chunks.next()
+            } catch {
+                board.failed(chosen)
+                log.warning("backend failed mid-response", metadata: ["error": "\(error)"])
+                // The status is already sent. A stream ends with an error event in OpenAI's shape,
+                // which the SDKs raise; any other body is cut short by closing the connection.
+                if response.headers.first(name: "Content-Type")?.hasPrefix("text/event-stream") == true {
+                    try? await writer.write(.body(.byteBuffer(ByteBuffer(bytes: OpenAIError.backendFailedMidStream.event))))
+                    try? await writer.write(.end(nil))
+                }
+                return .close
             }
-        } catch {
-            // The status is already sent; ending the connection tells the client the body is cut.
-            log.warning("backend failed mid-response", metadata: ["error": "\(error)"])
-            return .close
+            guard let chunk else { break }
+            try await writer.write(.body(.byteBuffer(chunk)))
         }
         // A client that has read a Content-Length body may close before this (empty) end is
         // written; the request was still served, and must be accounted as such.
@@ -190,6 +200,17 @@ struct HTTPConnection {
             ]
         )
         return ended ? .keepAlive : .close
+    }
+
+    /// The body fields the gateway sets for `backend`: the tier's priority only where the worker
+    /// schedules by it, the tenant's cache salt only on vLLM; a client's own values never.
+    private func workerFields(
+        for backend: BackendSettings, tier: Tier, _ identity: RequestIdentity
+    ) -> KeyValuePairs<String, WorkerFields.Value> {
+        let priority: WorkerFields.Value = backend.priorityScheduling ? .int(tier.vllmPriority) : .absent
+        let salt: WorkerFields.Value =
+            backend.kind == .vllm ? .string(cacheSalt.salt(tenantID: identity.peer.tenantID)) : .absent
+        return ["priority": priority, "cache_salt": salt]
     }
 
     /// Reads the request body into memory, up to the limit; nil when it is larger.

@@ -89,6 +89,16 @@ public struct OpenAIError: Error, Sendable, Equatable {
         )
     }
 
+    static let backendFailedMidStream = OpenAIError(
+        status: .badGateway, message: "The inference backend failed while streaming; the response is incomplete.",
+        type: "server_error", code: "backend_failed"
+    )
+
+    /// The error as a server-sent event, for a stream whose status line has already gone out.
+    var event: [UInt8] {
+        Array("data: ".utf8) + body + Array("\n\n".utf8)
+    }
+
     static func upstreamUnavailable(_ backend: String) -> OpenAIError {
         OpenAIError(
             status: .badGateway, message: "The inference backend did not answer; retry shortly.", type: "server_error",

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -69,6 +70,13 @@ struct SimulatorConnection: Sendable {
             exchange.closeAfterResponse()
         }
 
+        // vLLM shares cached prefixes only between requests with the same salt: logged so tests
+        // can see which salt each tenant's requests carried.
+        if let fields = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any],
+           let salt = fields["cache_salt"] as? String
+        {
+            log[metadataKey: "cache_salt"] = "\(salt)"
+        }
         switch await endpoints.reply(to: route, body: body) {
         case .immediate(let status, let contentType, let replyBody):
             try await exchange.send(status: status, contentType: contentType, body: replyBody)

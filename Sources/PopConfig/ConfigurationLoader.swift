@@ -245,7 +245,8 @@ extension PopConfiguration {
             tierHeader: try reader.string("tier_header") ?? "X-Siati-Tier",
             backendCheckMilliseconds: try reader.int("backend_check_ms", range: 50...60_000) ?? 1000,
             unhealthyAfter: try reader.int("unhealthy_after", range: 1...100) ?? 2,
-            healthyAfter: try reader.int("healthy_after", range: 1...100) ?? 2
+            healthyAfter: try reader.int("healthy_after", range: 1...100) ?? 2,
+            cacheSaltKeyFile: try reader.string("cache_salt_key_file") ?? "/etc/popgate/keys/cache-salt.key"
         )
         guard settings.tierHeader.utf8.allSatisfy({ $0 > 32 && $0 < 127 && $0 != UInt8(ascii: ":") }),
               !settings.tierHeader.isEmpty

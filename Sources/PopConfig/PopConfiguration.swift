@@ -81,6 +81,8 @@ public struct GatewaySettings: Sendable, Equatable {
     /// passed checks that mark it healthy again: one blip neither removes nor restores it.
     public var unhealthyAfter = 2
     public var healthyAfter = 2
+    /// The secret from which each tenant's vLLM `cache_salt` is derived (made on first use).
+    public var cacheSaltKeyFile = "/etc/popgate/keys/cache-salt.key"
 }
 
 /// `[netd]`.

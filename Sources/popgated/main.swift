@@ -4,6 +4,7 @@ import Logging
 import NIOPosix
 import PopConfig
 import Registry
+import Sodium
 import ServiceLifecycle
 import UnixSignals
 
@@ -41,8 +42,9 @@ struct Popgated: AsyncParsableCommand {
         )
         // One round of checks before listening, so the first requests are routed by the workers' load.
         await monitor.checkAll()
+        let cacheSalt = CacheSalt(key: try SecretKeyFile.loadOrCreate(configuration.gateway.cacheSaltKeyFile))
         let server = GatewayServer(
-            configuration: configuration, directory: directory, board: board, upstream: upstream,
+            configuration: configuration, directory: directory, board: board, cacheSalt: cacheSalt, upstream: upstream,
             group: MultiThreadedEventLoopGroup.singleton, logger: logger
         )
         let group = ServiceGroup(

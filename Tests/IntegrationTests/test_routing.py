@@ -12,14 +12,17 @@ the request's X-Request-Id; the workers' own /metrics show the priority they rec
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
 import subprocess
+import threading
 
 import pytest
 
-from popgate_harness import Demo, bearer, clean_env, describe, http_request, ns_cmd, ns_run, wait_for
+from popgate_harness import (ClientNamespace, Demo, bearer, clean_env, describe, http_request, ns_cmd, ns_run,
+                             stream_chat, wait_for)
 
 MESSAGES = [{"role": "user", "content": "hello"}]
 SIM_PORTS = {"sim-big": 8000, "sim-a": 8001, "sim-b": 8002, "sim-c": 8003}
@@ -49,13 +52,35 @@ def _served_by(demo: Demo, response) -> str:
     return found[0]
 
 
-def _last_priority(demo: Demo, sim: str) -> float:
+def _metric(demo: Demo, sim: str, name: str) -> float:
     result = ns_run(demo.compute_ns, ["curl", "-fsS", "-m", "2", f"http://10.99.0.2:{SIM_PORTS[sim]}/metrics"],
                     timeout=10)
     assert result.returncode == 0, describe(result)
-    [value] = re.findall(r'^popgate_sim_last_priority\{model_name="popgate-sim-small"\} (\S+)$', result.stdout,
-                         re.M)
+    [value] = re.findall(rf'^{re.escape(name)}\{{model_name="popgate-sim-small"\}} (\S+)$', result.stdout, re.M)
     return float(value)
+
+
+def _last_priority(demo: Demo, sim: str) -> float:
+    return _metric(demo, sim, "popgate_sim_last_priority")
+
+
+def _restart_simulator(demo: Demo, sim: str, argv: list[str]) -> None:
+    """Starts a simulator again with the command line it had, where `demo.sh down` finds it."""
+    with open(demo.demo_dir / "logs" / f"popgate-inference-sim@{sim}.log", "ab") as log:
+        process = subprocess.Popen(ns_cmd(demo.compute_ns, argv), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                   env=clean_env())
+    (demo.demo_dir / "pids" / f"popgate-inference-sim@{sim}.pid").write_text(f"{process.pid}\n")
+
+
+def _stop_simulator(demo: Demo, sim: str) -> list[str]:
+    """Stops a simulator (SIGTERM) and returns its command line, for ``_restart_simulator``."""
+    pid = int((demo.demo_dir / "pids" / f"popgate-inference-sim@{sim}.pid").read_text())
+    argv = [part.decode() for part in open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0") if part]
+    os.kill(pid, signal.SIGTERM)
+    url = f"http://10.99.0.2:{SIM_PORTS[sim]}/health"
+    assert wait_for(lambda: ns_run(demo.compute_ns, ["curl", "-s", "-m", "1", url], timeout=10).returncode != 0,
+                    timeout=10), f"{sim} did not stop"
+    return argv
 
 
 @pytest.mark.parametrize(("tier", "expected"), [
@@ -103,13 +128,7 @@ def test_unknown_tier_unknown_model_and_an_empty_tier_get_openai_errors(demo: De
 
 
 def test_a_worker_that_is_down_is_skipped_before_the_first_byte_then_taken_out_and_back(demo: Demo) -> None:
-    pid_file = demo.demo_dir / "pids" / "popgate-inference-sim@sim-b.pid"
-    pid = int(pid_file.read_text())
-    argv = [part.decode() for part in open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0") if part]
-    os.kill(pid, signal.SIGTERM)
-    assert wait_for(lambda: ns_run(demo.compute_ns, ["curl", "-s", "-m", "1", "http://10.99.0.2:8002/health"],
-                                   timeout=10).returncode != 0, timeout=10)
-    restarted = None
+    argv = _stop_simulator(demo, "sim-b")
     try:
         offset = len(_gateway_log(demo))
         response = _chat(demo, "medium")
@@ -125,12 +144,70 @@ def test_a_worker_that_is_down_is_skipped_before_the_first_byte_then_taken_out_a
         after = _chat(demo, "medium")
         assert after.status == 200 and _served_by(demo, after) == "sim-a"
     finally:
-        log_file = open(demo.demo_dir / "logs" / "popgate-inference-sim@sim-b.log", "ab")
-        restarted = subprocess.Popen(ns_cmd(demo.compute_ns, argv), stdin=subprocess.DEVNULL, stdout=log_file,
-                                     stderr=log_file, env=clean_env())
-        log_file.close()
-        pid_file.write_text(f"{restarted.pid}\n")
+        _restart_simulator(demo, "sim-b", argv)
     assert wait_for(lambda: re.search(r"backend=sim-b .*backend healthy again", _gateway_log(demo)[offset:]),
                     timeout=15), _gateway_log(demo)[offset:][-2000:]
     back = _chat(demo, "medium")
     assert back.status == 200 and _served_by(demo, back) == "sim-b"
+
+
+def test_a_worker_that_fails_mid_stream_ends_the_stream_with_an_openai_error_event(demo: Demo) -> None:
+    # The demo key's tier (fast) streams from sim-big: 200 tokens at 50/s take 4 s.
+    body = {"model": "popgate-sim-small", "messages": MESSAGES, "stream": True, "max_tokens": 200}
+    result: dict = {}
+    client = threading.Thread(
+        target=lambda: result.update(response=stream_chat(demo.client_ns, demo.api_url, demo.api_key, body)))
+    client.start()
+    argv = None
+    try:
+        assert wait_for(lambda: _metric(demo, "sim-big", "vllm:num_requests_running") >= 1, timeout=5, interval=0.05)
+        argv = _stop_simulator(demo, "sim-big")
+        client.join(timeout=30)
+        assert not client.is_alive(), "the stream did not end after its worker stopped"
+    finally:
+        if argv is None and (demo.demo_dir / "pids" / "popgate-inference-sim@sim-big.pid").exists():
+            client.join(timeout=30)
+        if argv is not None:
+            _restart_simulator(demo, "sim-big", argv)
+    response = result["response"]
+    assert response.status == 200, str(response)
+    contents = [data for _, data in response.events if '"choices"' in data]
+    assert contents, response.events
+    last = json.loads(response.events[-1][1])
+    assert last["error"]["code"] == "backend_failed" and last["error"]["type"] == "server_error", response.events
+    url = f"http://10.99.0.2:{SIM_PORTS['sim-big']}/health"
+    assert wait_for(lambda: ns_run(demo.compute_ns, ["curl", "-fs", "-m", "1", url], timeout=10).returncode == 0,
+                    timeout=10)
+
+
+def _salts_logged(demo: Demo, sim: str, offset: int) -> list[str]:
+    text = (demo.demo_dir / "logs" / f"popgate-inference-sim@{sim}.log").read_text(errors="replace")[offset:]
+    return re.findall(r"cache_salt=(\S+)", text)
+
+
+def _sim_log_size(demo: Demo, sim: str) -> int:
+    return len((demo.demo_dir / "logs" / f"popgate-inference-sim@{sim}.log").read_text(errors="replace"))
+
+
+def test_each_tenant_gets_its_own_cache_salt_and_a_client_cannot_choose_one(demo: Demo, tmp_path) -> None:
+    offset = _sim_log_size(demo, "sim-b")
+    assert _chat(demo, "medium").status == 200
+    assert _chat(demo, "medium", cache_salt="someone-elses").status == 200
+    acme = _salts_logged(demo, "sim-b", offset)
+    assert len(acme) == 2 and acme[0] == acme[1] and re.fullmatch(r"[0-9a-f]{64}", acme[0]), acme
+
+    demo.popctl_ok("tenant", "add", "saltco")
+    conf = tmp_path / "pggx0.conf"
+    demo.popctl_ok("peer", "add", "--tenant", "saltco", "--name", "gx-laptop", "--output", str(conf))
+    key = demo.popctl_ok("key", "create", "--tenant", "saltco", "--tier", "medium").stdout.strip()
+    try:
+        with ClientNamespace(demo, "pg-saltco", 203, conf) as client:
+            client.tunnel_up()
+            offset = _sim_log_size(demo, "sim-b")
+            response = http_request(client.ns, "POST", demo.api_url + "/v1/chat/completions", headers=bearer(key),
+                                    json_body={"model": "popgate-sim-small", "messages": MESSAGES, "max_tokens": 2})
+            assert response.status == 200, str(response)
+            other = _salts_logged(demo, "sim-b", offset)
+            assert len(other) == 1 and other[0] != acme[0], (other, acme)
+    finally:
+        demo.popctl("peer", "revoke", "gx-laptop")
