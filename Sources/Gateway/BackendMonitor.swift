@@ -43,8 +43,9 @@ public struct BackendMonitor: Service {
 
     private func check(_ index: Int) async {
         let backend = backends[index]
-        // Answers slower than the interval count as failures, so a hung worker leaves the rotation.
-        let timeout = TimeAmount.milliseconds(Int64(max(100, interval.wholeMilliseconds)))
+        // Answers slower than this count as failures, so a hung worker leaves the rotation; never
+        // under 2 s, so a worker busy generating is not mistaken for a dead one.
+        let timeout = TimeAmount.milliseconds(max(2000, interval.wholeMilliseconds))
         let wasHealthy = board.current[index].healthy
         do {
             let health = try await upstream.fetch(backend.url + backend.kind.healthPath, timeout: timeout)
