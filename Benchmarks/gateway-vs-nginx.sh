@@ -5,7 +5,8 @@
 #   - a 1 MiB request body: POST /v1/embeddings, wrk -c1 (req/s, p50, p99)
 #   - SSE: a streamed chat from a worker generating 20 tokens/s (time to the response head, to the first
 #     event, to the first token)
-#   - bytes each proxy wrote to disk (/proc/PID/io write_bytes of popgated, of the NGINX master and workers)
+#   - bytes each proxy wrote to disk (/proc/PID/io write_bytes of popgated, of the NGINX master and workers),
+#     and each one's CPU time and context switches per request
 # Results go to docs/benchmarks.md by hand. Needs root (namespaces, WireGuard); installs nginx-light and wrk
 # if missing. Benchmarks/gateway_bench.py does the measuring.
 #   usage: Benchmarks/gateway-vs-nginx.sh   (env: RUNS=5 DURATION=5 POPGATE_BIN=.build/release KEEP=0 PERF=0)
@@ -13,12 +14,13 @@
 #
 # Topology (nothing is forwarded anywhere):
 #
-#   pg-gwb-client  pgb-up0 198.18.91.2/30 ── pgb-up1 198.18.91.1/30  pg-gwb-pop
-#                  pgb-c0 10.91.0.2 (wg-quick, wireguard-go) ═══════ pgb-edge 10.91.0.1/24 (popnetd, wireguard-go)
-#                  wrk, gateway_bench.py                                  popgated   10.91.0.1:18080 ─┐
-#                                                                         nginx      10.91.0.1:18081 ─┼─ sim 0 tok/s :18000
-#                                                                         nginx      10.91.0.1:18082 ─┼─ sim 20 tok/s :18001
-#                                                                         (direct, the baseline: 10.91.0.1:18000/18001)
+#   pg-gwb-client  pgb-up0 198.18.91.2/30 ------------- pgb-up1 198.18.91.1/30  pg-gwb-pop
+#     wrk, driver  pgb-c0 10.91.0.2 (wg-quick) ======== pgb-edge 10.91.0.1/24 (popnetd; both ends wireguard-go)
+#
+#   in pg-gwb-pop:  popgated 10.91.0.1:18080 -> worker 127.0.0.1:18000 (0 tokens/s) or :18001 (20 tokens/s),
+#                                               chosen by the request's model
+#                   nginx    10.91.0.1:18081 -> worker :18000;  10.91.0.1:18082 -> worker :18001
+#                   the workers themselves (the no-proxy baseline): 10.91.0.1:18000 and :18001
 #
 # The workers (popgate-inference-sim) listen on 0.0.0.0 in the PoP namespace: the proxies reach them over
 # loopback, and the client reaches them directly through the tunnel for the no-proxy baseline.
@@ -261,7 +263,9 @@ start sim-stream "$POP_NS" "$BIN/popgate-inference-sim" --listen "0.0.0.0:$SIM_S
 start popnetd "$POP_NS" "$BIN/popnetd" --config "$config"
 wait_until 15 "the workers" listening "$SIM_PORT"
 wait_until 15 "the streaming worker" listening "$SIM_STREAM_PORT"
-edge_ready() { [[ -s $dir/keys/$EDGE_IF.key ]] && ip -n "$POP_NS" -br addr show dev "$EDGE_IF" | grep -q "$POP_TUNNEL/"; }
+edge_ready() {
+    [[ -s $dir/keys/$EDGE_IF.key ]] && ip -n "$POP_NS" -br addr show dev "$EDGE_IF" | grep -q "$POP_TUNNEL/"
+}
 wait_until 30 "$EDGE_IF up in $POP_NS" edge_ready
 start popgated "$POP_NS" "$BIN/popgated" --config "$config"
 start nginx "$POP_NS" nginx -e stderr -c "$dir/nginx/nginx.conf" -g 'daemon off;'
@@ -284,7 +288,8 @@ answers() {
 wait_until 30 "popgated through the tunnel" answers "$GATEWAY_PORT"
 wait_until 15 "nginx through the tunnel" answers "$NGINX_PORT"
 
-log "popgated pid $(cat "$dir/pids/popgated.pid"), nginx master pid $(cat "$dir/pids/nginx.pid"); $RUNS runs of ${DURATION}s"
+log "popgated pid $(cat "$dir/pids/popgated.pid"), nginx master pid $(cat "$dir/pids/nginx.pid");" \
+    "$RUNS runs of ${DURATION}s"
 ip netns exec "$CLIENT_NS" python3 Benchmarks/gateway_bench.py \
     --dir "$dir" --key "$key" --host "$POP_TUNNEL" --runs "$RUNS" --duration "$DURATION" \
     --popgate "$GATEWAY_PORT" --nginx "$NGINX_PORT" --nginx-stream "$NGINX_STREAM_PORT" \

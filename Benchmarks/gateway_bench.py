@@ -47,16 +47,17 @@ class Counters:
     write_bytes: int = 0
     cancelled_write_bytes: int = 0
     cpu_seconds: float = 0.0
+    context_switches: int = 0  # voluntary and involuntary, all threads
 
     def __sub__(self, other: "Counters") -> "Counters":
         return Counters(self.write_bytes - other.write_bytes,
                         self.cancelled_write_bytes - other.cancelled_write_bytes,
-                        self.cpu_seconds - other.cpu_seconds)
+                        self.cpu_seconds - other.cpu_seconds, self.context_switches - other.context_switches)
 
     def __add__(self, other: "Counters") -> "Counters":
         return Counters(self.write_bytes + other.write_bytes,
                         self.cancelled_write_bytes + other.cancelled_write_bytes,
-                        self.cpu_seconds + other.cpu_seconds)
+                        self.cpu_seconds + other.cpu_seconds, self.context_switches + other.context_switches)
 
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -68,10 +69,15 @@ def counters(pids: list[int]) -> Counters:
         try:
             io = dict(line.split(": ", 1) for line in Path(f"/proc/{pid}/io").read_text().splitlines())
             stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            switches = 0
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                for line in (task / "status").read_text().splitlines():
+                    if "ctxt_switches:" in line:
+                        switches += int(line.split()[1])
         except OSError:
             continue  # a worker that exited; its counts are lost (and a warning would show in NGINX's log)
         total += Counters(int(io["write_bytes"]), int(io["cancelled_write_bytes"]),
-                          (int(stat[11]) + int(stat[12])) / CLOCK_TICKS)
+                          (int(stat[11]) + int(stat[12])) / CLOCK_TICKS, switches)
     return total
 
 
@@ -299,14 +305,16 @@ def report_wrk(scenarios: list[Scenario]) -> None:
 
 def report_cost(scenarios: list[Scenario], sse_disk: dict[str, Counters]) -> None:
     print()
-    print("-- disk and CPU, summed over all runs: write_bytes (cancelled_write_bytes), CPU µs per request")
+    print("-- disk and CPU, summed over all runs: write_bytes (cancelled_write_bytes), CPU µs and context switches "
+          "per request")
     for s in scenarios:
         cells = []
         for name in ("popgate", "nginx"):
             spent = s.disk[name]
             requests = s.requests[name]
             cells.append(f"{name} {spent.write_bytes:>11,} B ({spent.cancelled_write_bytes:>11,}) "
-                         f"{spent.cpu_seconds / requests * 1e6:7.0f} µs/req")
+                         f"{spent.cpu_seconds / requests * 1e6:7.0f} µs "
+                         f"{spent.context_switches / requests:5.1f} cs/req")
         print(f"   {s.label:<34} " + "   ".join(cells))
     cells = [f"{name} {sse_disk[name].write_bytes:>11,} B ({sse_disk[name].cancelled_write_bytes:>11,})"
              for name in ("popgate", "nginx")]
