@@ -201,6 +201,7 @@ persistent_keepalive = 25
 
 [gateway]
 listen_port = $GATEWAY_PORT
+cache_salt_key_file = "$dir/keys/cache-salt.key"
 
 [netd]
 run_directory = "$dir/run"
