@@ -14,7 +14,10 @@ public final class UpstreamClient: Sendable {
         var configuration = HTTPClient.Configuration()
         configuration.redirectConfiguration = .disallow
         configuration.decompression = .disabled
-        configuration.timeout = .init(connect: .seconds(3), read: .seconds(300))
+        // The backbone is a private link: a worker that does not accept within a second is down. The
+        // client keeps retrying a refused connection until this passes, so it is also how long a
+        // request waits before failing over to the next backend.
+        configuration.timeout = .init(connect: .seconds(1), read: .seconds(300))
         configuration.connectionPool = .init(idleTimeout: .seconds(60))
         http = HTTPClient(eventLoopGroupProvider: .shared(eventLoopGroup), configuration: configuration)
     }

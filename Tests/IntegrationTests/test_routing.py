@@ -139,8 +139,9 @@ def test_a_worker_that_is_down_is_skipped_before_the_first_byte_then_taken_out_a
             # Not yet taken out by the checks: it was tried first and skipped.
             assert re.search(r"backend=sim-b .*backend failed before answering", log), log[-2000:]
         assert served == "sim-a", served  # next: equal weight, queue 2, least KV
+        # Two failed checks (each waits up to the 1 s connect timeout, then 1 s apart), or a busy machine's worth more.
         assert wait_for(lambda: re.search(r"backend=sim-b .*backend unhealthy", _gateway_log(demo)[offset:]),
-                        timeout=10)
+                        timeout=30), _gateway_log(demo)[offset:][-2000:]
         after = _chat(demo, "medium")
         assert after.status == 200 and _served_by(demo, after) == "sim-a"
     finally:
