@@ -7,7 +7,9 @@ import Logging
 /// registry's live peers, and repairs any outside change.
 ///
 /// Two callers: the reconcile loop (``setPeers(_:)``) and the watch thread (``watch(until:)``);
-/// a lock serialises them, as the netlink sockets underneath are not thread-safe.
+/// a lock serialises their table operations, as the netlink sockets underneath are not
+/// thread-safe. The watch thread waits on the monitor outside the lock; meanwhile the reconcile
+/// loop only unsubscribes and resubscribes it, which is a setsockopt(2) the kernel serialises.
 public final class FirewallKeeper: @unchecked Sendable {
     private let policy: FirewallPolicy
     private let verifyInterval: Duration
