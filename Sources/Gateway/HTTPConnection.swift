@@ -99,8 +99,8 @@ struct HTTPConnection {
         var model: String?
         switch route {
         case .listModels:
-            candidates = router.listing(loads: board.current)
-            path = "/v1/models"
+            try await listModels(tier: tier, requestID: requestID, keepAlive: head.isKeepAlive, writer: writer, log: log)
+            return .keepAlive
         case .modelRouted(let routedPath):
             switch ProxyRoute.model(in: body) {
             case .failure(let error):
@@ -200,6 +200,37 @@ struct HTTPConnection {
             ]
         )
         return ended ? .keepAlive : .close
+    }
+
+    /// Answers `GET /v1/models` itself (``ModelListing``), asking each healthy backend for its own
+    /// listing at once; a backend that does not answer within a second only loses its descriptions.
+    private func listModels(
+        tier: Tier, requestID: String, keepAlive: Bool, writer: ResponseWriter, log: Logger
+    ) async throws {
+        let loads = board.current
+        let models = ModelListing.routable(router: router, tier: tier, loads: loads)
+        let listings = await withTaskGroup(of: String?.self) { group in
+            for index in router.listing(loads: loads) {
+                let url = router.backends[index].url + "/v1/models"
+                group.addTask {
+                    guard let reply = try? await upstream.fetch(url, timeout: .seconds(1)), reply.status == 200 else { return nil }
+                    return reply.body
+                }
+            }
+            var all: [String] = []
+            for await listing in group { if let listing { all.append(listing) } }
+            return all
+        }
+        let body = ByteBuffer(bytes: ModelListing.body(models: models, workerListings: listings))
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: "application/json")
+        headers.add(name: "Content-Length", value: "\(body.readableBytes)")
+        headers.add(name: "X-Request-Id", value: requestID)
+        if !keepAlive { headers.add(name: "Connection", value: "close") }
+        try await writer.write(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers)))
+        try await writer.write(.body(.byteBuffer(body)))
+        try? await writer.write(.end(nil))
+        log.info("request served", metadata: ["http.status": "200", "models": "\(models.count)"])
     }
 
     /// The body fields the gateway sets for `backend`: the tier's priority only where the worker

@@ -212,3 +212,15 @@ def test_each_tenant_gets_its_own_cache_salt_and_a_client_cannot_choose_one(demo
             assert len(other) == 1 and other[0] != acme[0], (other, acme)
     finally:
         demo.popctl("peer", "revoke", "gx-laptop")
+
+
+@pytest.mark.parametrize(("tier", "expected"), [
+    ("slow", {"popgate-sim-small"}), ("fast", {"popgate-sim-small", "popgate-sim-large"}),
+])
+def test_the_model_list_holds_what_the_callers_tier_can_use(demo: Demo, tier: str, expected: set[str]) -> None:
+    response = http_request(demo.client_ns, "GET", demo.api_url + "/v1/models",
+                            headers={**bearer(demo.api_key), "X-Siati-Tier": tier})
+    assert response.status == 200, str(response)
+    listing = response.json()
+    assert listing["object"] == "list" and {m["id"] for m in listing["data"]} == expected, listing
+    assert all(m["object"] == "model" for m in listing["data"]), listing
