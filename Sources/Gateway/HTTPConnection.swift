@@ -221,15 +221,10 @@ struct HTTPConnection {
             for await listing in group { if let listing { all.append(listing) } }
             return all
         }
-        let body = ByteBuffer(bytes: ModelListing.body(models: models, workerListings: listings))
-        var headers = HTTPHeaders()
-        headers.add(name: "Content-Type", value: "application/json")
-        headers.add(name: "Content-Length", value: "\(body.readableBytes)")
-        headers.add(name: "X-Request-Id", value: requestID)
-        if !keepAlive { headers.add(name: "Connection", value: "close") }
-        try await writer.write(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers)))
-        try await writer.write(.body(.byteBuffer(body)))
-        try? await writer.write(.end(nil))
+        try await writeJSON(
+            status: .ok, body: ModelListing.body(models: models, workerListings: listings), requestID: requestID,
+            keepAlive: keepAlive, to: writer
+        )
         log.info("request served", metadata: ["http.status": "200", "models": "\(models.count)"])
     }
 
@@ -282,14 +277,22 @@ struct HTTPConnection {
     }
 
     private func write(error: OpenAIError, requestID: String, keepAlive: Bool, to writer: ResponseWriter) async throws {
-        let body = ByteBuffer(bytes: error.body)
+        try await writeJSON(status: error.status, body: error.body, requestID: requestID, keepAlive: keepAlive, to: writer)
+    }
+
+    /// A whole JSON response the gateway makes itself (errors, the model listing).
+    private func writeJSON(
+        status: HTTPResponseStatus, body bytes: [UInt8], requestID: String, keepAlive: Bool, to writer: ResponseWriter
+    ) async throws {
+        let body = ByteBuffer(bytes: bytes)
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: "application/json")
         headers.add(name: "Content-Length", value: "\(body.readableBytes)")
         headers.add(name: "X-Request-Id", value: requestID)
         if !keepAlive { headers.add(name: "Connection", value: "close") }
-        try await writer.write(.head(HTTPResponseHead(version: .http1_1, status: error.status, headers: headers)))
+        try await writer.write(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers)))
         try await writer.write(.body(.byteBuffer(body)))
-        try await writer.write(.end(nil))
+        // Complete once the body is out (Content-Length): a client gone by the empty end changes nothing.
+        try? await writer.write(.end(nil))
     }
 }

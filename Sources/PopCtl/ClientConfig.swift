@@ -75,3 +75,18 @@ func parseClientKey(_ text: String?) throws(PopctlError) -> Curve25519PublicKey?
         throw PopctlError("--public-key: \(error.reason)")
     }
 }
+
+/// The keys a new client config carries: the client's own public key when it gave one (its
+/// private key then never leaves it), else a fresh pair; and a fresh preshared key when the PoP
+/// uses them. What `peer add` and `peer rotate` both issue.
+struct IssuedClientKeys {
+    let privateKey: Curve25519PrivateKey?
+    let publicKey: Curve25519PublicKey
+    let presharedKey: WireGuardPresharedKey?
+
+    init(supplied: Curve25519PublicKey?, presharedKeys: Bool) {
+        privateKey = supplied == nil ? Curve25519PrivateKey() : nil
+        publicKey = supplied ?? privateKey!.publicKey
+        presharedKey = presharedKeys ? WireGuardPresharedKey() : nil
+    }
+}

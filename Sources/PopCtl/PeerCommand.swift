@@ -50,9 +50,8 @@ struct PeerCommand: ParsableCommand {
             let context = try Context(options)
             let settings = context.configuration.wireguard
             let popKey = try KeyFile.load(settings.privateKeyFile).publicKey
-            let clientPrivate: Curve25519PrivateKey? = suppliedKey == nil ? Curve25519PrivateKey() : nil
-            let clientPublic = suppliedKey ?? clientPrivate!.publicKey
-            let psk = settings.presharedKeys ? WireGuardPresharedKey() : nil
+            let keys = IssuedClientKeys(supplied: suppliedKey, presharedKeys: settings.presharedKeys)
+            let (clientPrivate, clientPublic, psk) = (keys.privateKey, keys.publicKey, keys.presharedKey)
             let label = try name ?? nextDefaultName(context)
 
             let peer = try context.store.addPeer(

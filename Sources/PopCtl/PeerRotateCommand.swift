@@ -39,9 +39,8 @@ extension PeerCommand {
             let context = try Context(options)
             let settings = context.configuration.wireguard
             let popKey = try KeyFile.load(settings.privateKeyFile).publicKey
-            let clientPrivate: Curve25519PrivateKey? = suppliedKey == nil ? Curve25519PrivateKey() : nil
-            let clientPublic = suppliedKey ?? clientPrivate!.publicKey
-            let psk = settings.presharedKeys ? WireGuardPresharedKey() : nil
+            let keys = IssuedClientKeys(supplied: suppliedKey, presharedKeys: settings.presharedKeys)
+            let (clientPrivate, clientPublic, psk) = (keys.privateKey, keys.publicKey, keys.presharedKey)
 
             let (rotating, replaced) = try context.store.beginRotation(
                 peer, publicKey: clientPublic, presharedKey: psk, grace: graceSeconds
