@@ -312,6 +312,8 @@ try:
                 data = [l[5:].lstrip(b" ") for l in raw.split(b"\n") if l.startswith(b"data:")]
                 if data:
                     events.append([now, b"\n".join(data).decode()])
+                    if a.get("mark") and len(events) == 1:
+                        open(a["mark"], "w").close()  # tells the test the stream has begun
         out = {"status": 200, "headers": resp.getheaders(), "body": buffer.decode("utf-8", "replace"),
                "events": events}
     conn.close()
@@ -321,15 +323,17 @@ print(json.dumps(out))
 """
 
 
-def stream_chat(ns: str, url: str, key: str, body: Mapping[str, Any], *, timeout: float = 15) -> Response:
+def stream_chat(ns: str, url: str, key: str, body: Mapping[str, Any], *, timeout: float = 15,
+                mark: Path | None = None) -> Response:
     """POSTs a streaming chat completion from inside `ns`, recording each SSE event's arrival time in the client.
 
     `Response.events` holds (seconds since the request was sent, data payload); `Response.body` holds what
-    followed the last complete event (normally nothing).
+    followed the last complete event (normally nothing). With `mark`, that file is created when the first event
+    arrives, so a test running the stream in a thread can act once the stream has begun.
     """
     host, port, path = _split_url(url.rstrip("/") + "/v1/chat/completions")
     args = {"host": host, "port": port, "path": path, "timeout": timeout, "body": json.dumps(body),
-            "headers": {"Content-Type": "application/json", **bearer(key)}}
+            "headers": {"Content-Type": "application/json", **bearer(key)}, "mark": str(mark) if mark else None}
     out = ns_python(ns, _STREAM_SCRIPT, args, timeout=timeout + 15)
     if "error" in out:
         raise RequestFailed(f"streaming POST {url} from {ns}: {out['error']}")

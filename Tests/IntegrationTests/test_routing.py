@@ -152,16 +152,18 @@ def test_a_worker_that_is_down_is_skipped_before_the_first_byte_then_taken_out_a
     assert back.status == 200 and _served_by(demo, back) == "sim-b"
 
 
-def test_a_worker_that_fails_mid_stream_ends_the_stream_with_an_openai_error_event(demo: Demo) -> None:
+def test_a_worker_that_fails_mid_stream_ends_the_stream_with_an_openai_error_event(demo: Demo, tmp_path) -> None:
     # The demo key's tier (fast) streams from sim-big: 200 tokens at 50/s take 4 s.
     body = {"model": "popgate-sim-small", "messages": MESSAGES, "stream": True, "max_tokens": 200}
     result: dict = {}
     client = threading.Thread(
-        target=lambda: result.update(response=stream_chat(demo.client_ns, demo.api_url, demo.api_key, body)))
+        target=lambda: result.update(
+            response=stream_chat(demo.client_ns, demo.api_url, demo.api_key, body, mark=tmp_path / "begun")))
     client.start()
     argv = None
     try:
-        assert wait_for(lambda: _metric(demo, "sim-big", "vllm:num_requests_running") >= 1, timeout=5, interval=0.05)
+        # Once the client holds the first token, so the failure is truly mid-stream.
+        assert wait_for(lambda: (tmp_path / "begun").exists(), timeout=5, interval=0.01)
         argv = _stop_simulator(demo, "sim-big")
         client.join(timeout=30)
         assert not client.is_alive(), "the stream did not end after its worker stopped"
