@@ -1,12 +1,15 @@
 import NIOCore
 
-/// One simulated chat or legacy completion, resolved from its request into the exact text,
-/// counts and bodies the simulator will send. Pure: the HTTP layer adds only the timing.
+/// One simulated chat completion, legacy completion or response, resolved from its request into
+/// the exact text, counts and bodies the simulator will send. Pure: the HTTP layer adds only the
+/// timing.
 struct Generation: Sendable {
     /// Which API shape the answer takes.
     enum Endpoint: Sendable {
         case chat
         case completion
+        /// The Responses API, with what its answer echoes from the request.
+        case responses(ResponsesEcho)
     }
 
     /// One piece of a streamed answer.
@@ -71,43 +74,53 @@ struct Generation: Sendable {
             return WireJSON.encode(
                 TextCompletion(id: id, created: created, model: model, choices: [choice], usage: usage)
             )
+        case .responses(let echo):
+            return WireJSON.encode(completedResponse(echo))
         }
     }
 
-    /// Every event of the streamed answer, in order: for chat a role chunk, then one chunk per
-    /// token, a closing chunk with the finish reason, the usage chunk when asked for, and `[DONE]`.
+    /// Every event of the streamed answer, in order.
     func streamEvents() -> [StreamEvent] {
-        var events: [StreamEvent] = []
-        events.reserveCapacity(completionTokens + 4)
-        if endpoint == .chat {
-            events.append(.init(tokenIndex: nil, bytes: chatChunk(delta: .init(role: "assistant", content: ""))))
-        }
-        for (index, piece) in SimulatedText.streamPieces(count: completionTokens).enumerated() {
-            let bytes: ByteBuffer
-            switch endpoint {
-            case .chat: bytes = chatChunk(delta: .init(content: piece))
-            case .completion: bytes = textChunk(text: piece)
-            }
-            events.append(.init(tokenIndex: index, bytes: bytes))
-        }
         switch endpoint {
-        case .chat: events.append(.init(bytes: chatChunk(delta: .init(), finishReason: finishReason)))
-        case .completion: events.append(.init(bytes: textChunk(text: "", finishReason: finishReason)))
-        }
-        if includeUsage {
-            // As OpenAI does: an extra chunk with no choices carries the usage of the whole stream.
-            let chunk: ByteBuffer
-            switch endpoint {
-            case .chat:
-                chunk = WireJSON.encode(
+        case .chat:
+            return chunkStream(
+                opening: chatChunk(delta: .init(role: "assistant", content: "")),
+                piece: { chatChunk(delta: .init(content: $0)) },
+                closing: chatChunk(delta: .init(), finishReason: finishReason),
+                usageChunk: WireJSON.encode(
                     ChatCompletionChunk(id: id, created: created, model: model, choices: [], usage: usage)
                 )
-            case .completion:
-                chunk = WireJSON.encode(
+            )
+        case .completion:
+            return chunkStream(
+                opening: nil,
+                piece: { textChunk(text: $0) },
+                closing: textChunk(text: "", finishReason: finishReason),
+                usageChunk: WireJSON.encode(
                     TextCompletion(id: id, created: created, model: model, choices: [], usage: usage)
                 )
-            }
-            events.append(.init(bytes: ServerSentEvents.event(chunk)))
+            )
+        case .responses(let echo):
+            return responseStreamEvents(echo)
+        }
+    }
+
+    /// A chat or legacy completion stream: the opening chunk if any (chat's role chunk), one chunk
+    /// per token, a closing chunk with the finish reason, the usage chunk when asked for, and `[DONE]`.
+    private func chunkStream(
+        opening: ByteBuffer?, piece: (String) -> ByteBuffer, closing: ByteBuffer,
+        usageChunk: @autoclosure () -> ByteBuffer
+    ) -> [StreamEvent] {
+        var events: [StreamEvent] = []
+        events.reserveCapacity(completionTokens + 4)
+        if let opening { events.append(.init(bytes: opening)) }
+        for (index, text) in SimulatedText.streamPieces(count: completionTokens).enumerated() {
+            events.append(.init(tokenIndex: index, bytes: piece(text)))
+        }
+        events.append(.init(bytes: closing))
+        if includeUsage {
+            // As OpenAI does: an extra chunk with no choices carries the usage of the whole stream.
+            events.append(.init(bytes: ServerSentEvents.event(usageChunk())))
         }
         events.append(.init(bytes: ServerSentEvents.done))
         return events

@@ -21,26 +21,37 @@ public struct ChatMessage: Sendable, Equatable, Decodable {
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         role = try container.decode(String.self, forKey: .role)
-        text = try container.decodeIfPresent(MessageContent.self, forKey: .content)?.text ?? ""
+        text = try container.decodeIfPresent(MessageContent.self, forKey: .content)?.text(partTypes: ["text"]) ?? ""
     }
 }
 
-/// `content` is either a string or an array of typed parts; only `text` parts carry words.
-private struct MessageContent: Decodable {
-    let text: String
+/// `content` is either a string or an array of typed parts; only text parts carry words, and
+/// which part types hold text differs by API (`text` in chat, `input_text` in the Responses API).
+struct MessageContent: Decodable {
+    private let string: String?
+    private let parts: [Part]
 
     private struct Part: Decodable {
         let type: String?
         let text: String?
     }
 
+    /// The string itself, or the text of the untyped parts and those whose type is in `partTypes`,
+    /// joined by spaces.
+    func text(partTypes: Set<String>) -> String {
+        if let string { return string }
+        // Images and audio count for nothing: the simulator has no encoder for them.
+        return parts.filter { $0.type.map(partTypes.contains) ?? true }.compactMap(\.text).joined(separator: " ")
+    }
+
     init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
         if let string = try? container.decode(String.self) {
-            text = string
+            self.string = string
+            parts = []
         } else if let parts = try? container.decode([Part].self) {
-            // Images and audio count for nothing: the simulator has no encoder for them.
-            text = parts.filter { $0.type == nil || $0.type == "text" }.compactMap(\.text).joined(separator: " ")
+            string = nil
+            self.parts = parts
         } else {
             throw DecodingError.typeMismatch(
                 String.self,

@@ -105,7 +105,7 @@ struct SimulatorConnection: Sendable {
         return exchange.keepAlive ? .keepAlive : .close
     }
 
-    /// Answers a chat or legacy completion at the configured token rate, keeping the gauges right
+    /// Answers a chat completion, legacy completion or response at the configured token rate, keeping the gauges right
     /// whether it finishes, the client leaves, or the server shuts down.
     private func generate(_ generation: Generation, exchange: inout HTTPExchange, log: Logger) async throws {
         await metrics.admit(priority: generation.priority)

@@ -13,7 +13,8 @@ enum Reply: Sendable {
     case immediate(status: HTTPResponseStatus, contentType: String?, body: ByteBuffer)
     /// A refused request; `model` is set when the body named one.
     case failure(SimulatorError, model: String?)
-    /// A chat or legacy completion, answered after its simulated generation time or streamed.
+    /// A chat completion, legacy completion or response, answered after its simulated generation
+    /// time or streamed.
     case generation(Generation)
     /// Embeddings: complete at once, but inference work all the same.
     case embeddings(body: ByteBuffer, model: String, promptTokens: Int, priority: Int?)
@@ -45,6 +46,11 @@ struct SimulatorEndpoints: Sendable {
             }
         case .embeddings:
             return decodeThen(EmbeddingRequest.self, from: body, model: \.model, embeddings)
+        case .responses:
+            return decodeThen(ResponsesRequest.self, from: body, model: \.model) { request in
+                let messageID = ResponseStamp.make(prefix: "msg_").id
+                return .generation(Generation(responses: request, stamp: .make(prefix: "resp_"), messageID: messageID))
+            }
         }
     }
 

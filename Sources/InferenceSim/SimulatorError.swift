@@ -60,7 +60,7 @@ extension SimulatorError {
         SimulatorError(
             status: .notFound,
             message: "Unknown request URL: \(path). The simulator serves /health, /metrics, /v1/models, "
-                + "/v1/chat/completions, /v1/completions and /v1/embeddings.",
+                + "/v1/chat/completions, /v1/completions, /v1/embeddings and /v1/responses.",
             code: "unknown_url"
         )
     }

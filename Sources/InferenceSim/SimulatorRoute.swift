@@ -8,6 +8,7 @@ enum SimulatorRoute: Sendable, Equatable {
     case chatCompletions
     case completions
     case embeddings
+    case responses
 
     /// Every route with its path and the one method it answers.
     private static let table: [(path: String, method: HTTPMethod, route: SimulatorRoute)] = [
@@ -17,6 +18,7 @@ enum SimulatorRoute: Sendable, Equatable {
         ("/v1/chat/completions", .POST, .chatCompletions),
         ("/v1/completions", .POST, .completions),
         ("/v1/embeddings", .POST, .embeddings),
+        ("/v1/responses", .POST, .responses),
     ]
 
     /// Whether the route reads a JSON request body; such requests are also the inference work
@@ -24,7 +26,7 @@ enum SimulatorRoute: Sendable, Equatable {
     var takesBody: Bool {
         switch self {
         case .health, .models, .metrics: false
-        case .chatCompletions, .completions, .embeddings: true
+        case .chatCompletions, .completions, .embeddings, .responses: true
         }
     }
 

@@ -18,8 +18,8 @@ struct InferenceSimCommand: AsyncParsableCommand {
         commandName: "popgate-inference-sim",
         abstract: "A stand-in GPU inference worker: an OpenAI-compatible server with deterministic output.",
         discussion: """
-            Answers /v1/chat/completions, /v1/completions and /v1/embeddings with deterministic text at a set \
-            token rate, and serves vLLM-style /metrics and /health. For tests and demos only.
+            Answers /v1/chat/completions, /v1/completions, /v1/responses and /v1/embeddings with deterministic \
+            text at a set token rate, and serves vLLM-style /metrics and /health. For tests and demos only.
             """
     )
 
