@@ -11,9 +11,10 @@ PYTHON ?= python3
 SWIFT ?= swift
 
 # Debian packages: the C libraries the package links, the WireGuard userspace tools the daemons and the
-# integration tests drive, and the tools the demo and the tests use in the namespaces.
+# integration tests drive, and the tools the demo and the tests use in the namespaces (prometheus: only
+# for promtool, which checks popgated's metrics text).
 APT_PACKAGES := libmnl-dev libnftnl-dev libsodium-dev libsqlite3-dev pkg-config \
-	nftables wireguard-go wireguard-tools iproute2 curl
+	nftables wireguard-go wireguard-tools iproute2 curl tcpdump prometheus
 
 deps:
 	@missing=""; \

@@ -209,6 +209,14 @@ run_directory = "$dir/run"
 [firewall]
 enabled = false
 
+# NGINX limits nothing here either: the comparison is of proxying, not of rate limiting.
+[limits]
+max_streams_per_peer = 0
+slow = { requests_per_minute = 0, tokens_per_minute = 0 }
+medium = { requests_per_minute = 0, tokens_per_minute = 0 }
+fast = { requests_per_minute = 0, tokens_per_minute = 0 }
+ludicrous = { requests_per_minute = 0, tokens_per_minute = 0 }
+
 [[backends]]
 name = "fast"
 url = "http://127.0.0.1:$SIM_PORT"

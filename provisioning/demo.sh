@@ -13,6 +13,7 @@
 #   pg-client  up0 198.51.100.10/24 ─┐
 #   pg-outside up0 198.51.100.66/24 ─┼─ br-up 198.51.100.1/24  pg-pop  bb0 10.99.0.1/30 ── bb0 10.99.0.2/30  pg-compute
 #   <extra>    up0 198.51.100.N/24  ─┘      wg-edge 10.77.0.1/24                                 (inference simulator)
+#                                           mgmt0 192.0.2.1/24 ── mgmt0 192.0.2.10/24  pg-ops (the operator: metrics)
 #
 # The binaries are not built here: they are expected in ${POPGATE_BIN:-.build/debug} (`make demo` builds them).
 # Everything the demo writes lives under /run/popgate-demo; everything it starts is recorded there by PID.
@@ -20,13 +21,16 @@ set -euo pipefail
 
 # Not readonly where `run` and `client` source the same names back from the env file that `up` wrote.
 DEMO_DIR=/run/popgate-demo
-CLIENT_NS=pg-client POP_NS=pg-pop COMPUTE_NS=pg-compute OUTSIDE_NS=pg-outside
-readonly BASE_NAMESPACES=("$CLIENT_NS" "$POP_NS" "$COMPUTE_NS" "$OUTSIDE_NS")
+CLIENT_NS=pg-client POP_NS=pg-pop COMPUTE_NS=pg-compute OUTSIDE_NS=pg-outside OPS_NS=pg-ops
+readonly BASE_NAMESPACES=("$CLIENT_NS" "$POP_NS" "$COMPUTE_NS" "$OUTSIDE_NS" "$OPS_NS")
 readonly UPLINK_PREFIX=198.51.100
 POP_UPLINK_ADDR=198.51.100.1
 readonly CLIENT_UPLINK_ADDR=198.51.100.10 OUTSIDE_UPLINK_ADDR=198.51.100.66
 readonly POP_TUNNEL_ADDR=10.77.0.1 TUNNEL_POOL=10.77.0.0/24
 readonly BACKBONE_POP=10.99.0.1 BACKBONE_COMPUTE=10.99.0.2
+# The management network: the operator reaches the PoP's metrics here, and only here.
+readonly MGMT_PREFIX=192.0.2.0/24 POP_MGMT_ADDR=192.0.2.1 OPS_MGMT_ADDR=192.0.2.10 METRICS_PORT=9100
+METRICS_URL="http://${POP_MGMT_ADDR}:${METRICS_PORT}/metrics"
 readonly EDGE_IF=wg-edge API_PORT=8080 SIM_PORT=8000
 # Slow enough to watch a stream arrive token by token (and for the tests to tell streaming from buffering).
 readonly SIM_TOKENS_PER_SECOND=50
@@ -98,6 +102,13 @@ make_topology() {
     ip -n "$POP_NS" link set bb0 up
     ip -n "$COMPUTE_NS" link set bb0 up
 
+    # The management link: a point-to-point segment to the operator's namespace.
+    ip link add mgmt0 netns "$POP_NS" type veth peer name mgmt0 netns "$OPS_NS"
+    ip -n "$POP_NS" addr add "$POP_MGMT_ADDR/24" dev mgmt0
+    ip -n "$OPS_NS" addr add "$OPS_MGMT_ADDR/24" dev mgmt0
+    ip -n "$POP_NS" link set mgmt0 up
+    ip -n "$OPS_NS" link set mgmt0 up
+
     # The outsider knows where the tunnel addresses live and sends there directly: the PoP's kernel accepts
     # packets for its own address on any interface, so only popnetd's nftables policy stands between it and
     # the gateway's listener (which would close the connection without a byte).
@@ -128,13 +139,29 @@ persistent_keepalive = 25
 [gateway]
 listen_port = $API_PORT
 cache_salt_key_file = "$DEMO_DIR/keys/cache-salt.key"
+# Short, so the slow-client tests (test_limits.py) finish quickly; the defaults are 10 s and 30 s.
+header_timeout_ms = 3000
+body_timeout_ms = 3000
 
 [netd]
 run_directory = "$DEMO_DIR/run"
 
+# Small enough for the tests to reach (Tests/IntegrationTests/test_limits.py): the other tiers keep
+# the defaults, which no test comes near.
+[limits]
+max_streams_per_peer = 6
+slow = { requests_per_minute = 20, tokens_per_minute = 3000 }
+
 [firewall]
 uplink_interface = "br-up"
 backbone_interface = "bb0"
+management_interface = "mgmt0"
+management_prefixes = ["$MGMT_PREFIX"]
+management_ports = [$METRICS_PORT]
+
+# Prometheus text for the operator in $OPS_NS; never on the tunnel address.
+[metrics]
+listen = "$POP_MGMT_ADDR:$METRICS_PORT"
 
 # Four workers, as tiers.txt describes a heterogeneous PoP: one big node for the fast tiers, which
 # schedules by priority, and three small ones for the cheap tiers, whose reported queue depth and
@@ -270,6 +297,9 @@ edge_interface_ready() {
 
 gateway_listening() { [[ -n "$(in_ns "$POP_NS" ss -Hltn "sport = :$API_PORT")" ]]; }
 
+# Through the firewall's management rule, as the operator sees it.
+metrics_answer() { in_ns "$OPS_NS" curl -fsS -m 2 -o /dev/null "$METRICS_URL"; }
+
 # api_answers NS KEY: the gateway answers an authenticated request from NS through its tunnel.
 api_answers() {
     local code
@@ -299,8 +329,8 @@ write_env() {
         {
             echo "# Written by provisioning/demo.sh up; source it from bash."
             local var
-            for var in CLIENT_NS POP_NS COMPUTE_NS OUTSIDE_NS POP_API_URL POP_UPLINK_ADDR TENANT PEER_NAME MODEL \
-                CLIENT_CONFIG POPGATE_BIN DEMO_DIR; do
+            for var in CLIENT_NS POP_NS COMPUTE_NS OUTSIDE_NS OPS_NS POP_API_URL POP_UPLINK_ADDR METRICS_URL TENANT \
+                PEER_NAME MODEL CLIENT_CONFIG POPGATE_BIN DEMO_DIR; do
                 printf '%s=%q\n' "$var" "${!var}"
             done
             printf 'API_KEY=%q\n' "$key"
@@ -342,6 +372,7 @@ cmd_up() {
     wait_until "$START_TIMEOUT" "$EDGE_IF up in $POP_NS" edge_interface_ready
     start_daemon "$POP_NS" popgated --config "$CONFIG"
     wait_until "$START_TIMEOUT" "popgated listening on port $API_PORT" gateway_listening
+    wait_until "$START_TIMEOUT" "metrics at $METRICS_URL from $OPS_NS" metrics_answer
 
     log "provisioning: tenant $TENANT, peer $PEER_NAME, API key (tier fast)"
     popctl tenant add "$TENANT"
@@ -453,6 +484,16 @@ print("usage:", json.dumps(usage))
         echo "OK: 0 bytes received (curl exit $curl_rc)"
     else
         echo "FAILED: the outsider received $received bytes (curl exit $curl_rc)"
+        rc=1
+    fi
+
+    step "4. The operator in $OPS_NS reads the PoP's metrics on the management network (never through the tunnel)"
+    show_cmd "ip netns exec $OPS_NS curl -sS $METRICS_URL"
+    if in_ns "$OPS_NS" curl -fsS -m 5 "$METRICS_URL" >"$tmp/metrics.txt"; then
+        grep -E '^popgate_(requests_total|silent_closes_total|backend_up|active_streams)' "$tmp/metrics.txt" || true
+        echo "OK"
+    else
+        echo "FAILED: no metrics from $METRICS_URL"
         rc=1
     fi
 

@@ -20,6 +20,7 @@ public struct GatewayServer: Service {
     private let upstream: UpstreamClient
     private let group: any EventLoopGroup
     private let logger: Logger
+    private let metrics: GatewayMetrics
     private let onBound: @Sendable (SocketAddress) -> Void
 
     /// The connection as classified at accept time.
@@ -31,7 +32,7 @@ public struct GatewayServer: Service {
     /// Creates the server; `onBound` is told the bound address once listening.
     public init(
         configuration: PopConfiguration, directory: PeerDirectory, board: BackendBoard, cacheSalt: CacheSalt,
-        upstream: UpstreamClient, group: any EventLoopGroup, logger: Logger,
+        upstream: UpstreamClient, group: any EventLoopGroup, logger: Logger, metrics: GatewayMetrics = GatewayMetrics(),
         onBound: @escaping @Sendable (SocketAddress) -> Void = { _ in }
     ) {
         self.configuration = configuration
@@ -41,6 +42,7 @@ public struct GatewayServer: Service {
         self.upstream = upstream
         self.group = group
         self.logger = logger
+        self.metrics = metrics
         self.onBound = onBound
     }
 
@@ -49,12 +51,25 @@ public struct GatewayServer: Service {
         let port = configuration.gateway.listenPort
         let directory = self.directory
         let logger = self.logger
+        let metrics = self.metrics
         let upstream = self.upstream
         let router = BackendRouter(backends: configuration.backends)
         let board = self.board
-        let cacheSalt = self.cacheSalt
-        let tierHeader = configuration.gateway.tierHeader
-        let maxBody = configuration.gateway.maxRequestBodyBytes
+        let settings = configuration.gateway
+        let context = GatewayContext(
+            directory: directory, router: router, board: board, upstream: upstream, cacheSalt: cacheSalt,
+            limiter: RateLimiter(settings: configuration.limits),
+            streams: StreamCounter(limit: configuration.limits.maxStreamsPerPeer), settings: settings,
+            metrics: metrics, logger: logger
+        )
+        let deadlines = RequestDeadlines.Limits(
+            header: .milliseconds(Int64(settings.headerTimeoutMilliseconds)),
+            body: .milliseconds(Int64(settings.bodyTimeoutMilliseconds)),
+            idle: .seconds(Int64(settings.idleTimeoutSeconds)), send: .seconds(Int64(settings.sendTimeoutSeconds))
+        )
+        var decoderLimits = NIOHTTPDecoderLimitConfiguration()
+        decoderLimits.maxHeaderListSize = settings.maxHeaderBytes
+        decoderLimits.maxHeaderFieldSize = settings.maxHeaderBytes
         let server = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             // IP_FREEBIND: bind the tunnel address before popnetd has put it on the interface,
@@ -69,7 +84,16 @@ public struct GatewayServer: Service {
                         try channel.pipeline.syncOperations.addHandler(SilentCloseHandler())
                         return Accepted.silent
                     }
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                    let pipeline = channel.pipeline.syncOperations
+                    try pipeline.configureHTTPServerPipeline(
+                        withErrorHandling: false, withEncoderConfiguration: .init(),
+                        withDecoderLimitConfiguration: decoderLimits
+                    )
+                    try pipeline.addHandler(ProtocolErrorResponder(maxHeaderBytes: settings.maxHeaderBytes))
+                    try pipeline.addHandler(RequestDeadlines(limits: deadlines) { reason in
+                        logger.info("connection timed out", metadata: ["deadline": "\(reason)"])
+                        metrics.silentClose(.timeout)
+                    })
                     let http = try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(
                         wrappingChannelSynchronously: channel
                     )
@@ -87,15 +111,11 @@ public struct GatewayServer: Service {
                         for try await accepted in inbound {
                             guard case .peer(let channel, let source) = accepted else {
                                 logger.debug("silent close of a non-peer connection")
+                                metrics.silentClose(.nonPeer)
                                 continue
                             }
                             tasks.addTask {
-                                let connection = HTTPConnection(
-                                    source: source, directory: directory, router: router, board: board,
-                                    upstream: upstream, tierHeader: tierHeader, cacheSalt: cacheSalt,
-                                    maxRequestBodyBytes: maxBody,
-                                    logger: logger
-                                )
+                                let connection = HTTPConnection(source: source, context: context)
                                 do {
                                     try await connection.serve(channel)
                                 } catch {

@@ -1,5 +1,4 @@
 import Addressing
-import AsyncHTTPClient
 import Foundation
 import Logging
 import NIOCore
@@ -8,21 +7,22 @@ import PopConfig
 import Registry
 
 typealias ResponseWriter = NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>
+typealias RequestParts = NIOAsyncChannelInboundStream<HTTPServerRequestPart>.AsyncIterator
 
-/// Serves the HTTP/1.1 requests of one authenticated-peer connection, one after another.
+/// Serves the HTTP/1.1 requests of one authenticated-peer connection, one after another:
+/// authentication, limits, routing, and the proxied exchange (``ProxyExchange``).
 struct HTTPConnection {
     let source: IPAddress
-    let directory: PeerDirectory
-    let router: BackendRouter
-    let board: BackendBoard
-    let upstream: UpstreamClient
-    let tierHeader: String
-    let cacheSalt: CacheSalt
-    let maxRequestBodyBytes: Int
-    let logger: Logger
+    let context: GatewayContext
 
     /// What to do with the connection after a request.
-    enum Next { case keepAlive, close }
+    enum Next {
+        case keepAlive, close
+        /// Answer nothing more: send FIN, drain what the client still sends, then close
+        /// (``SilentCloseHandler``), so unread bytes never make the kernel reset the connection
+        /// and destroy a response the client has not read yet.
+        case silence
+    }
 
     func serve(_ channel: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>) async throws {
         try await channel.executeThenClose { inbound, outbound in
@@ -30,23 +30,26 @@ struct HTTPConnection {
             while let part = try await parts.next() {
                 guard case .head(let head) = part else { return }  // body without a head: protocol error
                 let next = try await handle(head: head, parts: &parts, writer: outbound)
+                if next == .silence {
+                    try await channel.channel.pipeline.addHandler(SilentCloseHandler(), position: .first).get()
+                    try? await channel.channel.closeFuture.get()
+                    return
+                }
                 if next == .close || !head.isKeepAlive { return }
             }
         }
     }
 
-    private func handle(
-        head: HTTPRequestHead, parts: inout NIOAsyncChannelInboundStream<HTTPServerRequestPart>.AsyncIterator,
-        writer: ResponseWriter
-    ) async throws -> Next {
+    private func handle(head: HTTPRequestHead, parts: inout RequestParts, writer: ResponseWriter) async throws -> Next {
         let requestID = RequestID.make()
-        var log = logger
+        var log = context.logger
         log[metadataKey: "request.id"] = "\(requestID)"
         let started = ContinuousClock.now
+        let keepAlive = head.isKeepAlive
 
         // The snapshot is read per request, so a peer revoked mid-connection is cut off here.
         let authentication = Authenticator.authenticate(
-            source: source, authorization: head.headers.first(name: "Authorization"), snapshot: directory.snapshot
+            source: source, authorization: head.headers.first(name: "Authorization"), snapshot: context.directory.snapshot
         )
         let identity: RequestIdentity
         switch authentication {
@@ -54,9 +57,19 @@ struct HTTPConnection {
             log.info("peer no longer live; closing", metadata: ["peer.address": "\(source)"])
             return .close
         case .invalidKey(let reason):
+            if context.settings.silentCloseOnAuthFailure {
+                log.info("request refused silently", metadata: ["peer.address": "\(source)", "reason": "api key"])
+                context.metrics.silentClose(.authFailure)
+                return .silence
+            }
             guard try await discardBody(&parts) else { return .close }
-            try await write(error: .invalidAPIKey(reason), requestID: requestID, keepAlive: head.isKeepAlive, to: writer)
+            try await Self.write(error: .invalidAPIKey(reason), requestID: requestID, keepAlive: keepAlive, to: writer)
             log.info("request refused", metadata: ["http.status": "401", "peer.address": "\(source)"])
+            context.metrics.requestFinished(
+                tenant: context.directory.livePeer(at: source)?.tenantName ?? "unknown", tier: "unknown", backend: nil,
+                endpoint: Self.path(of: head.uri), status: 401, duration: ContinuousClock.now - started,
+                timeToFirstByte: nil
+            )
             return .keepAlive
         case .authenticated(let who):
             identity = who
@@ -64,142 +77,117 @@ struct HTTPConnection {
         log[metadataKey: "peer.name"] = "\(identity.peer.name)"
         log[metadataKey: "tenant"] = "\(identity.peer.tenantName)"
 
-        let route: ProxyRoute
-        switch ProxyRoute.resolve(method: head.method, uri: head.uri) {
-        case .failure(let error):
-            guard try await discardBody(&parts) else { return .close }
-            try await write(error: error, requestID: requestID, keepAlive: head.isKeepAlive, to: writer)
+        let endpoint = Self.path(of: head.uri)
+        var tierLabel = "unknown"
+        /// Counts the answer in the metrics.
+        func record(status: UInt, backend: String? = nil, timeToFirstByte: Duration? = nil) {
+            context.metrics.requestFinished(
+                tenant: identity.peer.tenantName, tier: tierLabel, backend: backend, endpoint: endpoint,
+                status: Int(status), duration: ContinuousClock.now - started, timeToFirstByte: timeToFirstByte
+            )
+        }
+        var bodyRead = false
+        /// Answers an error once the request's body is read past, and logs and counts it.
+        func refuse(_ error: OpenAIError, extraHeaders: HTTPHeaders = [:]) async throws -> Next {
+            if !bodyRead { guard try await discardBody(&parts) else { return .close } }
+            try await Self.write(error: error, requestID: requestID, keepAlive: keepAlive, to: writer, extraHeaders: extraHeaders)
+            log.info("request refused", metadata: ["http.status": "\(error.status.code)", "error.code": "\(error.code ?? "")"])
+            record(status: error.status.code)
             return .keepAlive
-        case .success(let resolved):
-            route = resolved
         }
 
-        guard let body = try await collectBody(&parts) else {
-            try await write(error: .bodyTooLarge(limit: maxRequestBodyBytes), requestID: requestID, keepAlive: false, to: writer)
-            return .close
+        let route: ProxyRoute
+        switch ProxyRoute.resolve(method: head.method, uri: head.uri) {
+        case .failure(let error): return try await refuse(error)
+        case .success(let resolved): route = resolved
         }
 
         let tier: Tier
-        if let requested = head.headers.first(name: tierHeader) {
+        if let requested = head.headers.first(name: context.settings.tierHeader) {
             guard let parsed = Tier(rawValue: requested.trimmingCharacters(in: .whitespaces).lowercased()) else {
-                try await write(
-                    error: .unknownTier(requested, header: tierHeader), requestID: requestID, keepAlive: head.isKeepAlive,
-                    to: writer
-                )
-                return .keepAlive
+                return try await refuse(.unknownTier(requested, header: context.settings.tierHeader))
             }
             tier = parsed
         } else {
             tier = identity.defaultTier
         }
         log[metadataKey: "tier"] = "\(tier)"
+        tierLabel = tier.rawValue
 
-        let candidates: [Int]
+        if let refusal = context.limiter.admit(apiKey: identity.keyID, tier: tier) {
+            context.metrics.rateLimited(tenant: identity.peer.tenantName, tier: tierLabel, limit: refusal.limit)
+            return try await refuse(.rateLimited(refusal, tier: tier), extraHeaders: refusal.headers)
+        }
+        let peerKey = identity.peer.id
+        guard context.streams.acquire(peer: peerKey) else {
+            let refusal = RateLimitRefusal(limit: .streams, allowance: context.streams.limit, retryAfterSeconds: 1)
+            context.metrics.rateLimited(tenant: identity.peer.tenantName, tier: tierLabel, limit: .streams)
+            return try await refuse(.rateLimited(refusal, tier: tier), extraHeaders: refusal.headers)
+        }
+        defer { context.streams.release(peer: peerKey) }
+
+        guard let bytes = try await collectBody(&parts) else {
+            try await Self.write(
+                error: .bodyTooLarge(limit: context.settings.maxRequestBodyBytes), requestID: requestID, keepAlive: false,
+                to: writer
+            )
+            record(status: HTTPResponseStatus.payloadTooLarge.code)
+            return .silence
+        }
+        bodyRead = true
+
         let path: String
-        var model: String?
         switch route {
         case .listModels:
-            try await listModels(tier: tier, requestID: requestID, keepAlive: head.isKeepAlive, writer: writer, log: log)
+            try await listModels(tier: tier, requestID: requestID, keepAlive: keepAlive, writer: writer, log: log)
+            record(status: 200)
             return .keepAlive
         case .modelRouted(let routedPath):
-            switch ProxyRoute.model(in: body) {
-            case .failure(let error):
-                try await write(error: error, requestID: requestID, keepAlive: head.isKeepAlive, to: writer)
-                return .keepAlive
-            case .success(let requested):
-                guard router.anyServes(requested) else {
-                    try await write(
-                        error: .modelNotFound(requested), requestID: requestID, keepAlive: head.isKeepAlive, to: writer
-                    )
-                    return .keepAlive
-                }
-                log[metadataKey: "model"] = "\(requested)"
-                model = requested
-                candidates = router.candidates(model: requested, tier: tier, loads: board.current)
-                path = routedPath
-            }
+            path = routedPath
         }
+        let body: RequestBody
+        switch RequestBody.parse(bytes) {
+        case .failure(let error): return try await refuse(error)
+        case .success(let parsed): body = parsed
+        }
+        guard context.router.anyServes(body.model) else { return try await refuse(.modelNotFound(body.model)) }
+        log[metadataKey: "model"] = "\(body.model)"
+        let candidates = context.router.candidates(model: body.model, tier: tier, loads: context.board.current)
         guard !candidates.isEmpty else {
-            try await write(
-                error: .noBackend(model: model ?? "any model", tier: tier.rawValue), requestID: requestID,
-                keepAlive: head.isKeepAlive, to: writer
-            )
-            log.warning("no backend available", metadata: ["http.status": "503"])
-            return .keepAlive
+            log.warning("no backend available")
+            return try await refuse(.noBackend(model: body.model, tier: tier.rawValue))
         }
 
-        // Best first; a backend that cannot be reached before it answers is skipped for the next.
-        var answered: (index: Int, response: HTTPClientResponse)?
-        for index in candidates {
-            let backend = router.backends[index]
-            let sent = model == nil ? nil : WorkerFields.setting(workerFields(for: backend, tier: tier, identity), in: body)
-            board.requestStarted(index)
-            do {
-                let response = try await upstream.send(
-                    backend: backend, method: head.method, path: path, clientHeaders: head.headers,
-                    body: head.method == .GET ? nil : sent ?? body, requestID: requestID
-                )
-                answered = (index, response)
-                break
-            } catch {
-                board.requestEnded(index)
-                board.failed(index)
-                log.warning(
-                    "backend failed before answering", metadata: ["backend": "\(backend.name)", "error": "\(error)"]
-                )
-            }
+        let exchange = ProxyExchange(
+            context: context, identity: identity, tier: tier, path: path, head: head, body: body, requestID: requestID
+        )
+        context.metrics.streamStarted()
+        defer { context.metrics.streamEnded() }
+        let outcome: ProxyExchange.Outcome
+        do {
+            outcome = try await exchange.run(candidates: candidates, writer: writer, log: &log)
+        } catch {
+            // The client went away mid-response: counted as NGINX does, 499 "client closed request".
+            record(status: 499)
+            throw error
         }
-        guard let (chosen, response) = answered else {
-            try await write(
-                error: .upstreamUnavailable(router.backends[candidates[0]].name), requestID: requestID,
-                keepAlive: head.isKeepAlive, to: writer
+        record(status: outcome.status, backend: outcome.backend, timeToFirstByte: outcome.timeToFirstByte)
+        if let usage = outcome.usage {
+            context.limiter.charge(apiKey: identity.keyID, tier: tier, tokens: usage.total)
+            context.metrics.tokensCounted(
+                tenant: identity.peer.tenantName, tier: tierLabel, prompt: usage.prompt, completion: usage.completion
             )
-            return .keepAlive
         }
-        defer { board.requestEnded(chosen) }
-        let backend = router.backends[chosen]
-        log[metadataKey: "backend"] = "\(backend.name)"
-        if backend.priorityScheduling, model != nil { log[metadataKey: "priority"] = "\(tier.vllmPriority)" }
-
-        var headers = HTTPHeaders()
-        for name in ["Content-Type", "Cache-Control", "Content-Length"] {
-            if let value = response.headers.first(name: name) { headers.add(name: name, value: value) }
-        }
-        headers.add(name: "X-Request-Id", value: requestID)
-        if !head.isKeepAlive { headers.add(name: "Connection", value: "close") }
-        try await writer.write(.head(HTTPResponseHead(version: head.version, status: response.status, headers: headers)))
-        // Each upstream chunk is written (and flushed) as it arrives: SSE is never coalesced. A
-        // failed write (the client went away) ends the connection by throwing.
-        var chunks = response.body.makeAsyncIterator()
-        while true {
-            let chunk: ByteBuffer?
-            do {
-                chunk = try await chunks.next()
-            } catch {
-                board.failed(chosen)
-                log.warning("backend failed mid-response", metadata: ["error": "\(error)"])
-                // The status is already sent. A stream ends with an error event in OpenAI's shape,
-                // which the SDKs raise; any other body is cut short by closing the connection.
-                if response.headers.first(name: "Content-Type")?.hasPrefix("text/event-stream") == true {
-                    try? await writer.write(.body(.byteBuffer(ByteBuffer(bytes: OpenAIError.backendFailedMidStream.event))))
-                    try? await writer.write(.end(nil))
-                }
-                return .close
-            }
-            guard let chunk else { break }
-            try await writer.write(.body(.byteBuffer(chunk)))
-        }
-        // A client that has read a Content-Length body may close before this (empty) end is
-        // written; the request was still served, and must be accounted as such.
-        let ended = (try? await writer.write(.end(nil))) != nil
         log.info(
             "request served",
             metadata: [
-                "http.status": "\(response.status.code)",
+                "http.status": "\(outcome.status)",
                 "duration_ms": "\((ContinuousClock.now - started).wholeMilliseconds)",
+                "tokens.prompt": "\(outcome.usage.map { "\($0.prompt)" } ?? "unknown")",
+                "tokens.completion": "\(outcome.usage.map { "\($0.completion)" } ?? "unknown")",
             ]
         )
-        return ended ? .keepAlive : .close
+        return outcome.next
     }
 
     /// Answers `GET /v1/models` itself (``ModelListing``), asking each healthy backend for its own
@@ -207,7 +195,9 @@ struct HTTPConnection {
     private func listModels(
         tier: Tier, requestID: String, keepAlive: Bool, writer: ResponseWriter, log: Logger
     ) async throws {
-        let loads = board.current
+        let loads = context.board.current
+        let router = context.router
+        let upstream = context.upstream
         let models = ModelListing.routable(router: router, tier: tier, loads: loads)
         let listings = await withTaskGroup(of: String?.self) { group in
             for index in router.listing(loads: loads) {
@@ -221,54 +211,40 @@ struct HTTPConnection {
             for await listing in group { if let listing { all.append(listing) } }
             return all
         }
-        try await writeJSON(
+        try await Self.writeJSON(
             status: .ok, body: ModelListing.body(models: models, workerListings: listings), requestID: requestID,
             keepAlive: keepAlive, to: writer
         )
         log.info("request served", metadata: ["http.status": "200", "models": "\(models.count)"])
     }
 
-    /// The body fields the gateway sets for `backend`: the tier's priority only where the worker
-    /// schedules by it, the tenant's cache salt only on vLLM; a client's own values never.
-    private func workerFields(
-        for backend: BackendSettings, tier: Tier, _ identity: RequestIdentity
-    ) -> KeyValuePairs<String, WorkerFields.Value> {
-        let priority: WorkerFields.Value = backend.priorityScheduling ? .int(tier.vllmPriority) : .absent
-        let salt: WorkerFields.Value =
-            backend.kind == .vllm ? .string(cacheSalt.salt(tenantID: identity.peer.tenantID)) : .absent
-        return ["priority": priority, "cache_salt": salt]
-    }
-
-    /// Reads the request body into memory, up to the limit; nil when it is larger.
-    private func collectBody(
-        _ parts: inout NIOAsyncChannelInboundStream<HTTPServerRequestPart>.AsyncIterator
-    ) async throws -> ByteBuffer? {
+    /// Reads the request body into memory, up to the limit; nil as soon as it is larger (the
+    /// rest is not waited for: a body may never end).
+    private func collectBody(_ parts: inout RequestParts) async throws -> ByteBuffer? {
+        let limit = context.settings.maxRequestBodyBytes
         var body = ByteBuffer()
-        var tooLarge = false
         while let part = try await parts.next() {
             switch part {
             case .body(var chunk):
-                if body.readableBytes + chunk.readableBytes > maxRequestBodyBytes { tooLarge = true }
-                if !tooLarge { body.writeBuffer(&chunk) }
+                guard body.readableBytes + chunk.readableBytes <= limit else { return nil }
+                body.writeBuffer(&chunk)
             case .end:
-                return tooLarge ? nil : body
+                return body
             case .head:
                 return nil
             }
         }
-        return tooLarge ? nil : body
+        return nil
     }
 
     /// Skips the rest of a request body we will not use; false when the stream ended early.
-    private func discardBody(
-        _ parts: inout NIOAsyncChannelInboundStream<HTTPServerRequestPart>.AsyncIterator
-    ) async throws -> Bool {
+    private func discardBody(_ parts: inout RequestParts) async throws -> Bool {
         var discarded = 0
         while let part = try await parts.next() {
             switch part {
             case .body(let chunk):
                 discarded += chunk.readableBytes
-                if discarded > maxRequestBodyBytes { return false }
+                if discarded > context.settings.maxRequestBodyBytes { return false }
             case .end: return true
             case .head: return false
             }
@@ -276,19 +252,31 @@ struct HTTPConnection {
         return false
     }
 
-    private func write(error: OpenAIError, requestID: String, keepAlive: Bool, to writer: ResponseWriter) async throws {
-        try await writeJSON(status: error.status, body: error.body, requestID: requestID, keepAlive: keepAlive, to: writer)
+    /// The path of a request target, without its query.
+    static func path(of uri: String) -> String {
+        String(uri.split(separator: "?", maxSplits: 1).first ?? "")
+    }
+
+    static func write(
+        error: OpenAIError, requestID: String, keepAlive: Bool, to writer: ResponseWriter, extraHeaders: HTTPHeaders = [:]
+    ) async throws {
+        try await writeJSON(
+            status: error.status, body: error.body, requestID: requestID, keepAlive: keepAlive, to: writer,
+            extraHeaders: extraHeaders
+        )
     }
 
     /// A whole JSON response the gateway makes itself (errors, the model listing).
-    private func writeJSON(
-        status: HTTPResponseStatus, body bytes: [UInt8], requestID: String, keepAlive: Bool, to writer: ResponseWriter
+    static func writeJSON(
+        status: HTTPResponseStatus, body bytes: [UInt8], requestID: String, keepAlive: Bool, to writer: ResponseWriter,
+        extraHeaders: HTTPHeaders = [:]
     ) async throws {
         let body = ByteBuffer(bytes: bytes)
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: "application/json")
         headers.add(name: "Content-Length", value: "\(body.readableBytes)")
         headers.add(name: "X-Request-Id", value: requestID)
+        headers.add(contentsOf: extraHeaders)
         if !keepAlive { headers.add(name: "Connection", value: "close") }
         try await writer.write(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers)))
         try await writer.write(.body(.byteBuffer(body)))

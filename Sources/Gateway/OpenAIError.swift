@@ -1,5 +1,6 @@
 import Foundation
 import NIOHTTP1
+import Registry
 
 /// An error answered in the shape the OpenAI API uses, so SDKs raise their usual exceptions.
 public struct OpenAIError: Error, Sendable, Equatable {
@@ -104,5 +105,34 @@ public struct OpenAIError: Error, Sendable, Equatable {
             status: .badGateway, message: "The inference backend did not answer; retry shortly.", type: "server_error",
             code: "backend_unavailable"
         )
+    }
+}
+
+extension OpenAIError {
+    /// 429 in OpenAI's words: which limit of which tier, and when to retry.
+    static func rateLimited(_ refusal: RateLimitRefusal, tier: Tier) -> OpenAIError {
+        let message =
+            switch refusal.limit {
+            case .requests:
+                "Rate limit reached for requests per minute in the \(tier.rawValue) tier: limit \(refusal.allowance). Retry after \(refusal.retryAfterSeconds) s."
+            case .tokens:
+                "Rate limit reached for tokens per minute in the \(tier.rawValue) tier: limit \(refusal.allowance). Retry after \(refusal.retryAfterSeconds) s."
+            case .streams:
+                "Too many requests in flight from this peer: limit \(refusal.allowance) at once. Retry when one has finished."
+            }
+        return OpenAIError(
+            status: .tooManyRequests, message: message, type: refusal.limit.rawValue,
+            code: refusal.limit == .streams ? "too_many_concurrent_requests" : "rate_limit_exceeded"
+        )
+    }
+}
+
+extension RateLimitRefusal {
+    /// `Retry-After` (RFC 9110), and the limit in OpenAI's `x-ratelimit-limit-*` header.
+    var headers: HTTPHeaders {
+        var headers = HTTPHeaders()
+        headers.add(name: "Retry-After", value: "\(retryAfterSeconds)")
+        headers.add(name: "x-ratelimit-limit-\(limit.rawValue)", value: "\(allowance)")
+        return headers
     }
 }

@@ -108,10 +108,12 @@ extension PopConfiguration {
         let firewall = try top.subtable("firewall").map { table throws(ConfigError) in
             try readFirewall(TableReader(table: table, name: "firewall", path: path, locator: locator))
         } ?? .unconfigured
+        let limits = try readLimits(try section("limits"))
+        let metrics = try readMetrics(top.subtable("metrics"), path: path, locator: locator, wireguard: wireguard)
         try top.rejectUnknownKeys()
         return PopConfiguration(
             popName: popName, registry: registry, wireguard: wireguard, gateway: gateway, netd: netd, backends: backends,
-            firewall: firewall
+            firewall: firewall, limits: limits, metrics: metrics
         )
     }
 
@@ -246,7 +248,13 @@ extension PopConfiguration {
             backendCheckMilliseconds: try reader.int("backend_check_ms", range: 50...60_000) ?? 1000,
             unhealthyAfter: try reader.int("unhealthy_after", range: 1...100) ?? 2,
             healthyAfter: try reader.int("healthy_after", range: 1...100) ?? 2,
-            cacheSaltKeyFile: try reader.string("cache_salt_key_file") ?? "/etc/popgate/keys/cache-salt.key"
+            cacheSaltKeyFile: try reader.string("cache_salt_key_file") ?? "/etc/popgate/keys/cache-salt.key",
+            maxHeaderBytes: try reader.int("max_header_bytes", range: 1024...(1 << 20)) ?? 16 << 10,
+            headerTimeoutMilliseconds: try reader.int("header_timeout_ms", range: 100...600_000) ?? 10_000,
+            bodyTimeoutMilliseconds: try reader.int("body_timeout_ms", range: 100...600_000) ?? 30_000,
+            idleTimeoutSeconds: try reader.int("idle_timeout_s", range: 1...3600) ?? 60,
+            sendTimeoutSeconds: try reader.int("send_timeout_s", range: 1...3600) ?? 60,
+            silentCloseOnAuthFailure: try reader.bool("silent_close_on_auth_failure") ?? false
         )
         guard settings.tierHeader.utf8.allSatisfy({ $0 > 32 && $0 < 127 && $0 != UInt8(ascii: ":") }),
               !settings.tierHeader.isEmpty

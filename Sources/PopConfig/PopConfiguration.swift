@@ -19,6 +19,10 @@ public struct PopConfiguration: Sendable, Equatable {
     public var backends: [BackendSettings]
     /// `[firewall]`: popnetd's nftables policy.
     public var firewall: FirewallChoice = .unconfigured
+    /// `[limits]`: per key and tier rates, and streams per peer.
+    public var limits: LimitSettings = .defaults
+    /// `[metrics]`: Prometheus text on the management address; nil serves none.
+    public var metrics: MetricsSettings? = nil
 }
 
 /// `[registry]`.
@@ -83,6 +87,18 @@ public struct GatewaySettings: Sendable, Equatable {
     public var healthyAfter = 2
     /// The secret from which each tenant's vLLM `cache_salt` is derived (made on first use).
     public var cacheSaltKeyFile = "/etc/popgate/keys/cache-salt.key"
+    /// The largest request head (request line and headers) accepted; larger ones get 431.
+    public var maxHeaderBytes = 16 << 10
+    /// How long a new connection may take to deliver its first request head.
+    public var headerTimeoutMilliseconds = 10_000
+    /// The longest pause allowed between two pieces of a request body.
+    public var bodyTimeoutMilliseconds = 30_000
+    /// How long a kept-alive connection may sit between requests.
+    public var idleTimeoutSeconds = 60
+    /// How long a response may wait on a client that does not read it.
+    public var sendTimeoutSeconds = 60
+    /// Whether a peer's request with a bad API key gets silence (like a non-peer) instead of a 401.
+    public var silentCloseOnAuthFailure = false
 }
 
 /// `[netd]`.

@@ -43,13 +43,25 @@ struct Popgated: AsyncParsableCommand {
         // One round of checks before listening, so the first requests are routed by the workers' load.
         await monitor.checkAll()
         let cacheSalt = CacheSalt(key: try SecretKeyFile.loadOrCreate(configuration.gateway.cacheSaltKeyFile))
+        let metrics = GatewayMetrics()
         let server = GatewayServer(
             configuration: configuration, directory: directory, board: board, cacheSalt: cacheSalt, upstream: upstream,
-            group: MultiThreadedEventLoopGroup.singleton, logger: logger
+            group: MultiThreadedEventLoopGroup.singleton, logger: logger, metrics: metrics
         )
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: follower), .init(service: monitor), .init(service: server),
+        ]
+        if let listen = configuration.metrics?.listen {
+            // Backend gauges are copied from the board at each scrape: it changes with every request.
+            let backends = configuration.backends
+            services.append(.init(service: MetricsServer(
+                listen: listen, group: MultiThreadedEventLoopGroup.singleton, logger: logger,
+                render: { metrics.observe(board, backends: backends); return metrics.render() }
+            )))
+        }
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: follower), .init(service: monitor), .init(service: server)],
+                services: services,
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger
             )
         )

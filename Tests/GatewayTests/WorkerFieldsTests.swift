@@ -6,7 +6,8 @@ import Testing
 
 @Suite struct WorkerFieldsTests {
     func edit(_ text: String, _ fields: KeyValuePairs<String, WorkerFields.Value>) -> String {
-        String(buffer: WorkerFields.setting(fields, in: ByteBuffer(string: text)))
+        let body = RequestBody(bytes: ByteBuffer(string: text), members: object(text) ?? [:], model: "m")
+        return String(buffer: WorkerFields.setting(fields.map { ($0.key, $0.value) }, in: body))
     }
 
     func object(_ text: String) -> [String: Any]? {

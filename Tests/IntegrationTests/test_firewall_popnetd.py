@@ -152,9 +152,9 @@ def test_a_bad_firewall_section_is_refused_naming_the_key_before_anything_change
     config = re.sub(r'^run_directory = .*$', f'run_directory = "{tmp_path}/run"', config, flags=re.M)
     cases = {
         "firewall.uplink_interface": config.replace('uplink_interface = "br-up"', 'uplink_interface = "nosuch0"'),
+        # The demo's management prefix with host bits set.
         "firewall.management_prefixes": config.replace(
-            'backbone_interface = "bb0"',
-            'backbone_interface = "bb0"\nmanagement_interface = "lo"\nmanagement_prefixes = ["192.0.2.7/24"]'),
+            'management_prefixes = ["192.0.2.0/24"]', 'management_prefixes = ["192.0.2.7/24"]'),
     }
     for key, text in cases.items():
         assert text != config, key

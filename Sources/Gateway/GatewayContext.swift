@@ -1,0 +1,17 @@
+import Logging
+import PopConfig
+
+/// What every connection of the gateway shares: the registry snapshot, the backends and their
+/// state, the upstream pool, the limits, and the settings.
+struct GatewayContext: Sendable {
+    let directory: PeerDirectory
+    let router: BackendRouter
+    let board: BackendBoard
+    let upstream: UpstreamClient
+    let cacheSalt: CacheSalt
+    let limiter: RateLimiter
+    let streams: StreamCounter
+    let settings: GatewaySettings
+    let metrics: GatewayMetrics
+    let logger: Logger
+}

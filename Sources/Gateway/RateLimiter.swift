@@ -1,0 +1,104 @@
+import Foundation
+import PopConfig
+import Registry
+
+/// A request the limits refuse: which limit, its value, and when to come back.
+public struct RateLimitRefusal: Sendable, Equatable {
+    public let limit: RateLimitKind
+    /// The configured value (per minute, or streams at once).
+    public let allowance: Int
+    public let retryAfterSeconds: Int
+}
+
+/// Requests and tokens per minute, per API key and tier (``LimitSettings``).
+///
+/// Shared by every connection; one lock guards the buckets and is held for a dictionary lookup
+/// and a few floating-point operations.
+public final class RateLimiter: @unchecked Sendable {
+    private struct Key: Hashable {
+        let apiKey: String
+        let tier: Tier
+    }
+
+    private struct Buckets {
+        var requests: TokenBucket?
+        var tokens: TokenBucket?
+    }
+
+    private let limits: [Tier: LimitSettings.TierLimit]
+    private let lock = NSLock()
+    private var buckets: [Key: Buckets] = [:]
+    private var admissionsSinceSweep = 0
+
+    public init(settings: LimitSettings) {
+        var limits: [Tier: LimitSettings.TierLimit] = [:]
+        for tier in Tier.allCases { limits[tier] = settings.tiers[tier.rawValue] }
+        self.limits = limits
+    }
+
+    /// Takes one request from the key's allowance in `tier`, or says why not. A key in token debt
+    /// is refused until the debt has refilled.
+    public func admit(apiKey: String, tier: Tier, at now: ContinuousClock.Instant = .now) -> RateLimitRefusal? {
+        guard let limit = limits[tier], limit.requestsPerMinute > 0 || limit.tokensPerMinute > 0 else { return nil }
+        lock.lock()
+        defer { lock.unlock() }
+        sweepIfDue(at: now)
+        let key = Key(apiKey: apiKey, tier: tier)
+        var state = buckets[key] ?? Buckets(
+            requests: limit.requestsPerMinute > 0 ? TokenBucket(perMinute: limit.requestsPerMinute, at: now) : nil,
+            tokens: limit.tokensPerMinute > 0 ? TokenBucket(perMinute: limit.tokensPerMinute, at: now) : nil
+        )
+        defer { buckets[key] = state }
+        if var tokens = state.tokens {
+            tokens.refill(at: now)
+            state.tokens = tokens
+            if tokens.level <= 0 {
+                return RateLimitRefusal(
+                    limit: .tokens, allowance: limit.tokensPerMinute, retryAfterSeconds: tokens.secondsUntil(holding: 1)
+                )
+            }
+        }
+        if var requests = state.requests {
+            let taken = requests.take(1, at: now)
+            state.requests = requests
+            if !taken {
+                return RateLimitRefusal(
+                    limit: .requests, allowance: limit.requestsPerMinute,
+                    retryAfterSeconds: requests.secondsUntil(holding: 1)
+                )
+            }
+        }
+        return nil
+    }
+
+    /// Charges the tokens a finished request used to the key's allowance in `tier`.
+    public func charge(apiKey: String, tier: Tier, tokens: Int, at now: ContinuousClock.Instant = .now) {
+        guard tokens > 0, let limit = limits[tier], limit.tokensPerMinute > 0 else { return }
+        lock.lock()
+        defer { lock.unlock() }
+        let key = Key(apiKey: apiKey, tier: tier)
+        var state = buckets[key] ?? Buckets(requests: nil, tokens: nil)
+        var bucket = state.tokens ?? TokenBucket(perMinute: limit.tokensPerMinute, at: now)
+        bucket.charge(Double(tokens), at: now)
+        state.tokens = bucket
+        buckets[key] = state
+    }
+
+    /// Keys whose buckets have refilled are forgotten, so memory follows the keys active in the
+    /// last minute rather than every key ever seen.
+    private func sweepIfDue(at now: ContinuousClock.Instant) {
+        admissionsSinceSweep += 1
+        guard admissionsSinceSweep >= 4096 else { return }
+        admissionsSinceSweep = 0
+        buckets = buckets.filter { _, state in
+            !((state.requests?.isFull(at: now) ?? true) && (state.tokens?.isFull(at: now) ?? true))
+        }
+    }
+
+    /// How many key-and-tier pairs are remembered (for tests and metrics).
+    var trackedCount: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return buckets.count
+    }
+}

@@ -1,0 +1,93 @@
+import Foundation
+@testable import Gateway
+import NIOCore
+import NIOHTTP1
+import Testing
+
+@Suite struct UsageAccountingTests {
+    static let chunk = #"data: {"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"Hi"}}]}"# + "\n\n"
+    static let usageChunk =
+        #"data: {"id":"c1","object":"chat.completion.chunk","choices":[],"usage":{"prompt_tokens":12,"completion_tokens":7,"total_tokens":19}}"#
+        + "\n\n"
+    static let done = "data: [DONE]\n\n"
+
+    func run(_ pieces: [String], removing: Bool) -> (String, TokenUsage?) {
+        var filter = UsageStreamFilter(removesUsageChunk: removing)
+        var out = ""
+        for piece in pieces { out += String(buffer: filter.pass(ByteBuffer(string: piece))) }
+        out += String(buffer: filter.finish())
+        return (out, filter.usage)
+    }
+
+    @Test func theUsageChunkTheGatewayAskedForIsReadAndRemoved() {
+        let (out, usage) = run([Self.chunk, Self.usageChunk, Self.done], removing: true)
+        #expect(out == Self.chunk + Self.done)
+        #expect(usage == TokenUsage(prompt: 12, completion: 7))
+    }
+
+    @Test func aClientThatAskedForUsageGetsItUntouched() {
+        let (out, usage) = run([Self.chunk, Self.usageChunk, Self.done], removing: false)
+        #expect(out == Self.chunk + Self.usageChunk + Self.done)
+        #expect(usage?.total == 19)
+    }
+
+    @Test func eventsSplitAcrossReadsAreReassembledAndNothingIsLost() {
+        let whole = Self.chunk + Self.usageChunk + Self.done
+        let bytes = Array(whole.utf8)
+        for cut in stride(from: 1, to: bytes.count, by: 7) {
+            let pieces = [String(decoding: bytes[..<cut], as: UTF8.self), String(decoding: bytes[cut...], as: UTF8.self)]
+            let (out, usage) = run(pieces, removing: true)
+            #expect(out == Self.chunk + Self.done, "cut at \(cut)")
+            #expect(usage?.total == 19, "cut at \(cut)")
+        }
+    }
+
+    @Test func aCompleteEventInOneReadGoesOutInThatRead() {
+        var filter = UsageStreamFilter(removesUsageChunk: true)
+        #expect(String(buffer: filter.pass(ByteBuffer(string: Self.chunk))) == Self.chunk)
+        #expect(String(buffer: filter.pass(ByteBuffer(string: "data: {\"choices\""))) == "")
+    }
+
+    @Test func responsesAPIUsageIsReadFromTheCompletedEvent() {
+        let completed =
+            "event: response.completed\n"
+            + #"data: {"type":"response.completed","response":{"id":"r","usage":{"input_tokens":5,"output_tokens":9,"total_tokens":14}}}"#
+            + "\n\n"
+        let (out, usage) = run([completed], removing: false)
+        #expect(out == completed)
+        #expect(usage == TokenUsage(prompt: 5, completion: 9))
+    }
+
+    @Test func wholeJSONBodiesOfEachEndpointGiveTheirUsage() {
+        let chat = #"{"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7}}"#
+        let embeddings = #"{"data":[],"usage":{"prompt_tokens":8,"total_tokens":8}}"#
+        let responses = #"{"object":"response","usage":{"input_tokens":2,"output_tokens":6}}"#
+        #expect(TokenUsage(json: Array(chat.utf8)) == TokenUsage(prompt: 3, completion: 4))
+        #expect(TokenUsage(json: Array(embeddings.utf8)) == TokenUsage(prompt: 8, completion: 0))
+        #expect(TokenUsage(json: Array(responses.utf8)) == TokenUsage(prompt: 2, completion: 6))
+        #expect(TokenUsage(json: Array("not json".utf8)) == nil)
+    }
+
+    func body(_ text: String) -> RequestBody {
+        guard case .success(let body) = RequestBody.parse(ByteBuffer(string: text)) else { fatalError(text) }
+        return body
+    }
+
+    @Test func usageIsAskedForOnStreamsThatDoNotAskThemselves() {
+        #expect(body(#"{"model":"m","stream":true}"#).streamOptionsWithUsage(path: "/v1/chat/completions")
+            == .json(#"{"include_usage":true}"#))
+        #expect(body(#"{"model":"m","stream":true,"stream_options":{"continuous_usage_stats":false}}"#)
+            .streamOptionsWithUsage(path: "/v1/completions") == .json(#"{"continuous_usage_stats":false,"include_usage":true}"#))
+        #expect(body(#"{"model":"m","stream":true,"stream_options":{"include_usage":true}}"#)
+            .streamOptionsWithUsage(path: "/v1/chat/completions") == nil)
+        #expect(body(#"{"model":"m"}"#).streamOptionsWithUsage(path: "/v1/chat/completions") == nil)
+        #expect(body(#"{"model":"m","stream":true}"#).streamOptionsWithUsage(path: "/v1/responses") == nil)
+    }
+
+    @Test func badBodiesGetOpenAIErrors() {
+        guard case .failure(let notJSON) = RequestBody.parse(ByteBuffer(string: "model=m")) else { Issue.record(); return }
+        #expect(notJSON.status == .badRequest && notJSON.code == "invalid_request_body")
+        guard case .failure(let noModel) = RequestBody.parse(ByteBuffer(string: "{}")) else { Issue.record(); return }
+        #expect(noModel.code == "missing_model" && noModel.param == "model")
+    }
+}

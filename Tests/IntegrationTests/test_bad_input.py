@@ -1,0 +1,126 @@
+"""Bad input from an authenticated peer gets a clear status or nothing at all, never a crash, and the
+gateway goes on serving: malformed HTTP, oversized heads, bodies that are not JSON, bodies that never end,
+and clients that stall (the demo sets header_timeout_ms and body_timeout_ms to 3 s)."""
+
+from __future__ import annotations
+
+import json
+
+from popgate_harness import Demo, bearer, http_request, ns_python
+
+_RAW_SCRIPT = r"""
+import json, select, socket, sys, time
+a = json.loads(sys.argv[1])
+s = socket.create_connection((a["host"], a["port"]), timeout=5)
+start = time.monotonic()
+sent = 0
+try:
+    for piece in a["pieces"]:
+        s.sendall(piece.encode("latin-1"))
+        sent += len(piece)
+    chunk = b"100000\r\n" + b"x" * 0x100000 + b"\r\n"  # 1 MiB in chunked encoding
+    for _ in range(a.get("mebibyte_chunks", 0)):
+        # Like curl, stop sending once the server has answered.
+        if select.select([s], [], [], 0)[0]:
+            break
+        s.sendall(chunk)
+except OSError as e:
+    pass
+received = b""
+outcome = "timeout"
+s.settimeout(a["read_timeout"])
+try:
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            outcome = "eof"
+            break
+        received += chunk
+except socket.timeout:
+    outcome = "timeout"
+except ConnectionResetError:
+    outcome = "reset"
+s.close()
+print(json.dumps({"outcome": outcome, "received": received.decode("latin-1"), "elapsed": time.monotonic() - start}))
+"""
+
+
+def _raw(demo: Demo, pieces: list[str], read_timeout: float = 10, mebibyte_chunks: int = 0) -> dict:
+    host, port = demo.api_url.split("//")[1].split(":")
+    return ns_python(demo.client_ns, _RAW_SCRIPT, {"host": host, "port": int(port), "pieces": pieces,
+                                                  "read_timeout": read_timeout, "mebibyte_chunks": mebibyte_chunks},
+                     timeout=read_timeout + 20)
+
+
+def _status_and_error(received: str) -> tuple[int, dict]:
+    head, _, body = received.partition("\r\n\r\n")
+    status = int(head.split(" ", 2)[1])
+    return status, json.loads(body)["error"]
+
+
+def _still_serving(demo: Demo) -> None:
+    models = http_request(demo.client_ns, "GET", demo.api_url + "/v1/models", headers=bearer(demo.api_key))
+    assert models.status == 200, str(models)
+
+
+def test_a_head_larger_than_the_limit_gets_431(demo: Demo) -> None:
+    request = (f"GET /v1/models HTTP/1.1\r\nHost: pop\r\nAuthorization: Bearer {demo.api_key}\r\n"
+               f"X-Padding: {'a' * 20000}\r\n\r\n")
+    reply = _raw(demo, [request])
+    status, error = _status_and_error(reply["received"])
+    assert status == 431 and error["code"] == "headers_too_large", reply
+    assert reply["outcome"] == "eof", reply
+    _still_serving(demo)
+
+
+def test_malformed_http_gets_400_in_openais_shape(demo: Demo) -> None:
+    reply = _raw(demo, ["GET /v1/models HTTP/1.1\r\nHost pop no colon\r\n\r\n"])
+    status, error = _status_and_error(reply["received"])
+    assert status == 400 and error["code"] == "malformed_request", reply
+    _still_serving(demo)
+
+
+def test_bodies_that_are_not_a_json_object_get_400(demo: Demo) -> None:
+    for content_type, body in [("application/json", "{not json"), ("application/x-www-form-urlencoded", "model=m"),
+                               ("application/json", "[1, 2]"), ("text/plain", "")]:
+        request = (f"POST /v1/chat/completions HTTP/1.1\r\nHost: pop\r\nAuthorization: Bearer {demo.api_key}\r\n"
+                   f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n{body}")
+        reply = _raw(demo, [request])
+        assert reply["received"], (content_type, body, reply)
+        status, error = _status_and_error(reply["received"])
+        assert status == 400 and error["code"] == "invalid_request_body", (content_type, body, reply)
+    missing = http_request(demo.client_ns, "POST", demo.api_url + "/v1/chat/completions",
+                           headers=bearer(demo.api_key), json_body={"messages": []})
+    assert missing.status == 400 and missing.json()["error"]["param"] == "model", str(missing)
+
+
+def test_an_endless_body_gets_413_and_the_connection_is_closed(demo: Demo) -> None:
+    head = (f"POST /v1/chat/completions HTTP/1.1\r\nHost: pop\r\nAuthorization: Bearer {demo.api_key}\r\n"
+            "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
+    # Past the 8 MiB limit after nine 1 MiB chunks; the gateway answers and closes without reading the rest.
+    reply = _raw(demo, [head], read_timeout=20, mebibyte_chunks=64)
+    assert reply["received"], reply
+    status, error = _status_and_error(reply["received"])
+    assert status == 413 and error["code"] == "request_too_large", reply
+    _still_serving(demo)
+
+
+def test_a_client_that_stalls_in_its_head_is_closed_with_nothing(demo: Demo) -> None:
+    reply = _raw(demo, ["POST /v1/chat/completions HTTP/1.1\r\nHost: pop\r\n"], read_timeout=15)
+    assert reply["outcome"] == "eof" and reply["received"] == "", reply
+    assert 2.5 <= reply["elapsed"] <= 10, reply  # header_timeout_ms = 3000 in the demo
+    _still_serving(demo)
+
+
+def test_a_client_that_stalls_in_its_body_is_closed_with_nothing(demo: Demo) -> None:
+    head = (f"POST /v1/chat/completions HTTP/1.1\r\nHost: pop\r\nAuthorization: Bearer {demo.api_key}\r\n"
+            "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n")
+    reply = _raw(demo, [head, '{"model": "popgate-sim-small", '], read_timeout=15)
+    assert reply["outcome"] == "eof" and reply["received"] == "", reply
+    assert 2.5 <= reply["elapsed"] <= 10, reply  # body_timeout_ms = 3000 in the demo
+
+
+def test_a_connection_that_only_connects_is_closed_after_the_header_timeout(demo: Demo) -> None:
+    reply = _raw(demo, [], read_timeout=15)
+    assert reply["outcome"] == "eof" and reply["received"] == "", reply
+    assert 2.5 <= reply["elapsed"] <= 10, reply
