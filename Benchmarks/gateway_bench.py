@@ -252,6 +252,39 @@ class Bench:
         return per_run, pooled, disk
 
 
+    def idle_memory(self, target: Target, count: int) -> float:
+        """KiB of resident memory per idle keep-alive connection: COUNT connections each served one request and
+        then left open, the proxy's RSS compared before and after (NGINX: master and workers)."""
+        def rss_kib() -> int:
+            total = 0
+            for pid in target.pids():
+                status = Path(f"/proc/{pid}/status").read_text()
+                total += int(re.search(r"^VmRSS:\s+(\d+) kB", status, re.M).group(1))
+            return total
+
+        request = (f"GET /v1/models HTTP/1.1\r\nHost: {self.args.host}\r\n"
+                   f"Authorization: Bearer {self.args.key}\r\n\r\n").encode()
+        before = rss_kib()
+        sockets = []
+        try:
+            for _ in range(count):
+                s = socket.create_connection((self.args.host, target.port), timeout=10)
+                sockets.append(s)
+                s.sendall(request)
+                received = b""
+                while b"\r\n\r\n" not in received or len(received) < received.index(b"\r\n\r\n") + 4 + int(
+                        re.search(rb"(?i)content-length: (\d+)", received).group(1)):
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        sys.exit(f"gateway_bench: {target.name} closed an idle-memory connection early")
+                    received += chunk
+            time.sleep(1)  # let allocators settle; RSS is sampled, not an event
+            after = rss_kib()
+        finally:
+            for s in sockets:
+                s.close()
+        return (after - before) / count
+
     def profile(self, scenario: Scenario) -> None:
         """`perf record` of popgated during one more run of SCENARIO; the flat profile's top goes to stdout."""
         data = self.dir / "popgated.perf.data"
@@ -356,6 +389,7 @@ def main() -> None:
     parser.add_argument("--pop-namespace", required=True)
     parser.add_argument("--stream-tokens-per-second", type=float, required=True)
     parser.add_argument("--sse-requests", type=int, default=20)
+    parser.add_argument("--idle-connections", type=int, default=500)
     parser.add_argument("--perf", action="store_true", help="profile popgated under -c64 POST load at the end")
     args = parser.parse_args()
     bench = Bench(args)
@@ -377,10 +411,15 @@ def main() -> None:
         print(f"   note: NGINX's workers changed during the run ({nginx_workers} -> {children(args.nginx_pid)}); "
               "the disk figures miss what the old ones wrote")
 
+    idle = {t.name: [bench.idle_memory(t, args.idle_connections) for _ in range(3)] for t in bench.targets}
+
     report_wrk(scenarios)
     report_sse(per_run, pooled, args.stream_tokens_per_second, args.sse_requests, args.runs)
     report_cost(scenarios, sse_disk)
     print()
+    print(f"-- memory per idle keep-alive connection ({args.idle_connections} connections, median of 3): "
+          + ", ".join(f"{name} {statistics.median(values):.1f} KiB" for name, values in idle.items())
+          + f"; popgate / NGINX {statistics.median(idle['popgate']) / max(statistics.median(idle['nginx']), 0.01):.2f}")
     for name in ("popgate", "nginx"):
         print(f"-- whole run, {name}: {total[name].write_bytes:,} bytes written to disk "
               f"({total[name].cancelled_write_bytes:,} cancelled before write-back), "

@@ -139,9 +139,10 @@ persistent_keepalive = 25
 [gateway]
 listen_port = $API_PORT
 cache_salt_key_file = "$DEMO_DIR/keys/cache-salt.key"
-# Short, so the slow-client tests (test_limits.py) finish quickly; the defaults are 10 s and 30 s.
+# Short, so the slow-client tests (test_bad_input.py) finish quickly; the defaults are 10 s, 30 s and 60 s.
 header_timeout_ms = 3000
 body_timeout_ms = 3000
+send_timeout_s = 3
 
 [netd]
 run_directory = "$DEMO_DIR/run"

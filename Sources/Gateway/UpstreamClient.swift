@@ -18,7 +18,9 @@ public final class UpstreamClient: Sendable {
         // client keeps retrying a refused connection until this passes, so it is also how long a
         // request waits before failing over to the next backend.
         configuration.timeout = .init(connect: .seconds(1), read: .seconds(300))
-        configuration.connectionPool = .init(idleTimeout: .seconds(60))
+        // As many connections per worker as requests in flight to it (AsyncHTTPClient's default of 8
+        // would queue the rest inside the gateway, where the worker's scheduler cannot see them).
+        configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 1024)
         http = HTTPClient(eventLoopGroupProvider: .shared(eventLoopGroup), configuration: configuration)
     }
 

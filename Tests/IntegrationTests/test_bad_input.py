@@ -124,3 +124,43 @@ def test_a_connection_that_only_connects_is_closed_after_the_header_timeout(demo
     reply = _raw(demo, [], read_timeout=15)
     assert reply["outcome"] == "eof" and reply["received"] == "", reply
     assert 2.5 <= reply["elapsed"] <= 10, reply
+
+
+_NEVER_READS_SCRIPT = r"""
+import json, socket, sys, time
+a = json.loads(sys.argv[1])
+s = socket.create_connection((a["host"], a["port"]), timeout=10)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)  # a small window, so the gateway's writes back up soon
+body = json.dumps({"model": "popgate-sim-small", "input": ["word"] * a["inputs"]}).encode()
+s.sendall(("POST /v1/embeddings HTTP/1.1\r\nHost: pop\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\n"
+           "Content-Length: %d\r\n\r\n" % (a["key"], len(body))).encode() + body)
+# Never reads: waits for the test to say it has seen the gateway give up, then leaves.
+deadline = time.monotonic() + a["hold"]
+while time.monotonic() < deadline and not __import__("os").path.exists(a["release"]):
+    time.sleep(0.05)
+s.close()
+print(json.dumps({}))
+"""
+
+
+def test_a_client_that_never_reads_is_cut_off_after_the_send_timeout(demo: Demo, tmp_path) -> None:
+    import threading
+    from popgate_harness import wait_for
+
+    log = demo.demo_dir / "logs" / "popgated.log"
+    offset = len(log.read_text(errors="replace"))
+    host, port = demo.api_url.split("//")[1].split(":")
+    release = tmp_path / "release"
+    args = {"host": host, "port": int(port), "key": demo.api_key, "inputs": 60000, "hold": 60,
+            "release": str(release)}
+    client = threading.Thread(target=lambda: ns_python(demo.client_ns, _NEVER_READS_SCRIPT, args, timeout=90))
+    client.start()
+    try:
+        # 60,000 embeddings are several MB of JSON: more than the socket buffers hold, so the gateway waits on the
+        # client, which send_timeout_s (3 s in the demo) ends.
+        assert wait_for(lambda: "deadline=send" in log.read_text(errors="replace")[offset:], timeout=45), (
+            log.read_text(errors="replace")[offset:][-3000:])
+        _still_serving(demo)
+    finally:
+        release.touch()
+        client.join(timeout=30)
