@@ -14,7 +14,7 @@ SWIFT ?= swift
 # integration tests drive, and the tools the demo and the tests use in the namespaces (prometheus: only
 # for promtool, which checks popgated's metrics text).
 APT_PACKAGES := libmnl-dev libnftnl-dev libsodium-dev libsqlite3-dev pkg-config \
-	nftables wireguard-go wireguard-tools iproute2 curl tcpdump prometheus
+	nftables wireguard-go wireguard-tools iproute2 curl tcpdump prometheus openssl
 
 deps:
 	@missing=""; \

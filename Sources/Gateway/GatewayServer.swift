@@ -22,6 +22,7 @@ public struct GatewayServer: Service {
     private let logger: Logger
     private let metrics: GatewayMetrics
     private let onBound: @Sendable (SocketAddress) -> Void
+    private let tls: TLSServerContext?
 
     /// The connection as classified at accept time.
     enum Accepted: Sendable {
@@ -29,12 +30,14 @@ public struct GatewayServer: Service {
         case silent
     }
 
-    /// Creates the server; `onBound` is told the bound address once listening.
+    /// Creates the server; `onBound` is told the bound address once listening. With `tls`, peers
+    /// get HTTPS (non-peers still get no byte, not even a handshake).
     public init(
         configuration: PopConfiguration, directory: PeerDirectory, board: BackendBoard, cacheSalt: CacheSalt,
         upstream: UpstreamClient, group: any EventLoopGroup, logger: Logger, metrics: GatewayMetrics = GatewayMetrics(),
-        onBound: @escaping @Sendable (SocketAddress) -> Void = { _ in }
+        tls: TLSServerContext? = nil, onBound: @escaping @Sendable (SocketAddress) -> Void = { _ in }
     ) {
+        self.tls = tls
         self.configuration = configuration
         self.board = board
         self.cacheSalt = cacheSalt
@@ -56,6 +59,7 @@ public struct GatewayServer: Service {
         let router = BackendRouter(backends: configuration.backends)
         let board = self.board
         let settings = configuration.gateway
+        let tls = self.tls
         let context = GatewayContext(
             directory: directory, router: router, board: board, upstream: upstream, cacheSalt: cacheSalt,
             limiter: RateLimiter(settings: configuration.limits),
@@ -85,6 +89,8 @@ public struct GatewayServer: Service {
                         return Accepted.silent
                     }
                     let pipeline = channel.pipeline.syncOperations
+                    // Only now, for a live peer: a non-peer must not even see a ServerHello.
+                    try tls?.addHandler(to: pipeline)
                     try pipeline.configureHTTPServerPipeline(
                         withErrorHandling: false, withEncoderConfiguration: .init(),
                         withDecoderLimitConfiguration: decoderLimits
@@ -101,7 +107,10 @@ public struct GatewayServer: Service {
                 }
             }
         if let address = server.channel.localAddress { onBound(address) }
-        logger.info("gateway listening", metadata: ["listen.address": "\(host):\(server.channel.localAddress?.port ?? port)"])
+        logger.info("gateway listening", metadata: [
+            "listen.address": "\(host):\(server.channel.localAddress?.port ?? port)",
+            "listen.scheme": "\(tls == nil ? "http" : "https")",
+        ])
 
         do {
             // Shutdown cancels the accept loop and every connection task; NIO closes each channel.
@@ -114,7 +123,7 @@ public struct GatewayServer: Service {
                                 metrics.silentClose(.nonPeer)
                                 continue
                             }
-                            tasks.addTask {
+                            tasks.addTask(executorPreference: EventLoopTaskExecutor(channel.channel.eventLoop)) {
                                 let connection = HTTPConnection(source: source, context: context)
                                 do {
                                     try await connection.serve(channel)

@@ -110,10 +110,11 @@ extension PopConfiguration {
         } ?? .unconfigured
         let limits = try readLimits(try section("limits"))
         let metrics = try readMetrics(top.subtable("metrics"), path: path, locator: locator, wireguard: wireguard)
+        let tls = try readTLS(top.subtable("tls"), path: path, locator: locator)
         try top.rejectUnknownKeys()
         return PopConfiguration(
             popName: popName, registry: registry, wireguard: wireguard, gateway: gateway, netd: netd, backends: backends,
-            firewall: firewall, limits: limits, metrics: metrics
+            firewall: firewall, limits: limits, metrics: metrics, tls: tls
         )
     }
 

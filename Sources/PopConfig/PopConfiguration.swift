@@ -23,6 +23,8 @@ public struct PopConfiguration: Sendable, Equatable {
     public var limits: LimitSettings = .defaults
     /// `[metrics]`: Prometheus text on the management address; nil serves none.
     public var metrics: MetricsSettings? = nil
+    /// `[tls]`: HTTPS inside the tunnel; nil serves plain HTTP.
+    public var tls: TLSSettings? = nil
 }
 
 /// `[registry]`.

@@ -23,6 +23,8 @@ struct Popgated: AsyncParsableCommand {
         var logger = Logger(label: "popgated")
         logger.logLevel = .info
         let configuration = try PopConfiguration.load(path: PopConfiguration.resolvePath(explicit: config))
+        // Before anything else starts: a bad certificate or key must stop popgated, naming the file.
+        let tls = try configuration.tls.map(TLSServerContext.init(settings:))
         let store = try RegistryStore(path: configuration.registry.path)
         let directory = PeerDirectory()
         let follower = RegistryFollower(
@@ -31,6 +33,8 @@ struct Popgated: AsyncParsableCommand {
         )
         // The first snapshot is loaded before listening, so no peer is ever refused at start.
         try follower.refresh()
+        let cacheSalt = CacheSalt(key: try SecretKeyFile.loadOrCreate(configuration.gateway.cacheSaltKeyFile))
+        // Nothing after this point may throw before the do/catch below, which shuts the pool down.
         let upstream = UpstreamClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton)
         let board = BackendBoard(
             backends: configuration.backends, unhealthyAfter: configuration.gateway.unhealthyAfter,
@@ -42,11 +46,10 @@ struct Popgated: AsyncParsableCommand {
         )
         // One round of checks before listening, so the first requests are routed by the workers' load.
         await monitor.checkAll()
-        let cacheSalt = CacheSalt(key: try SecretKeyFile.loadOrCreate(configuration.gateway.cacheSaltKeyFile))
         let metrics = GatewayMetrics()
         let server = GatewayServer(
             configuration: configuration, directory: directory, board: board, cacheSalt: cacheSalt, upstream: upstream,
-            group: MultiThreadedEventLoopGroup.singleton, logger: logger, metrics: metrics
+            group: MultiThreadedEventLoopGroup.singleton, logger: logger, metrics: metrics, tls: tls
         )
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: follower), .init(service: monitor), .init(service: server),
@@ -65,7 +68,14 @@ struct Popgated: AsyncParsableCommand {
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger
             )
         )
-        try await group.run()
+        // The pool is shut down however the services end: a service that fails (a metrics address
+        // already in use) must end popgated with its own error, not with the pool's leak check.
+        do {
+            try await group.run()
+        } catch {
+            try? await upstream.shutdown()
+            throw error
+        }
         try await upstream.shutdown()
         logger.info("popgated stopped")
     }

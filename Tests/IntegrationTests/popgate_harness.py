@@ -14,6 +14,7 @@ import shlex
 import subprocess
 import sys
 import time
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -578,3 +579,183 @@ def seconds_until_cut_off(ns: str, demo: Demo, *, since: float, within: float,
         timeout=within + 20,
     )
     return result["stopped_after"]
+
+
+# ------------------------------------------------------------------------------------------------------------
+# A second popgated in the PoP's namespace, beside the demo's, and a way for the client to reach it
+
+SECOND_GATEWAY_START_TIMEOUT = 15
+SECOND_GATEWAY_STOP_TIMEOUT = 10
+
+_FREE_PORT_SCRIPT = r"""
+import json, socket, sys
+a = json.loads(sys.argv[1])
+s = socket.socket(); s.bind((a["host"], 0)); print(json.dumps(s.getsockname()[1])); s.close()
+"""
+
+
+def free_port(ns: str, host: str) -> int:
+    """A TCP port nothing in `ns` is bound to on `host` right now."""
+    return ns_python(ns, _FREE_PORT_SCRIPT, {"host": host}, timeout=10)
+
+
+def listening(ns: str, port: int) -> bool:
+    """Whether some socket in `ns` listens on TCP `port` (asked of the kernel, not of a log line)."""
+    return bool(ns_run(ns, ["ss", "-Hltn", f"sport = :{port}"], timeout=10).stdout.strip())
+
+
+def second_gateway_config(text: str, port: int, *, gateway: Sequence[str] = (), sections: str = "") -> str:
+    """A copy of a popgate.toml whose [gateway] listens on `port`, with the `gateway` lines added to [gateway]
+    (replacing those keys) and `sections` (more TOML tables) appended.
+
+    Its [metrics] section is left out (then popgated serves no metrics): the demo's gateway holds that port.
+    """
+    replaced = {"listen_port", *(line.split("=", 1)[0].strip() for line in gateway)}
+    lines, section, seen = [], None, False
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("["):
+            section = stripped.split("#", 1)[0].strip()
+            if section != "[metrics]":
+                lines.append(line)
+            if section == "[gateway]":
+                seen = True
+                lines += [f"listen_port = {port}", *gateway]
+            continue
+        key = stripped.split("=", 1)[0].strip()
+        if section == "[metrics]" or section == "[gateway]" and key in replaced:
+            continue
+        lines.append(line)
+    if not seen:
+        lines += ["", "[gateway]", f"listen_port = {port}", *gateway]
+    return "\n".join(lines) + "\n" + sections
+
+
+class SecondGateway:
+    """popgated started in the PoP's namespace with `config` (written to `<demo dir>/<name>/popgate.toml`), for
+    the length of a `with` block; stopped by its PID on exit, also after a failure.
+
+    The log is `<demo dir>/logs/popgated@<name>.log`, which conftest shows when a test fails and `demo.sh down`
+    removes with the rest of the demo's directory.
+    """
+
+    def __init__(self, demo: Demo, name: str, config: str, port: int) -> None:
+        self.demo, self.name, self.port = demo, name, port
+        self.workdir = demo.demo_dir / name
+        self.config_path = self.workdir / "popgate.toml"
+        self.log_path = demo.demo_dir / "logs" / f"popgated@{name}.log"
+        self.config = config
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def __enter__(self) -> "SecondGateway":
+        self.workdir.mkdir(exist_ok=True)
+        self.config_path.write_text(self.config)
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(
+                ns_cmd(self.demo.pop_ns, [str(self.demo.bin / "popgated"), "--config", str(self.config_path)]),
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=clean_env())
+        try:
+            # Nothing popgated does announces "listening" but a log line whose wording may change: ask the kernel.
+            up = wait_for(lambda: self.process.poll() is not None or listening(self.demo.pop_ns, self.port),
+                          timeout=SECOND_GATEWAY_START_TIMEOUT)
+            assert up and self.process.poll() is None, (
+                f"the second popgated ({self.name}, port {self.port}) did not start listening within "
+                f"{SECOND_GATEWAY_START_TIMEOUT} s (exit status {self.process.poll()}):\n{self.log()[-3000:]}"
+            )
+        except BaseException:
+            self._stop()
+            raise
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop()
+
+    def _stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=SECOND_GATEWAY_STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=SECOND_GATEWAY_STOP_TIMEOUT)
+        self.config_path.unlink(missing_ok=True)
+
+
+STEERING_TABLE = "popgate_test_steer"  # our own nftables table, in both namespaces; never popgate's
+
+
+class TunnelSteering:
+    """Lets the client namespace reach a second popgated on `port` through its tunnel, for a `with` block.
+
+    popnetd's policy (policy-drop base chains) lets peers reach only the API port, and an accept in another
+    table cannot overrule a drop in popgate's, so a connection to `port` must cross the PoP's input chain as one
+    to the API port. The client's connections to `port` are therefore rewritten, before they enter the tunnel,
+    to the API port and tagged with DSCP CS1; on the PoP, after popgate's input chain (priority 10) and before
+    the socket lookup, tagged packets get `port` back. The replies are rewritten and tagged the other way: on
+    the PoP before conntrack (priority -350 < -200), so conntrack and popgate's output chain see the original
+    connection's replies, and in the client after the tunnel. The tag, not a source port, marks what is steered,
+    so any client (curl, an SDK's connection pool) can be used unchanged, and the demo's own connections to the
+    API port are untouched. popgate's table is never changed.
+    """
+
+    def __init__(self, demo: Demo, port: int) -> None:
+        with open(demo.config, "rb") as file:
+            config = tomllib.load(file)
+        self.demo, self.port = demo, port
+        self.interface = config["wireguard"]["interface"]
+        parts = _split_url(demo.api_url)
+        self.address, self.api_port = parts[0], parts[1]
+
+    def _pop_table(self) -> str:
+        a, api, port, wg = self.address, self.api_port, self.port, self.interface
+        return f"""
+table inet {STEERING_TABLE} {{
+    chain steer_in {{
+        type filter hook input priority 10; policy accept;
+        iifname "{wg}" ip daddr {a} tcp dport {api} ip dscp cs1 tcp dport set {port}
+    }}
+    chain steer_out {{
+        type filter hook output priority -350; policy accept;
+        oifname "{wg}" ip saddr {a} tcp sport {port} ip dscp set cs1 tcp sport set {api}
+    }}
+}}
+"""
+
+    def _client_table(self) -> str:
+        a, api, port = self.address, self.api_port, self.port
+        return f"""
+table inet {STEERING_TABLE} {{
+    chain tag_out {{
+        type filter hook output priority -350; policy accept;
+        ip daddr {a} tcp dport {port} ip dscp set cs1 tcp dport set {api}
+    }}
+    chain tag_in {{
+        type filter hook input priority 10; policy accept;
+        ip saddr {a} tcp sport {api} ip dscp cs1 tcp sport set {port}
+    }}
+}}
+"""
+
+    def _remove(self) -> list[subprocess.CompletedProcess[str]]:
+        return [ns_run(ns, ["nft", "delete", "table", "inet", STEERING_TABLE], timeout=10)
+                for ns in (self.demo.pop_ns, self.demo.client_ns)]
+
+    def __enter__(self) -> "TunnelSteering":
+        self._remove()  # left by a killed run
+        try:
+            for ns, table in ((self.demo.pop_ns, self._pop_table()), (self.demo.client_ns, self._client_table())):
+                added = ns_run(ns, ["nft", "-f", "-"], timeout=10, input=table)
+                assert added.returncode == 0, describe(added)
+        except BaseException:
+            self._remove()
+            raise
+        return self
+
+    def __exit__(self, kind: object, *_: object) -> None:
+        removed = self._remove()
+        if kind is None:  # else the failure that is already on its way matters more
+            for result in removed:
+                assert result.returncode == 0, describe(result)

@@ -42,14 +42,16 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from popgate_harness import REPO, Demo, clean_env, describe, ns_cmd, ns_python, ns_run, require, wait_for
+from popgate_harness import (
+    REPO, Demo, SecondGateway, clean_env, describe, free_port, ns_cmd, ns_python, ns_run, require,
+    second_gateway_config, wait_for,
+)
 
 CAPTURE_READY_TIMEOUT = 10  # tcpdump prints "listening on" within a second
 PROBE_READ_TIMEOUT = 20  # the gateway's drain gives up after 10 s; a silent close normally ends in milliseconds
 DRAIN_TIMEOUT = 10  # SilentCloseHandler's default: how long the gateway waits for the client to close
 SETTLE_TIMEOUT = 5  # after the probe saw EOF, the last packets (its FIN, the gateway's ACK) are in flight
 STOP_TIMEOUT = 10
-GATEWAY_START_TIMEOUT = 15
 POST_BODY_BYTES = 100 * 1024
 WRONG_KEY = "popk_0000000000000000_" + "0" * 64
 TEST_TABLE = "popgate_test_capture"  # our own nftables table, never popgate's (popnetd repairs that one)
@@ -526,75 +528,17 @@ def _silent_auth_feature_landed() -> bool:
                for path in (REPO / "Sources" / "PopConfig").glob("*.swift"))
 
 
-def gateway_config(text: str, port: int) -> str:
-    """A copy of a popgate.toml whose [gateway] listens on `port` and closes silently on authentication failure.
-
-    Its [metrics] section is left out (then popgated serves no metrics): the demo's gateway holds that port.
-    """
-    lines, section, seen = [], None, False
-    for line in text.splitlines():
-        stripped = line.strip()
-        if stripped.startswith("["):
-            section = stripped.split("#", 1)[0].strip()
-            if section != "[metrics]":
-                lines.append(line)
-            if section == "[gateway]":
-                seen = True
-                lines += [f"listen_port = {port}", "silent_close_on_auth_failure = true"]
-            continue
-        key = stripped.split("=", 1)[0].strip()
-        if section == "[metrics]" or section == "[gateway]" and key in ("listen_port", "silent_close_on_auth_failure"):
-            continue
-        lines.append(line)
-    if not seen:
-        lines += ["", "[gateway]", f"listen_port = {port}", "silent_close_on_auth_failure = true"]
-    return "\n".join(lines) + "\n"
-
-
-_FREE_PORT = r"""
-import json, socket, sys
-a = json.loads(sys.argv[1])
-s = socket.socket(); s.bind((a["host"], 0)); print(json.dumps(s.getsockname()[1])); s.close()
-"""
-
-
-def _listening(ns: str, port: int) -> bool:
-    return bool(ns_run(ns, ["ss", "-Hltn", f"sport = :{port}"], timeout=10).stdout.strip())
-
-
 @pytest.fixture
 def silent_auth_gateway(tcpdump: Demo) -> Iterator[int]:
     """A second popgated in the PoP's namespace, on a free port of the tunnel address, with a copy of the demo's
     configuration plus `silent_close_on_auth_failure = true`; yields its port and stops it by PID afterwards."""
     demo = tcpdump
     host, _ = _tunnel_endpoint(demo)
-    port = ns_python(demo.pop_ns, _FREE_PORT, {"host": host}, timeout=10)
-    workdir = demo.demo_dir / "capture-test"  # under the demo's directory: `demo.sh down` removes any leftover
-    workdir.mkdir(exist_ok=True)
-    config = workdir / "popgate-silent-auth.toml"
-    config.write_text(gateway_config(Path(demo.config).read_text(), port))
-    log_path = demo.demo_dir / "logs" / "popgated@silent-auth.log"  # shown by conftest when a test fails
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(ns_cmd(demo.pop_ns, [str(demo.bin / "popgated"), "--config", str(config)]),
-                                   stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=clean_env())
-    try:
-        # Nothing popgated does announces "listening" but a log line whose wording may change: ask the kernel.
-        up = wait_for(lambda: process.poll() is not None or _listening(demo.pop_ns, port),
-                      timeout=GATEWAY_START_TIMEOUT)
-        assert up and process.poll() is None, (
-            f"the second popgated (port {port}) did not start listening within {GATEWAY_START_TIMEOUT} s "
-            f"(exit status {process.poll()}):\n{log_path.read_text(errors='replace')[-3000:]}"
-        )
+    port = free_port(demo.pop_ns, host)
+    config = second_gateway_config(Path(demo.config).read_text(), port,
+                                   gateway=["silent_close_on_auth_failure = true"])
+    with SecondGateway(demo, "silent-auth", config, port):
         yield port
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=STOP_TIMEOUT)
-        config.unlink(missing_ok=True)
 
 
 def _rewrite_table(interface: str, address: str, api_port: int, gateway_port: int, client_port: int) -> str:
