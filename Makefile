@@ -11,10 +11,10 @@ PYTHON ?= python3
 SWIFT ?= swift
 
 # Debian packages: the C libraries the package links, the WireGuard userspace tools the daemons and the
-# integration tests drive, and the tools the demo and the tests use in the namespaces (prometheus: only
-# for promtool, which checks popgated's metrics text).
+# integration tests drive, and the tools the demo and the tests use in the namespaces (tcpdump for the
+# silent-close captures, openssl for the TLS test's certificates).
 APT_PACKAGES := libmnl-dev libnftnl-dev libsodium-dev libsqlite3-dev pkg-config \
-	nftables wireguard-go wireguard-tools iproute2 curl tcpdump prometheus openssl
+	nftables wireguard-go wireguard-tools iproute2 curl tcpdump openssl
 
 deps:
 	@missing=""; \
@@ -26,6 +26,16 @@ deps:
 		if [ "$$(id -u)" -ne 0 ]; then echo "make deps: run as root to install:$$missing" >&2; exit 1; fi; \
 		apt-get update -qq; \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+	@# promtool (test_metrics.py) comes out of Debian's prometheus package without installing it: an
+	@# installed package would start a Prometheus server on this machine.
+	@if ! command -v promtool >/dev/null; then \
+		echo "installing: promtool (from Debian's prometheus package, unpacked to /usr/local/bin)"; \
+		tmp="$$(mktemp -d)"; \
+		(cd "$$tmp" && apt-get -o APT::Sandbox::User=root download -qq prometheus >/dev/null) || { apt-get update -qq && (cd "$$tmp" && apt-get -o APT::Sandbox::User=root download -qq prometheus >/dev/null); }; \
+		dpkg-deb -x "$$tmp"/prometheus_*.deb "$$tmp/root"; \
+		install -m 0755 "$$tmp/root/usr/bin/promtool" /usr/local/bin/promtool; \
+		rm -rf "$$tmp"; \
 	fi
 	@PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1 \
 		$(PYTHON) -m pip install -q -r Tests/IntegrationTests/requirements.txt
