@@ -161,8 +161,8 @@ struct HTTPConnection {
         let exchange = ProxyExchange(
             context: context, identity: identity, tier: tier, path: path, head: head, body: body, requestID: requestID
         )
-        context.metrics.streamStarted()
-        defer { context.metrics.streamEnded() }
+        if body.isStream { context.metrics.streamStarted() }
+        defer { if body.isStream { context.metrics.streamEnded() } }
         let outcome: ProxyExchange.Outcome
         do {
             outcome = try await exchange.run(candidates: candidates, writer: writer, log: &log)

@@ -27,9 +27,6 @@ struct ProxyExchange {
         var next: HTTPConnection.Next
     }
 
-    /// A whole JSON response is kept (in memory, up to this size) only to read its usage.
-    static let usageTapLimit = 4 << 20
-
     func run(candidates: [Int], writer: ResponseWriter, log: inout Logger) async throws -> Outcome {
         let started = ContinuousClock.now
         let usageOptions = body.streamOptionsWithUsage(path: path)
@@ -76,7 +73,7 @@ struct ProxyExchange {
 
         let isEventStream = response.headers.first(name: "Content-Type")?.hasPrefix("text/event-stream") == true
         var events = isEventStream ? UsageStreamFilter(removesUsageChunk: usageOptions != nil) : nil
-        var tap: ByteBuffer? = isEventStream ? nil : ByteBuffer()
+        var tail: UsageTail? = isEventStream ? nil : UsageTail()
         var firstBodyByte = true
         // Each upstream chunk is written (and flushed) as it arrives: SSE is never coalesced. A
         // failed write (the client went away) ends the connection by throwing.
@@ -101,13 +98,7 @@ struct ProxyExchange {
             }
             guard var chunk else { break }
             if events != nil { chunk = events!.pass(chunk) }
-            if tap != nil {
-                if tap!.readableBytes + chunk.readableBytes <= Self.usageTapLimit {
-                    tap!.writeImmutableBuffer(chunk)
-                } else {
-                    tap = nil
-                }
-            }
+            tail?.append(chunk)
             guard chunk.readableBytes > 0 else { continue }
             if firstBodyByte {
                 outcome.timeToFirstByte = ContinuousClock.now - started
@@ -119,8 +110,8 @@ struct ProxyExchange {
             let rest = events!.finish()
             if rest.readableBytes > 0 { try await writer.write(.body(.byteBuffer(rest))) }
             outcome.usage = events!.usage
-        } else if let tap {
-            outcome.usage = TokenUsage(json: tap.readableBytesView)
+        } else if let tail {
+            outcome.usage = tail.usage
         }
         // A client that has read a Content-Length body may close before this (empty) end is
         // written; the request was still served, and must be accounted as such.

@@ -25,12 +25,13 @@ public struct TokenUsage: Sendable, Equatable {
         }
     }
 
-    /// The usage in a whole JSON response body, or in one streamed event's JSON: a top-level
-    /// `usage` (Chat Completions, Completions, Embeddings), or `response.usage` (the Responses
-    /// API's final object and its `response.completed` event).
+    /// The usage in a JSON text: a `usage` object itself, a top-level `usage` (Chat Completions,
+    /// Completions, Embeddings), or `response.usage` (the Responses API's `response.completed`).
     init?(json bytes: some Collection<UInt8>) {
         guard let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any] else { return nil }
-        if let usage = object["usage"] as? [String: Any] {
+        if object["prompt_tokens"] != nil || object["input_tokens"] != nil {
+            self.init(usageObject: object)
+        } else if let usage = object["usage"] as? [String: Any] {
             self.init(usageObject: usage)
         } else if let response = object["response"] as? [String: Any], let usage = response["usage"] as? [String: Any] {
             self.init(usageObject: usage)

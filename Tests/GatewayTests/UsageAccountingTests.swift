@@ -68,6 +68,24 @@ import Testing
         #expect(TokenUsage(json: Array("not json".utf8)) == nil)
     }
 
+    @Test func aLargeAnswersUsageIsFoundInItsTail() {
+        var tail = UsageTail()
+        tail.append(ByteBuffer(string: #"{"object":"list","data":["#))
+        let item = #"{"object":"embedding","index":0,"embedding":[0.1,0.2,"not }{ a brace"]},"#
+        for _ in 0..<50_000 { tail.append(ByteBuffer(string: item)) }  // several MB, far past the kept tail
+        tail.append(ByteBuffer(string: #"{}],"model":"m","usage": {"prompt_tokens":50000,"total_tokens":50000}}"#))
+        #expect(tail.usage == TokenUsage(prompt: 50_000, completion: 0))
+
+        var responses = UsageTail()
+        responses.append(ByteBuffer(string: #"{"object":"response","output":[],"usage":{"input_tokens":3,"output_tokens":4,"#))
+        responses.append(ByteBuffer(string: #""input_tokens_details":{"cached_tokens":0}},"user":null}"#))
+        #expect(responses.usage == TokenUsage(prompt: 3, completion: 4))
+
+        var none = UsageTail()
+        none.append(ByteBuffer(string: #"{"error":{"message":"no usage here"}}"#))
+        #expect(none.usage == nil)
+    }
+
     func body(_ text: String) -> RequestBody {
         guard case .success(let body) = RequestBody.parse(ByteBuffer(string: text)) else { fatalError(text) }
         return body

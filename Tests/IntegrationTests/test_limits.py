@@ -140,3 +140,11 @@ def test_a_plain_response_is_counted_from_its_usage(demo: Demo) -> None:
                                        "max_tokens": 3})
     assert response.status == 200, str(response)
     assert _tokens_logged(demo, response.header("X-Request-Id")) == ("4", "3")
+
+
+def test_a_response_of_megabytes_is_counted_from_the_usage_at_its_end(demo: Demo) -> None:
+    response = http_request(demo.client_ns, "POST", demo.api_url + "/v1/embeddings", headers=bearer(demo.api_key),
+                            json_body={"model": MODEL, "input": ["word"] * 12000}, timeout=60)
+    assert response.status == 200, str(response)[:500]
+    assert len(response.body) > 1 << 20, len(response.body)
+    assert _tokens_logged(demo, response.header("X-Request-Id")) == ("12000", "0")
