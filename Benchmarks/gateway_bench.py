@@ -326,7 +326,8 @@ def report_wrk(scenarios: list[Scenario]) -> None:
             ng = median([get(r) for r in s.samples["nginx"]])
             direct = f"{median([get(r) for r in s.samples['direct']]):8.2f}" if "direct" in s.samples else ""
             label = s.label if i == 0 else ""
-            print(f"   {label:<34} {what:>8}  {fmt.format(pg)} {fmt.format(ng)} {(pg / ng if ng else float("nan")):6.2f}   {direct}")
+            ratio = pg / ng if ng else float("nan")
+            print(f"   {label:<34} {what:>8}  {fmt.format(pg)} {fmt.format(ng)} {ratio:6.2f}   {direct}")
         if "direct" in s.samples:
             base = median([r.p50_ms for r in s.samples["direct"]])
             pg = median([r.p50_ms for r in s.samples["popgate"]]) - base
