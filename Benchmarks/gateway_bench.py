@@ -390,7 +390,7 @@ def main() -> None:
     parser.add_argument("--pop-namespace", required=True)
     parser.add_argument("--stream-tokens-per-second", type=float, required=True)
     parser.add_argument("--sse-requests", type=int, default=20)
-    parser.add_argument("--idle-connections", type=int, default=500)
+    parser.add_argument("--idle-connections", type=int, default=2000)
     parser.add_argument("--perf", action="store_true", help="profile popgated under -c64 POST load at the end")
     args = parser.parse_args()
     bench = Bench(args)
@@ -404,6 +404,9 @@ def main() -> None:
         Scenario("POST chat (small) -c1", "/v1/chat/completions", 1, "chat.lua", True),
         Scenario("POST embeddings 1 MiB body -c1", "/v1/embeddings", 1, "embed.lua", True),
     ]
+    # First, while neither proxy has yet grown its heap under load (memory freed after a load is reused
+    # by new connections and would hide their cost).
+    idle = {t.name: [bench.idle_memory(t, args.idle_connections) for _ in range(3)] for t in bench.targets}
     total_before = {t.name: counters(t.pids()) for t in bench.targets}
     bench.run_scenarios(scenarios)
     per_run, pooled, sse_disk = bench.run_sse()
@@ -412,13 +415,12 @@ def main() -> None:
         print(f"   note: NGINX's workers changed during the run ({nginx_workers} -> {children(args.nginx_pid)}); "
               "the disk figures miss what the old ones wrote")
 
-    idle = {t.name: [bench.idle_memory(t, args.idle_connections) for _ in range(3)] for t in bench.targets}
-
     report_wrk(scenarios)
     report_sse(per_run, pooled, args.stream_tokens_per_second, args.sse_requests, args.runs)
     report_cost(scenarios, sse_disk)
     print()
-    print(f"-- memory per idle keep-alive connection ({args.idle_connections} connections, median of 3): "
+    print(f"-- memory per idle keep-alive connection ({args.idle_connections} connections, each served one request, "
+          "measured before the load; median of 3): "
           + ", ".join(f"{name} {statistics.median(values):.1f} KiB" for name, values in idle.items())
           + f"; popgate / NGINX {statistics.median(idle['popgate']) / max(statistics.median(idle['nginx']), 0.01):.2f}")
     for name in ("popgate", "nginx"):

@@ -28,12 +28,14 @@ public struct BackendLoad: Sendable, Equatable {
 public final class BackendBoard: @unchecked Sendable {
     private let lock = NSLock()
     private var loads: [BackendLoad]
+    private var listings: [[String: String]]
     private let kinds: [BackendKind]
     private let unhealthyAfter: Int
     private let healthyAfter: Int
 
     public init(backends: [BackendSettings], unhealthyAfter: Int, healthyAfter: Int) {
         loads = Array(repeating: BackendLoad(), count: backends.count)
+        listings = Array(repeating: [:], count: backends.count)
         kinds = backends.map(\.kind)
         self.unhealthyAfter = unhealthyAfter
         self.healthyAfter = healthyAfter
@@ -51,6 +53,14 @@ public final class BackendBoard: @unchecked Sendable {
             if let queueDepth { loads[index].queueDepth = queueDepth }
             if let gpuPressure { loads[index].gpuPressure = gpuPressure }
         }
+    }
+
+    /// The models each backend lists, as ``ModelListing/entries(fromListing:)`` reads them.
+    public var modelEntries: [[String: String]] { lock.withLock { listings } }
+
+    /// The backend's own model listing, read with a health check.
+    public func listed(_ index: Int, entries: [String: String]) {
+        lock.withLock { listings[index] = entries }
     }
 
     /// A health check failed, or a request could not reach the backend.

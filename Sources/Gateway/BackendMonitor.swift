@@ -6,7 +6,8 @@ import ServiceLifecycle
 /// Checks every backend's health and reads its load every `interval`, into the ``BackendBoard``.
 ///
 /// Health is the worker's own health endpoint answering 200; load is read from its Prometheus
-/// metrics where it publishes them (vLLM, llama.cpp). A worker whose metrics cannot be read but
+/// metrics where it publishes them (vLLM, llama.cpp), and its model listing is kept for the
+/// gateway's own `GET /v1/models`. A worker whose metrics cannot be read but
 /// whose health check passes stays healthy with its last known load.
 public struct BackendMonitor: Service {
     private let backends: [BackendSettings]
@@ -57,6 +58,11 @@ public struct BackendMonitor: Service {
             {
                 queue = PrometheusText.sum(of: metrics.queue, in: text.body)
                 pressure = metrics.pressure.flatMap { PrometheusText.sum(of: $0, in: text.body) }
+            }
+            // The worker's own descriptions of its models, for the gateway's `GET /v1/models`.
+            let listing = backend.kind == .openai ? health : try? await upstream.fetch(backend.url + "/v1/models", timeout: timeout)
+            if let listing, listing.status == 200 {
+                board.listed(index, entries: ModelListing.entries(fromListing: listing.body))
             }
             board.checkPassed(index, queueDepth: queue, gpuPressure: pressure)
         } catch {

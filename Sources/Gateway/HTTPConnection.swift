@@ -190,29 +190,17 @@ struct HTTPConnection {
         return outcome.next
     }
 
-    /// Answers `GET /v1/models` itself (``ModelListing``), asking each healthy backend for its own
-    /// listing at once; a backend that does not answer within a second only loses its descriptions.
+    /// Answers `GET /v1/models` itself (``ModelListing``), from what the backend checks last read:
+    /// no worker is asked while the client waits.
     private func listModels(
         tier: Tier, requestID: String, keepAlive: Bool, writer: ResponseWriter, log: Logger
     ) async throws {
         let loads = context.board.current
-        let router = context.router
-        let upstream = context.upstream
-        let models = ModelListing.routable(router: router, tier: tier, loads: loads)
-        let listings = await withTaskGroup(of: String?.self) { group in
-            for index in router.listing(loads: loads) {
-                let url = router.backends[index].url + "/v1/models"
-                group.addTask {
-                    guard let reply = try? await upstream.fetch(url, timeout: .seconds(1)), reply.status == 200 else { return nil }
-                    return reply.body
-                }
-            }
-            var all: [String] = []
-            for await listing in group { if let listing { all.append(listing) } }
-            return all
-        }
+        let models = ModelListing.routable(router: context.router, tier: tier, loads: loads)
+        let entries = context.board.modelEntries
+        let described = context.router.listing(loads: loads).map { entries[$0] }
         try await Self.writeJSON(
-            status: .ok, body: ModelListing.body(models: models, workerListings: listings), requestID: requestID,
+            status: .ok, body: ModelListing.body(models: models, described: described), requestID: requestID,
             keepAlive: keepAlive, to: writer
         )
         log.info("request served", metadata: ["http.status": "200", "models": "\(models.count)"])

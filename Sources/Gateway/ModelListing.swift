@@ -7,20 +7,34 @@ import Registry
 /// described as its worker lists it (`created`, `owned_by`), or minimally when no worker's listing
 /// could be read. One answer over all backends, not the listing of whichever worker comes first.
 enum ModelListing {
-    /// The listing body for `models` (in order), with entries taken from the workers' own listings.
-    static func body(models: [String], workerListings: [String]) -> [UInt8] {
-        var described: [String: [String: Any]] = [:]
-        for text in workerListings {
-            guard let listing = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] else { continue }
-            for case let entry as [String: Any] in listing["data"] as? [Any] ?? [] {
-                if let id = entry["id"] as? String, described[id] == nil { described[id] = entry }
-            }
+    /// A worker's own listing (`GET /v1/models`) as model id → that model's entry, re-encoded as
+    /// JSON text; empty when the listing is not OpenAI's shape. Read by ``BackendMonitor`` with
+    /// each check, so answering a listing costs the gateway no request to any worker.
+    static func entries(fromListing text: String) -> [String: String] {
+        guard let listing = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] else { return [:] }
+        var entries: [String: String] = [:]
+        for case let entry as [String: Any] in listing["data"] as? [Any] ?? [] {
+            guard let id = entry["id"] as? String, entries[id] == nil,
+                  let json = try? JSONSerialization.data(withJSONObject: entry, options: [.sortedKeys, .withoutEscapingSlashes])
+            else { continue }
+            entries[id] = String(decoding: json, as: UTF8.self)
         }
-        let data = models.map { described[$0] ?? ["id": $0, "object": "model", "created": 0, "owned_by": "popgate"] }
-        let object: [String: Any] = ["object": "list", "data": data]
-        let json = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]))
-            ?? Data(#"{"data":[],"object":"list"}"#.utf8)
-        return Array(json)
+        return entries
+    }
+
+    /// The listing body for `models` (in order), each described by the first of `described` (the
+    /// healthy workers' entries, in configuration order) that lists it, else minimally.
+    static func body(models: [String], described: [[String: String]]) -> [UInt8] {
+        let data = models.map { model in
+            described.lazy.compactMap { $0[model] }.first
+                ?? #"{"created":0,"id":\#(jsonString(model)),"object":"model","owned_by":"popgate"}"#
+        }
+        return Array(#"{"data":[\#(data.joined(separator: ","))],"object":"list"}"#.utf8)
+    }
+
+    private static func jsonString(_ text: String) -> String {
+        let data = (try? JSONSerialization.data(withJSONObject: [text], options: [.withoutEscapingSlashes])) ?? Data("[\"\"]".utf8)
+        return String(decoding: data.dropFirst().dropLast(), as: UTF8.self)
     }
 
     /// The models `router` would route for `tier` given `loads`, in configuration order.

@@ -18,7 +18,9 @@ import Testing
             == ["small"])
 
         let worker = #"{"object":"list","data":[{"id":"large","object":"model","created":7,"owned_by":"vllm"}]}"#
-        let body = ModelListing.body(models: ["small", "large"], workerListings: [worker, "not json"])
+        let described = [ModelListing.entries(fromListing: worker), ModelListing.entries(fromListing: "not json")]
+        #expect(described[1].isEmpty)
+        let body = ModelListing.body(models: ["small", "large"], described: described)
         let object = try #require(try JSONSerialization.jsonObject(with: Data(body)) as? [String: Any])
         let data = try #require(object["data"] as? [[String: Any]])
         #expect(object["object"] as? String == "list")
