@@ -9,7 +9,8 @@
 #     and each one's CPU time and context switches per request
 # Results go to docs/benchmarks.md by hand. Needs root (namespaces, WireGuard); installs nginx-light and wrk
 # if missing. Benchmarks/gateway_bench.py does the measuring.
-#   usage: Benchmarks/gateway-vs-nginx.sh   (env: RUNS=5 DURATION=5 POPGATE_BIN=.build/release KEEP=0 PERF=0)
+#   usage: Benchmarks/gateway-vs-nginx.sh   (env: RUNS=5 DURATION=5 POPGATE_BIN=.build/release KEEP=0 PERF=0 ONLY=)
+#   ONLY="chat (small) -c1" runs just the wrk scenarios whose label contains it (a quick look at one change).
 #   PERF=1 adds a `perf record` of popgated under -c64 POST load and prints its flat profile (KEEP=1 keeps the data).
 #
 # Topology (nothing is forwarded anywhere):
@@ -305,4 +306,4 @@ ip netns exec "$CLIENT_NS" python3 Benchmarks/gateway_bench.py \
     --direct "$SIM_PORT" --direct-stream "$SIM_STREAM_PORT" \
     --popgated-pid "$(cat "$dir/pids/popgated.pid")" --nginx-pid "$(cat "$dir/pids/nginx.pid")" \
     --pop-namespace "$POP_NS" --stream-tokens-per-second "$STREAM_TOKENS_PER_SECOND" \
-    $([[ ${PERF:-0} == 1 ]] && echo --perf)
+    $([[ ${PERF:-0} == 1 ]] && echo --perf) ${ONLY:+--only "$ONLY"}

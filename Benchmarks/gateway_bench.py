@@ -350,9 +350,10 @@ def report_cost(scenarios: list[Scenario], sse_disk: dict[str, Counters]) -> Non
                          f"{spent.cpu_seconds / requests * 1e6:7.0f} µs "
                          f"{spent.context_switches / requests:5.1f} cs/req")
         print(f"   {s.label:<34} " + "   ".join(cells))
-    cells = [f"{name} {sse_disk[name].write_bytes:>11,} B ({sse_disk[name].cancelled_write_bytes:>11,})"
-             for name in ("popgate", "nginx")]
-    print(f"   {'SSE streams':<34} " + "   ".join(cells))
+    if sse_disk:
+        cells = [f"{name} {sse_disk[name].write_bytes:>11,} B ({sse_disk[name].cancelled_write_bytes:>11,})"
+                 for name in ("popgate", "nginx")]
+        print(f"   {'SSE streams':<34} " + "   ".join(cells))
 
 
 def report_sse(per_run: dict, pooled: dict, rate: float, requests: int, runs: int) -> None:
@@ -391,6 +392,7 @@ def main() -> None:
     parser.add_argument("--stream-tokens-per-second", type=float, required=True)
     parser.add_argument("--sse-requests", type=int, default=20)
     parser.add_argument("--idle-connections", type=int, default=2000)
+    parser.add_argument("--only", default="", help="run only the wrk scenarios whose label contains this")
     parser.add_argument("--perf", action="store_true", help="profile popgated under -c64 POST load at the end")
     args = parser.parse_args()
     bench = Bench(args)
@@ -404,6 +406,13 @@ def main() -> None:
         Scenario("POST chat (small) -c1", "/v1/chat/completions", 1, "chat.lua", True),
         Scenario("POST embeddings 1 MiB body -c1", "/v1/embeddings", 1, "embed.lua", True),
     ]
+    if args.only:
+        # A quick look at one change: only the matching wrk scenarios, no SSE, idle memory or disk totals.
+        scenarios = [s for s in scenarios if args.only in s.label]
+        bench.run_scenarios(scenarios)
+        report_wrk(scenarios)
+        report_cost(scenarios, {})
+        return
     # First, while neither proxy has yet grown its heap under load (memory freed after a load is reused
     # by new connections and would hide their cost).
     idle = {t.name: [bench.idle_memory(t, args.idle_connections) for _ in range(3)] for t in bench.targets}
@@ -419,10 +428,11 @@ def main() -> None:
     report_sse(per_run, pooled, args.stream_tokens_per_second, args.sse_requests, args.runs)
     report_cost(scenarios, sse_disk)
     print()
+    # The first round is the one that counts: the later ones reuse the memory the first one's connections freed.
     print(f"-- memory per idle keep-alive connection ({args.idle_connections} connections, each served one request, "
-          "measured before the load; median of 3): "
-          + ", ".join(f"{name} {statistics.median(values):.1f} KiB" for name, values in idle.items())
-          + f"; popgate / NGINX {statistics.median(idle['popgate']) / max(statistics.median(idle['nginx']), 0.01):.2f}")
+          "measured before the load; first of 3 rounds, then the other two): "
+          + ", ".join(f"{name} {values[0]:.1f} KiB ({values[1]:.1f}, {values[2]:.1f})" for name, values in idle.items())
+          + f"; popgate / NGINX {idle['popgate'][0] / max(idle['nginx'][0], 0.01):.2f}")
     for name in ("popgate", "nginx"):
         print(f"-- whole run, {name}: {total[name].write_bytes:,} bytes written to disk "
               f"({total[name].cancelled_write_bytes:,} cancelled before write-back), "
