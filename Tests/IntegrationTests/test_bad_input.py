@@ -164,3 +164,47 @@ def test_a_client_that_never_reads_is_cut_off_after_the_send_timeout(demo: Demo,
     finally:
         release.touch()
         client.join(timeout=30)
+
+
+_STALLERS_SCRIPT = r"""
+import json, os, socket, sys, time
+a = json.loads(sys.argv[1])
+held = []
+for _ in range(a["count"]):
+    s = socket.create_connection((a["host"], a["port"]), timeout=5)
+    s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: pop\r\n")  # and never the rest
+    held.append(s)
+open(a["ready"], "w").close()
+deadline = time.monotonic() + a["hold"]
+while time.monotonic() < deadline and not os.path.exists(a["release"]):
+    time.sleep(0.05)
+for s in held:
+    s.close()
+print(json.dumps({"held": len(held)}))
+"""
+
+
+def test_another_peer_is_served_while_one_peer_stalls_many_connections(demo: Demo, tmp_path) -> None:
+    import threading
+
+    from popgate_harness import ClientNamespace, chat, wait_for
+
+    conf = tmp_path / "pgbad0.conf"
+    demo.popctl_ok("peer", "add", "--tenant", demo.tenant, "--name", "bystander", "--output", str(conf))
+    host, port = demo.api_url.split("//")[1].split(":")
+    ready, release = tmp_path / "ready", tmp_path / "release"
+    args = {"host": host, "port": int(port), "count": 200, "hold": 30, "ready": str(ready), "release": str(release)}
+    try:
+        with ClientNamespace(demo, "pg-bystander", 204, conf) as bystander:
+            bystander.tunnel_up()
+            stalled = threading.Thread(target=lambda: ns_python(demo.client_ns, _STALLERS_SCRIPT, args, timeout=60))
+            stalled.start()
+            try:
+                assert wait_for(ready.exists, timeout=20, interval=0.02), "the stalled connections were not opened"
+                response = chat(bystander.ns, demo, [{"role": "user", "content": "hello"}])
+                assert response.status == 200, str(response)
+            finally:
+                release.touch()
+                stalled.join(timeout=30)
+    finally:
+        demo.popctl("peer", "revoke", "bystander")
