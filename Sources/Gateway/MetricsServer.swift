@@ -37,6 +37,10 @@ public struct MetricsServer: Service {
                 .bind(host: listen.host, port: listen.port) { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                        // A scraper asks every few seconds; a connection that stalls or idles longer is closed.
+                        try channel.pipeline.syncOperations.addHandler(RequestDeadlines(limits: .init(
+                            header: .seconds(10), body: .seconds(10), idle: .seconds(120), send: .seconds(30)
+                        )))
                         return try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(
                             wrappingChannelSynchronously: channel
                         )
