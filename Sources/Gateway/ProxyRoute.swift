@@ -4,7 +4,7 @@ import NIOHTTP1
 enum ProxyRoute: Equatable {
     /// A POST whose JSON body names the model that picks the backend.
     case modelRouted(path: String)
-    /// `GET /v1/models`, answered by the listing backend.
+    /// `GET /v1/models`, answered by the gateway from the backends' own listings (``ModelListing``).
     case listModels
 
     static let modelRoutedPaths: Set<String> = [

@@ -26,9 +26,9 @@ public final class SilentCloseHandler: ChannelInboundHandler, RemovableChannelHa
         context.fireChannelActive()
     }
 
-    /// Added to a connection already being served (a request that failed authentication, with
-    /// `silent_close_on_auth_failure`): silence starts now, and reads are asked for here because
-    /// the HTTP side may have turned automatic reading off.
+    /// Added to a connection already being served (after a 413, or a request that failed
+    /// authentication with `silent_close_on_auth_failure`): silence starts now, and reads are
+    /// asked for here because the HTTP side may have turned automatic reading off.
     public func handlerAdded(context: ChannelHandlerContext) {
         guard context.channel.isActive else { return }
         start(context: context)
@@ -39,8 +39,9 @@ public final class SilentCloseHandler: ChannelInboundHandler, RemovableChannelHa
         context.read()
     }
 
-    // Started from channelActive only: before the channel is registered and active, a
-    // half-close would fail silently and the client would wait for the timeout instead.
+    // Started only on an active channel (channelActive, or handlerAdded on a live one): before
+    // the channel is registered and active, a half-close would fail silently and the client
+    // would wait for the timeout instead.
     private func start(context: ChannelHandlerContext) {
         guard timer == nil else { return }
         let channel = context.channel
