@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import PopConfig
 
 /// What the gateway knows of one backend right now: whether it is healthy, and its load.
@@ -30,13 +31,18 @@ public final class BackendBoard: @unchecked Sendable {
     private var loads: [BackendLoad]
     private var listings: [[String: String]]
     private let kinds: [BackendKind]
+    private let names: [String]
+    private let logger: Logger?
     private let unhealthyAfter: Int
     private let healthyAfter: Int
 
-    public init(backends: [BackendSettings], unhealthyAfter: Int, healthyAfter: Int) {
+    /// `logger` is told of every change of health, whichever check or request caused it.
+    public init(backends: [BackendSettings], unhealthyAfter: Int, healthyAfter: Int, logger: Logger? = nil) {
         loads = Array(repeating: BackendLoad(), count: backends.count)
         listings = Array(repeating: [:], count: backends.count)
         kinds = backends.map(\.kind)
+        names = backends.map(\.name)
+        self.logger = logger
         self.unhealthyAfter = unhealthyAfter
         self.healthyAfter = healthyAfter
     }
@@ -46,13 +52,16 @@ public final class BackendBoard: @unchecked Sendable {
 
     /// A health check passed, with the load figures the worker published (nil: none).
     public func checkPassed(_ index: Int, queueDepth: Double?, gpuPressure: Double?) {
-        lock.withLock {
+        let recovered = lock.withLock {
+            let was = loads[index].healthy
             loads[index].consecutiveFailures = 0
             loads[index].consecutivePasses += 1
             if loads[index].consecutivePasses >= healthyAfter { loads[index].healthy = true }
             if let queueDepth { loads[index].queueDepth = queueDepth }
             if let gpuPressure { loads[index].gpuPressure = gpuPressure }
+            return !was && loads[index].healthy
         }
+        if recovered { logger?.info("backend healthy again", metadata: ["backend": "\(names[index])"]) }
     }
 
     /// The models each backend lists, as ``ModelListing/entries(fromListing:)`` reads them.
@@ -65,11 +74,14 @@ public final class BackendBoard: @unchecked Sendable {
 
     /// A health check failed, or a request could not reach the backend.
     public func failed(_ index: Int) {
-        lock.withLock {
+        let wentDown = lock.withLock {
+            let was = loads[index].healthy
             loads[index].consecutivePasses = 0
             loads[index].consecutiveFailures += 1
             if loads[index].consecutiveFailures >= unhealthyAfter { loads[index].healthy = false }
+            return was && !loads[index].healthy
         }
+        if wentDown { logger?.warning("backend unhealthy", metadata: ["backend": "\(names[index])"]) }
     }
 
     /// A request to the backend starts; for workers that publish no queue, it counts as queue.

@@ -47,7 +47,6 @@ public struct BackendMonitor: Service {
         // Answers slower than this count as failures, so a hung worker leaves the rotation; never
         // under 2 s, so a worker busy generating is not mistaken for a dead one.
         let timeout = TimeAmount.milliseconds(max(2000, interval.wholeMilliseconds))
-        let wasHealthy = board.current[index].healthy
         do {
             let health = try await upstream.fetch(backend.url + backend.kind.healthPath, timeout: timeout)
             guard health.status == 200 else { throw BackendCheckError(status: health.status) }
@@ -68,13 +67,6 @@ public struct BackendMonitor: Service {
         } catch {
             board.failed(index)
             logger.debug("backend check failed", metadata: ["backend": "\(backend.name)", "error": "\(error)"])
-        }
-        let isHealthy = board.current[index].healthy
-        if isHealthy != wasHealthy {
-            logger.log(
-                level: isHealthy ? .info : .warning, isHealthy ? "backend healthy again" : "backend unhealthy",
-                metadata: ["backend": "\(backend.name)"]
-            )
         }
     }
 }

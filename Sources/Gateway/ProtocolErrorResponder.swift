@@ -3,7 +3,8 @@ import NIOHTTP1
 
 /// Answers a request the HTTP parser rejects, in place of NIO's bare 400: 431 when the head is
 /// larger than `max_header_bytes`, 400 for anything else malformed, each with an OpenAI-style body
-/// that says what was wrong. The decoder closes the connection afterwards.
+/// that says what was wrong. The decoder closes the connection afterwards, once what the client
+/// still sends has been drained (``SilentCloseHandler``).
 final class ProtocolErrorResponder: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
@@ -39,6 +40,9 @@ final class ProtocolErrorResponder: ChannelDuplexHandler, RemovableChannelHandle
             context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
             responding = true
+            // The decoder closes the connection next; the rest of what the client sent (the head
+            // past the limit) is drained first, so the answer is not lost to a reset.
+            try? context.pipeline.syncOperations.addHandler(SilentCloseHandler(), position: .first)
         }
         context.fireErrorCaught(error)
     }

@@ -7,8 +7,13 @@ import NIOCore
 /// closing a socket with unread bytes in its receive queue makes the kernel answer with RST.
 /// The connection is closed when the client closes its side, or after `drainTimeout` or
 /// `drainLimit` bytes, whichever comes first.
-public final class SilentCloseHandler: ChannelInboundHandler, RemovableChannelHandler {
+///
+/// Added in front of an HTTP pipeline after a last answer (413, 431, 400), it also holds back
+/// the close the HTTP handlers ask for, so the answer is not destroyed by a reset either: the
+/// connection closes when the drain ends.
+public final class SilentCloseHandler: ChannelDuplexHandler, RemovableChannelHandler {
     public typealias InboundIn = ByteBuffer
+    public typealias OutboundIn = ByteBuffer
 
     private let drainTimeout: TimeAmount
     private let drainLimit: Int
@@ -44,9 +49,19 @@ public final class SilentCloseHandler: ChannelInboundHandler, RemovableChannelHa
     // would wait for the timeout instead.
     private func start(context: ChannelHandlerContext) {
         guard timer == nil else { return }
-        let channel = context.channel
-        timer = context.eventLoop.scheduleTask(in: drainTimeout) { channel.close(promise: nil) }
+        // Closed through this handler's own context, which the close below does not hold back.
+        let ownContext = NIOLoopBound(context, eventLoop: context.eventLoop)
+        timer = context.eventLoop.scheduleTask(in: drainTimeout) { ownContext.value.close(promise: nil) }
         context.close(mode: .output, promise: nil)
+    }
+
+    /// A full close asked for by a handler behind this one waits for the drain to end.
+    public func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        guard timer != nil, mode == .all else {
+            context.close(mode: mode, promise: promise)
+            return
+        }
+        context.channel.closeFuture.cascade(to: promise)
     }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {

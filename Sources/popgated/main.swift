@@ -38,7 +38,7 @@ struct Popgated: AsyncParsableCommand {
         let upstream = UpstreamClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton)
         let board = BackendBoard(
             backends: configuration.backends, unhealthyAfter: configuration.gateway.unhealthyAfter,
-            healthyAfter: configuration.gateway.healthyAfter
+            healthyAfter: configuration.gateway.healthyAfter, logger: logger
         )
         let monitor = BackendMonitor(
             backends: configuration.backends, board: board, upstream: upstream,
