@@ -47,6 +47,17 @@ struct HTTPConnection {
         let started = ContinuousClock.now
         let keepAlive = head.isKeepAlive
 
+        let endpoint = ProxyRoute.path(of: head.uri)
+        var tenantLabel = "unknown"
+        var tierLabel = "unknown"
+        /// Counts the answer in the metrics.
+        func record(status: UInt, backend: String? = nil, timeToFirstByte: Duration? = nil) {
+            context.metrics.requestFinished(
+                tenant: tenantLabel, tier: tierLabel, backend: backend, endpoint: endpoint,
+                status: Int(status), duration: ContinuousClock.now - started, timeToFirstByte: timeToFirstByte
+            )
+        }
+
         // The snapshot is read per request, so a peer revoked mid-connection is cut off here.
         let authentication = Authenticator.authenticate(
             source: source, authorization: head.headers.first(name: "Authorization"), snapshot: context.directory.snapshot
@@ -65,11 +76,8 @@ struct HTTPConnection {
             guard try await discardBody(&parts) else { return .close }
             try await Self.write(error: .invalidAPIKey(reason), requestID: requestID, keepAlive: keepAlive, to: writer)
             log.info("request refused", metadata: ["http.status": "401", "peer.address": "\(source)"])
-            context.metrics.requestFinished(
-                tenant: context.directory.livePeer(at: source)?.tenantName ?? "unknown", tier: "unknown", backend: nil,
-                endpoint: Self.path(of: head.uri), status: 401, duration: ContinuousClock.now - started,
-                timeToFirstByte: nil
-            )
+            tenantLabel = context.directory.livePeer(at: source)?.tenantName ?? "unknown"
+            record(status: 401)
             return .keepAlive
         case .authenticated(let who):
             identity = who
@@ -77,15 +85,7 @@ struct HTTPConnection {
         log[metadataKey: "peer.name"] = "\(identity.peer.name)"
         log[metadataKey: "tenant"] = "\(identity.peer.tenantName)"
 
-        let endpoint = Self.path(of: head.uri)
-        var tierLabel = "unknown"
-        /// Counts the answer in the metrics.
-        func record(status: UInt, backend: String? = nil, timeToFirstByte: Duration? = nil) {
-            context.metrics.requestFinished(
-                tenant: identity.peer.tenantName, tier: tierLabel, backend: backend, endpoint: endpoint,
-                status: Int(status), duration: ContinuousClock.now - started, timeToFirstByte: timeToFirstByte
-            )
-        }
+        tenantLabel = identity.peer.tenantName
         var bodyRead = false
         /// Answers an error once the request's body is read past, and logs and counts it.
         func refuse(_ error: OpenAIError, extraHeaders: HTTPHeaders = [:]) async throws -> Next {
@@ -238,11 +238,6 @@ struct HTTPConnection {
             }
         }
         return false
-    }
-
-    /// The path of a request target, without its query.
-    static func path(of uri: String) -> String {
-        String(uri.split(separator: "?", maxSplits: 1).first ?? "")
     }
 
     static func write(

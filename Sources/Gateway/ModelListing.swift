@@ -27,14 +27,9 @@ enum ModelListing {
     static func body(models: [String], described: [[String: String]]) -> [UInt8] {
         let data = models.map { model in
             described.lazy.compactMap { $0[model] }.first
-                ?? #"{"created":0,"id":\#(jsonString(model)),"object":"model","owned_by":"popgate"}"#
+                ?? #"{"created":0,"id":\#(JSONText.string(model)),"object":"model","owned_by":"popgate"}"#
         }
         return Array(#"{"data":[\#(data.joined(separator: ","))],"object":"list"}"#.utf8)
-    }
-
-    private static func jsonString(_ text: String) -> String {
-        let data = (try? JSONSerialization.data(withJSONObject: [text], options: [.withoutEscapingSlashes])) ?? Data("[\"\"]".utf8)
-        return String(decoding: data.dropFirst().dropLast(), as: UTF8.self)
     }
 
     /// The models `router` would route for `tier` given `loads`, in configuration order.

@@ -11,9 +11,14 @@ enum ProxyRoute: Equatable {
         "/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/responses",
     ]
 
+    /// The path of a request target, without its query.
+    static func path(of uri: String) -> String {
+        String(uri.split(separator: "?", maxSplits: 1).first ?? "")
+    }
+
     /// The route for a request line, or the error to answer.
     static func resolve(method: HTTPMethod, uri: String) -> Result<ProxyRoute, OpenAIError> {
-        let path = String(uri.split(separator: "?", maxSplits: 1).first ?? "")
+        let path = path(of: uri)
         if modelRoutedPaths.contains(path) {
             return method == .POST ? .success(.modelRouted(path: path)) : .failure(.methodNotAllowed(method, path: path))
         }

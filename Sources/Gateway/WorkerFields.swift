@@ -40,7 +40,7 @@ enum WorkerFields {
         let members = fields.compactMap { name, value -> String? in
             switch value {
             case .int(let number): "\"\(name)\":\(number)"
-            case .string(let text): "\"\(name)\":\(jsonString(text))"
+            case .string(let text): "\"\(name)\":\(JSONText.string(text))"
             case .json(let text): "\"\(name)\":\(text)"
             case .absent: nil
             }
@@ -53,14 +53,5 @@ enum WorkerFields {
         out.writeString(members.joined(separator: ",") + (object.isEmpty ? "" : ","))
         out.writeBytes(bytes[(brace + 1)...])
         return out
-    }
-
-    private static func jsonString(_ text: String) -> String {
-        // The gateway's own values (a hex salt) need no escaping; only other text goes through the encoder.
-        if text.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") }) {
-            return "\"\(text)\""
-        }
-        let data = (try? JSONSerialization.data(withJSONObject: [text], options: [.withoutEscapingSlashes])) ?? Data("[\"\"]".utf8)
-        return String(decoding: data.dropFirst().dropLast(), as: UTF8.self)
     }
 }
