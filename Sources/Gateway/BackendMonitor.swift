@@ -12,16 +12,16 @@ import ServiceLifecycle
 public struct BackendMonitor: Service {
     private let backends: [BackendSettings]
     private let board: BackendBoard
-    private let upstream: UpstreamClient
+    private let workers: WorkerConnectionPool
     private let interval: Duration
     private let logger: Logger
 
     public init(
-        backends: [BackendSettings], board: BackendBoard, upstream: UpstreamClient, interval: Duration, logger: Logger
+        backends: [BackendSettings], board: BackendBoard, workers: WorkerConnectionPool, interval: Duration, logger: Logger
     ) {
         self.backends = backends
         self.board = board
-        self.upstream = upstream
+        self.workers = workers
         self.interval = interval
         self.logger = logger
     }
@@ -48,18 +48,18 @@ public struct BackendMonitor: Service {
         // under 2 s, so a worker busy generating is not mistaken for a dead one.
         let timeout = TimeAmount.milliseconds(max(2000, interval.wholeMilliseconds))
         do {
-            let health = try await upstream.fetch(backend.url + backend.kind.healthPath, timeout: timeout)
+            let health = try await workers.fetch(backend: index, path: backend.kind.healthPath, timeout: timeout)
             guard health.status == 200 else { throw BackendCheckError(status: health.status) }
             var queue: Double?
             var pressure: Double?
             if let metrics = backend.kind.metrics,
-               let text = try? await upstream.fetch(backend.url + "/metrics", timeout: timeout), text.status == 200
+               let text = try? await workers.fetch(backend: index, path: "/metrics", timeout: timeout), text.status == 200
             {
                 queue = PrometheusText.sum(of: metrics.queue, in: text.body)
                 pressure = metrics.pressure.flatMap { PrometheusText.sum(of: $0, in: text.body) }
             }
             // The worker's own descriptions of its models, for the gateway's `GET /v1/models`.
-            let listing = backend.kind == .openai ? health : try? await upstream.fetch(backend.url + "/v1/models", timeout: timeout)
+            let listing = backend.kind == .openai ? health : try? await workers.fetch(backend: index, path: "/v1/models", timeout: timeout)
             if let listing, listing.status == 200 {
                 board.listed(index, entries: ModelListing.entries(fromListing: listing.body))
             }

@@ -2,12 +2,12 @@ import Logging
 import PopConfig
 
 /// What every connection of the gateway shares: the registry snapshot, the backends and their
-/// state, the upstream pool, the limits, and the settings.
+/// state, the worker connections, the limits, and the settings.
 struct GatewayContext: Sendable {
     let directory: PeerDirectory
     let router: BackendRouter
     let board: BackendBoard
-    let upstream: UpstreamClient
+    let workers: WorkerConnectionPool
     let cacheSalt: CacheSalt
     let limiter: RateLimiter
     let streams: StreamCounter

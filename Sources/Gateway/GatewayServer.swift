@@ -17,24 +17,18 @@ public struct GatewayServer: Service {
     private let directory: PeerDirectory
     private let board: BackendBoard
     private let cacheSalt: CacheSalt
-    private let upstream: UpstreamClient
+    private let workers: WorkerConnectionPool
     private let group: any EventLoopGroup
     private let logger: Logger
     private let metrics: GatewayMetrics
     private let onBound: @Sendable (SocketAddress) -> Void
     private let tls: TLSServerContext?
 
-    /// The connection as classified at accept time.
-    enum Accepted: Sendable {
-        case peer(NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, IPAddress)
-        case silent
-    }
-
     /// Creates the server; `onBound` is told the bound address once listening. With `tls`, peers
     /// get HTTPS (non-peers still get no byte, not even a handshake).
     public init(
         configuration: PopConfiguration, directory: PeerDirectory, board: BackendBoard, cacheSalt: CacheSalt,
-        upstream: UpstreamClient, group: any EventLoopGroup, logger: Logger, metrics: GatewayMetrics = GatewayMetrics(),
+        workers: WorkerConnectionPool, group: any EventLoopGroup, logger: Logger, metrics: GatewayMetrics = GatewayMetrics(),
         tls: TLSServerContext? = nil, onBound: @escaping @Sendable (SocketAddress) -> Void = { _ in }
     ) {
         self.tls = tls
@@ -42,7 +36,7 @@ public struct GatewayServer: Service {
         self.board = board
         self.cacheSalt = cacheSalt
         self.directory = directory
-        self.upstream = upstream
+        self.workers = workers
         self.group = group
         self.logger = logger
         self.metrics = metrics
@@ -55,13 +49,12 @@ public struct GatewayServer: Service {
         let directory = self.directory
         let logger = self.logger
         let metrics = self.metrics
-        let upstream = self.upstream
         let router = BackendRouter(backends: configuration.backends)
         let board = self.board
         let settings = configuration.gateway
         let tls = self.tls
         let context = GatewayContext(
-            directory: directory, router: router, board: board, upstream: upstream, cacheSalt: cacheSalt,
+            directory: directory, router: router, board: board, workers: workers, cacheSalt: cacheSalt,
             limiter: RateLimiter(settings: configuration.limits),
             streams: StreamCounter(limit: configuration.limits.maxStreamsPerPeer), settings: settings,
             metrics: metrics, logger: logger
@@ -74,6 +67,7 @@ public struct GatewayServer: Service {
         var decoderLimits = NIOHTTPDecoderLimitConfiguration()
         decoderLimits.maxHeaderListSize = settings.maxHeaderBytes
         decoderLimits.maxHeaderFieldSize = settings.maxHeaderBytes
+        let connections = LiveConnections()
         let server = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             // IP_FREEBIND: bind the tunnel address before popnetd has put it on the interface,
@@ -81,13 +75,16 @@ public struct GatewayServer: Service {
             .serverChannelOption(.ipOption(.init(rawValue: IP_FREEBIND)), value: 1)
             .serverChannelOption(.backlog, value: 1024)
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
-            .bind(host: host, port: port) { channel in
+            .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let source = channel.remoteAddress?.ipAddress.flatMap(IPAddress.init)
                     guard let source, directory.livePeer(at: source) != nil else {
                         try channel.pipeline.syncOperations.addHandler(SilentCloseHandler())
-                        return Accepted.silent
+                        logger.debug("silent close of a non-peer connection")
+                        metrics.silentClose(.nonPeer)
+                        return
                     }
+                    connections.insert(channel)
                     let pipeline = channel.pipeline.syncOperations
                     // Only now, for a live peer: a non-peer must not even see a ServerHello.
                     try tls?.addHandler(to: pipeline)
@@ -100,43 +97,26 @@ public struct GatewayServer: Service {
                         logger.info("connection timed out", metadata: ["deadline": "\(reason)"])
                         metrics.silentClose(.timeout)
                     })
-                    let http = try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(
-                        wrappingChannelSynchronously: channel
-                    )
-                    return Accepted.peer(http, source)
+                    try pipeline.addHandler(HTTPConnection(source: source, context: context))
                 }
             }
-        if let address = server.channel.localAddress { onBound(address) }
+            .bind(host: host, port: port).get()
+        if let address = server.localAddress { onBound(address) }
         logger.info("gateway listening", metadata: [
-            "listen.address": "\(host):\(server.channel.localAddress?.port ?? port)",
+            "listen.address": "\(host):\(server.localAddress?.port ?? port)",
             "listen.scheme": "\(tls == nil ? "http" : "https")",
         ])
 
-        do {
-            // Shutdown cancels the accept loop and every connection task; NIO closes each channel.
-            try await cancelWhenGracefulShutdown {
-                try await server.executeThenClose { inbound in
-                    try await withThrowingDiscardingTaskGroup { tasks in
-                        for try await accepted in inbound {
-                            guard case .peer(let channel, let source) = accepted else {
-                                logger.debug("silent close of a non-peer connection")
-                                metrics.silentClose(.nonPeer)
-                                continue
-                            }
-                            tasks.addTask(executorPreference: EventLoopTaskExecutor(channel.channel.eventLoop)) {
-                                let connection = HTTPConnection(source: source, context: context)
-                                do {
-                                    try await connection.serve(channel)
-                                } catch {
-                                    logger.debug("connection ended with an error", metadata: ["error": "\(error)"])
-                                }
-                            }
-                        }
-                    }
-                }
+        // Shutdown (graceful, or the task cancelled) closes the listener, then every connection.
+        await withGracefulShutdownHandler {
+            await withTaskCancellationHandler {
+                try? await server.closeFuture.get()
+            } onCancel: {
+                server.close(promise: nil)
             }
-        } catch is CancellationError {
-            // A graceful shutdown cancels the accept loop; that is a clean exit.
+        } onGracefulShutdown: {
+            server.close(promise: nil)
         }
+        await connections.closeAll()
     }
 }

@@ -6,14 +6,16 @@ import NIOHTTP1
 import PopConfig
 import Registry
 
-typealias ResponseWriter = NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>
-typealias RequestParts = NIOAsyncChannelInboundStream<HTTPServerRequestPart>.AsyncIterator
-
 /// Serves the HTTP/1.1 requests of one authenticated-peer connection, one after another:
 /// authentication, limits, routing, and the proxied exchange (``ProxyExchange``).
-struct HTTPConnection {
-    let source: IPAddress
-    let context: GatewayContext
+///
+/// It is the last handler of the connection's pipeline and runs on its event loop: a request
+/// is decided in the call that reads its head, and its answer written in the call that reads
+/// the worker's (no task, no thread hop). `HTTPServerPipelineHandler` in front of it holds a
+/// pipelined request back until the answer before it has ended.
+final class HTTPConnection: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
 
     /// What to do with the connection after a request.
     enum Next {
@@ -24,40 +26,96 @@ struct HTTPConnection {
         case silence
     }
 
-    func serve(_ channel: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>) async throws {
-        try await channel.executeThenClose { inbound, outbound in
-            var parts = inbound.makeAsyncIterator()
-            while let part = try await parts.next() {
-                guard case .head(let head) = part else { return }  // body without a head: protocol error
-                let next = try await handle(head: head, parts: &parts, writer: outbound)
-                if next == .silence {
-                    try await channel.channel.pipeline.addHandler(SilentCloseHandler(), position: .first).get()
-                    try? await channel.channel.closeFuture.get()
-                    return
-                }
-                if next == .close || !head.isKeepAlive { return }
+    private enum State {
+        case idle
+        /// Reading past the body of a request that is refused; the refusal is answered at its end.
+        case discarding(Request, OpenAIError, extraHeaders: HTTPHeaders, bytes: Int)
+        case collecting(Request, Admission, body: ByteBuffer)
+        case proxying(Request, Admission, ProxyExchange)
+        /// Closed, closing or silenced: nothing more is read.
+        case done
+    }
+
+    private let source: IPAddress
+    private let context: GatewayContext
+    private var state = State.idle
+
+    init(source: IPAddress, context: GatewayContext) {
+        self.source = source
+        self.context = context
+    }
+
+    func channelRead(context channelContext: ChannelHandlerContext, data: NIOAny) {
+        let part = unwrapInboundIn(data)
+        switch state {
+        case .idle:
+            // A body without a head is a protocol error.
+            guard case .head(let head) = part else { return finish(.close, writeEnd: false, channelContext) }
+            begin(head, channelContext)
+        case .discarding(let request, let error, let extraHeaders, let bytes):
+            switch part {
+            case .body(let chunk):
+                let total = bytes + chunk.readableBytes
+                guard total <= context.settings.maxRequestBodyBytes else { return finish(.close, writeEnd: false, channelContext) }
+                state = .discarding(request, error, extraHeaders: extraHeaders, bytes: total)
+            case .end:
+                refuse(request, error, extraHeaders: extraHeaders, channelContext)
+            case .head:
+                finish(.close, writeEnd: false, channelContext)
             }
+        case .collecting(let request, let admission, var body):
+            state = .done  // so `body` is the buffer's only owner while it grows
+            switch part {
+            case .body(var chunk):
+                guard body.readableBytes + chunk.readableBytes <= context.settings.maxRequestBodyBytes else {
+                    return bodyTooLarge(request, admission, channelContext)
+                }
+                body.writeBuffer(&chunk)
+                state = .collecting(request, admission, body: body)
+            case .end:
+                dispatch(request, admission, body: body, channelContext)
+            case .head:
+                end(admission, stream: false)
+                finish(.close, writeEnd: false, channelContext)
+            }
+        case .proxying, .done:
+            break
         }
     }
 
-    private func handle(head: HTTPRequestHead, parts: inout RequestParts, writer: ResponseWriter) async throws -> Next {
-        let requestID = RequestID.make()
-        var log = context.logger
-        log[metadataKey: "request.id"] = "\(requestID)"
-        let started = ContinuousClock.now
-        let keepAlive = head.isKeepAlive
+    func channelWritabilityChanged(context channelContext: ChannelHandlerContext) {
+        if case .proxying(_, _, let exchange) = state { exchange.clientWritabilityChanged() }
+        channelContext.fireChannelWritabilityChanged()
+    }
 
-        let endpoint = ProxyRoute.path(of: head.uri)
-        var tenantLabel = "unknown"
-        var tierLabel = "unknown"
-        /// Counts the answer in the metrics.
-        func record(status: UInt, backend: String? = nil, timeToFirstByte: Duration? = nil) {
-            context.metrics.requestFinished(
-                tenant: tenantLabel, tier: tierLabel, backend: backend, endpoint: endpoint,
-                status: Int(status), duration: ContinuousClock.now - started, timeToFirstByte: timeToFirstByte
-            )
+    func channelInactive(context channelContext: ChannelHandlerContext) {
+        switch state {
+        case .proxying(let request, let admission, let exchange):
+            // The client went away mid-response: counted as NGINX does, 499 "client closed request".
+            exchange.abandon()
+            end(admission, stream: admission.isStream)
+            request.record(499, in: context)
+            request.log.info("client closed the connection before the answer ended")
+        case .collecting(_, let admission, _):
+            end(admission, stream: false)
+        case .idle, .discarding, .done:
+            break
         }
+        state = .done
+        channelContext.fireChannelInactive()
+    }
 
+    func errorCaught(context channelContext: ChannelHandlerContext, error: any Error) {
+        // A malformed request was answered by ProtocolErrorResponder, whose drain holds this close back.
+        context.logger.debug("connection ended with an error", metadata: ["error": "\(error)"])
+        channelContext.close(promise: nil)
+    }
+
+    // MARK: A request
+
+    /// Authentication, route, tier and limits: everything decided from the head alone.
+    private func begin(_ head: HTTPRequestHead, _ channelContext: ChannelHandlerContext) {
+        var request = Request(head: head, logger: context.logger)
         // The snapshot is read per request, so a peer revoked mid-connection is cut off here.
         let authentication = Authenticator.authenticate(
             source: source, authorization: head.headers.first(name: "Authorization"), snapshot: context.directory.snapshot
@@ -65,195 +123,211 @@ struct HTTPConnection {
         let identity: RequestIdentity
         switch authentication {
         case .unknownPeer:
-            log.info("peer no longer live; closing", metadata: ["peer.address": "\(source)"])
-            return .close
+            request.log.info("peer no longer live; closing", metadata: ["peer.address": "\(source)"])
+            return finish(.close, writeEnd: false, channelContext)
         case .invalidKey(let reason):
             if context.settings.silentCloseOnAuthFailure {
-                log.info("request refused silently", metadata: ["peer.address": "\(source)", "reason": "api key"])
+                request.log.info("request refused silently", metadata: ["peer.address": "\(source)", "reason": "api key"])
                 context.metrics.silentClose(.authFailure)
-                return .silence
+                return finish(.silence, writeEnd: false, channelContext)
             }
-            guard try await discardBody(&parts) else { return .close }
-            try await Self.write(error: .invalidAPIKey(reason), requestID: requestID, keepAlive: keepAlive, to: writer)
-            log.info("request refused", metadata: ["http.status": "401", "peer.address": "\(source)"])
-            tenantLabel = context.directory.livePeer(at: source)?.tenantName ?? "unknown"
-            record(status: 401)
-            return .keepAlive
+            request.tenantLabel = context.directory.livePeer(at: source)?.tenantName ?? "unknown"
+            request.log[metadataKey: "peer.address"] = "\(source)"
+            return refuseAfterBody(request, .invalidAPIKey(reason))
         case .authenticated(let who):
             identity = who
         }
-        log[metadataKey: "peer.name"] = "\(identity.peer.name)"
-        log[metadataKey: "tenant"] = "\(identity.peer.tenantName)"
-
-        tenantLabel = identity.peer.tenantName
-        var bodyRead = false
-        /// Answers an error once the request's body is read past, and logs and counts it.
-        func refuse(_ error: OpenAIError, extraHeaders: HTTPHeaders = [:]) async throws -> Next {
-            if !bodyRead { guard try await discardBody(&parts) else { return .close } }
-            try await Self.write(error: error, requestID: requestID, keepAlive: keepAlive, to: writer, extraHeaders: extraHeaders)
-            log.info("request refused", metadata: ["http.status": "\(error.status.code)", "error.code": "\(error.code ?? "")"])
-            record(status: error.status.code)
-            return .keepAlive
-        }
+        request.log[metadataKey: "peer.name"] = "\(identity.peer.name)"
+        request.log[metadataKey: "tenant"] = "\(identity.peer.tenantName)"
+        request.tenantLabel = identity.peer.tenantName
 
         let route: ProxyRoute
         switch ProxyRoute.resolve(method: head.method, uri: head.uri) {
-        case .failure(let error): return try await refuse(error)
+        case .failure(let error): return refuseAfterBody(request, error)
         case .success(let resolved): route = resolved
         }
 
         let tier: Tier
         if let requested = head.headers.first(name: context.settings.tierHeader) {
             guard let parsed = Tier(rawValue: requested.trimmingCharacters(in: .whitespaces).lowercased()) else {
-                return try await refuse(.unknownTier(requested, header: context.settings.tierHeader))
+                return refuseAfterBody(request, .unknownTier(requested, header: context.settings.tierHeader))
             }
             tier = parsed
         } else {
             tier = identity.defaultTier
         }
-        log[metadataKey: "tier"] = "\(tier)"
-        tierLabel = tier.rawValue
+        request.log[metadataKey: "tier"] = "\(tier)"
+        request.tierLabel = tier.rawValue
 
         if let refusal = context.limiter.admit(apiKey: identity.keyID, tier: tier) {
-            context.metrics.rateLimited(tenant: identity.peer.tenantName, tier: tierLabel, limit: refusal.limit)
-            return try await refuse(.rateLimited(refusal, tier: tier), extraHeaders: refusal.headers)
+            context.metrics.rateLimited(tenant: identity.peer.tenantName, tier: request.tierLabel, limit: refusal.limit)
+            return refuseAfterBody(request, .rateLimited(refusal, tier: tier), extraHeaders: refusal.headers)
         }
-        let peerKey = identity.peer.id
-        guard context.streams.acquire(peer: peerKey) else {
+        guard context.streams.acquire(peer: identity.peer.id) else {
             let refusal = RateLimitRefusal(limit: .streams, allowance: context.streams.limit, retryAfterSeconds: 1)
-            context.metrics.rateLimited(tenant: identity.peer.tenantName, tier: tierLabel, limit: .streams)
-            return try await refuse(.rateLimited(refusal, tier: tier), extraHeaders: refusal.headers)
+            context.metrics.rateLimited(tenant: identity.peer.tenantName, tier: request.tierLabel, limit: .streams)
+            return refuseAfterBody(request, .rateLimited(refusal, tier: tier), extraHeaders: refusal.headers)
         }
-        defer { context.streams.release(peer: peerKey) }
+        state = .collecting(request, Admission(identity: identity, tier: tier, route: route), body: ByteBuffer())
+    }
 
-        guard let bytes = try await collectBody(&parts) else {
-            try await Self.write(
-                error: .bodyTooLarge(limit: context.settings.maxRequestBodyBytes), requestID: requestID, keepAlive: false,
-                to: writer
-            )
-            record(status: HTTPResponseStatus.payloadTooLarge.code)
-            return .silence
-        }
-        bodyRead = true
+    /// The body is read to its end (and dropped) before the refusal is answered.
+    private func refuseAfterBody(_ request: Request, _ error: OpenAIError, extraHeaders: HTTPHeaders = [:]) {
+        state = .discarding(request, error, extraHeaders: extraHeaders, bytes: 0)
+    }
 
+    /// Answers an error, and logs and counts it.
+    private func refuse(
+        _ request: Request, _ error: OpenAIError, extraHeaders: HTTPHeaders = [:], _ channelContext: ChannelHandlerContext
+    ) {
+        Self.write(error: error, requestID: request.id, keepAlive: request.keepAlive, to: channelContext, extraHeaders: extraHeaders)
+        request.log.info("request refused", metadata: ["http.status": "\(error.status.code)", "error.code": "\(error.code ?? "")"])
+        request.record(error.status.code, in: context)
+        finish(.keepAlive, request: request, channelContext)
+    }
+
+    /// A body past the limit is answered at once (it may never end), and the rest drained.
+    private func bodyTooLarge(_ request: Request, _ admission: Admission, _ channelContext: ChannelHandlerContext) {
+        end(admission, stream: false)
+        Self.write(
+            error: .bodyTooLarge(limit: context.settings.maxRequestBodyBytes), requestID: request.id, keepAlive: false,
+            to: channelContext
+        )
+        request.record(HTTPResponseStatus.payloadTooLarge.code, in: context)
+        finish(.silence, channelContext)
+    }
+
+    /// The whole request is in: the model listing is answered here, anything else proxied.
+    private func dispatch(_ request: Request, _ admission: Admission, body bytes: ByteBuffer, _ channelContext: ChannelHandlerContext) {
+        var request = request
         let path: String
-        switch route {
+        switch admission.route {
         case .listModels:
-            try await listModels(tier: tier, requestID: requestID, keepAlive: keepAlive, writer: writer, log: log)
-            record(status: 200)
-            return .keepAlive
+            end(admission, stream: false)
+            listModels(tier: admission.tier, request: request, channelContext)
+            request.record(200, in: context)
+            return finish(.keepAlive, request: request, channelContext)
         case .modelRouted(let routedPath):
             path = routedPath
         }
+        let refused = { (error: OpenAIError) in
+            self.end(admission, stream: false)
+            self.refuse(request, error, channelContext)
+        }
         let body: RequestBody
         switch RequestBody.parse(bytes) {
-        case .failure(let error): return try await refuse(error)
+        case .failure(let error): return refused(error)
         case .success(let parsed): body = parsed
         }
-        guard context.router.anyServes(body.model) else { return try await refuse(.modelNotFound(body.model)) }
-        log[metadataKey: "model"] = "\(body.model)"
-        let candidates = context.router.candidates(model: body.model, tier: tier, loads: context.board.current)
+        guard context.router.anyServes(body.model) else { return refused(.modelNotFound(body.model)) }
+        request.log[metadataKey: "model"] = "\(body.model)"
+        let candidates = context.router.candidates(model: body.model, tier: admission.tier, loads: context.board.current)
         guard !candidates.isEmpty else {
-            log.warning("no backend available")
-            return try await refuse(.noBackend(model: body.model, tier: tier.rawValue))
+            request.log.warning("no backend available")
+            return refused(.noBackend(model: body.model, tier: admission.tier.rawValue))
         }
 
-        let exchange = ProxyExchange(
-            context: context, identity: identity, tier: tier, path: path, head: head, body: body, requestID: requestID
-        )
+        var admission = admission
+        admission.isStream = body.isStream
         if body.isStream { context.metrics.streamStarted() }
-        defer { if body.isStream { context.metrics.streamEnded() } }
-        let outcome: ProxyExchange.Outcome
-        do {
-            outcome = try await exchange.run(candidates: candidates, writer: writer, log: &log)
-        } catch {
-            // The client went away mid-response: counted as NGINX does, 499 "client closed request".
-            record(status: 499)
-            throw error
+        let exchange = ProxyExchange(
+            context: context, identity: admission.identity, tier: admission.tier, path: path, head: request.head,
+            body: body, requestID: request.id, candidates: candidates, log: request.log, client: channelContext
+        ) { [self] outcome in
+            guard case .proxying = state else { return }
+            end(admission, stream: admission.isStream)
+            served(request, admission, outcome)
+            finish(outcome.next, request: request, writeEnd: outcome.writeEnd, channelContext)
         }
-        record(status: outcome.status, backend: outcome.backend, timeToFirstByte: outcome.timeToFirstByte)
+        state = .proxying(request, admission, exchange)
+        exchange.start()
+    }
+
+    /// Counts, charges and logs a proxied request.
+    private func served(_ request: Request, _ admission: Admission, _ outcome: ProxyExchange.Outcome) {
+        var log = request.log
+        if let backend = outcome.backend { log[metadataKey: "backend"] = "\(backend)" }
+        if let priority = outcome.priority { log[metadataKey: "priority"] = "\(priority)" }
+        request.record(outcome.status, backend: outcome.backend, timeToFirstByte: outcome.timeToFirstByte, in: context)
         if let usage = outcome.usage {
-            context.limiter.charge(apiKey: identity.keyID, tier: tier, tokens: usage.total)
+            context.limiter.charge(apiKey: admission.identity.keyID, tier: admission.tier, tokens: usage.total)
             context.metrics.tokensCounted(
-                tenant: identity.peer.tenantName, tier: tierLabel, prompt: usage.prompt, completion: usage.completion
+                tenant: admission.identity.peer.tenantName, tier: request.tierLabel, prompt: usage.prompt,
+                completion: usage.completion
             )
         }
         log.info(
             "request served",
             metadata: [
                 "http.status": "\(outcome.status)",
-                "duration_ms": "\((ContinuousClock.now - started).wholeMilliseconds)",
+                "duration_ms": "\((ContinuousClock.now - request.started).wholeMilliseconds)",
                 "tokens.prompt": "\(outcome.usage.map { "\($0.prompt)" } ?? "unknown")",
                 "tokens.completion": "\(outcome.usage.map { "\($0.completion)" } ?? "unknown")",
             ]
         )
-        return outcome.next
     }
 
     /// Answers `GET /v1/models` itself (``ModelListing``), from what the backend checks last read:
     /// no worker is asked while the client waits.
-    private func listModels(
-        tier: Tier, requestID: String, keepAlive: Bool, writer: ResponseWriter, log: Logger
-    ) async throws {
+    private func listModels(tier: Tier, request: Request, _ channelContext: ChannelHandlerContext) {
         let loads = context.board.current
         let models = ModelListing.routable(router: context.router, tier: tier, loads: loads)
         let entries = context.board.modelEntries
         let described = context.router.listing(loads: loads).map { entries[$0] }
-        try await Self.writeJSON(
-            status: .ok, body: ModelListing.body(models: models, described: described), requestID: requestID,
-            keepAlive: keepAlive, to: writer
+        request.log.info("request served", metadata: ["http.status": "200", "models": "\(models.count)"])
+        Self.writeJSON(
+            status: .ok, body: ModelListing.body(models: models, described: described), requestID: request.id,
+            keepAlive: request.keepAlive, to: channelContext
         )
-        log.info("request served", metadata: ["http.status": "200", "models": "\(models.count)"])
     }
 
-    /// Reads the request body into memory, up to the limit; nil as soon as it is larger (the
-    /// rest is not waited for: a body may never end).
-    private func collectBody(_ parts: inout RequestParts) async throws -> ByteBuffer? {
-        let limit = context.settings.maxRequestBodyBytes
-        var body = ByteBuffer()
-        while let part = try await parts.next() {
-            switch part {
-            case .body(var chunk):
-                guard body.readableBytes + chunk.readableBytes <= limit else { return nil }
-                body.writeBuffer(&chunk)
-            case .end:
-                return body
-            case .head:
-                return nil
-            }
-        }
-        return nil
+    /// The request's stream slot is given back.
+    private func end(_ admission: Admission, stream: Bool) {
+        context.streams.release(peer: admission.identity.peer.id)
+        if stream { context.metrics.streamEnded() }
     }
 
-    /// Skips the rest of a request body we will not use; false when the stream ended early.
-    private func discardBody(_ parts: inout RequestParts) async throws -> Bool {
-        var discarded = 0
-        while let part = try await parts.next() {
-            switch part {
-            case .body(let chunk):
-                discarded += chunk.readableBytes
-                if discarded > context.settings.maxRequestBodyBytes { return false }
-            case .end: return true
-            case .head: return false
-            }
+    /// After an answer (or instead of one): the next request, a close once the answer is out,
+    /// or silence. The answer's end is written only after the state has moved on, because
+    /// writing it lets `HTTPServerPipelineHandler` hand over a pipelined request at once.
+    private func finish(
+        _ next: Next, request: Request? = nil, writeEnd: Bool = true, _ channelContext: ChannelHandlerContext
+    ) {
+        let end = NIOAny(HTTPServerResponsePart.end(nil))
+        switch next {
+        case .keepAlive where request?.keepAlive == true:
+            state = .idle
+            if writeEnd { channelContext.writeAndFlush(end, promise: nil) }
+        case .keepAlive, .close:
+            state = .done
+            guard writeEnd else { return channelContext.close(promise: nil) }
+            let channel = channelContext.channel
+            channelContext.writeAndFlush(end).whenComplete { _ in channel.close(promise: nil) }
+        case .silence:
+            state = .done
+            if writeEnd { channelContext.writeAndFlush(end, promise: nil) }
+            try? channelContext.pipeline.syncOperations.addHandler(SilentCloseHandler(), position: .first)
         }
-        return false
     }
+
+    // MARK: Writing the gateway's own answers
 
     static func write(
-        error: OpenAIError, requestID: String, keepAlive: Bool, to writer: ResponseWriter, extraHeaders: HTTPHeaders = [:]
-    ) async throws {
-        try await writeJSON(
-            status: error.status, body: error.body, requestID: requestID, keepAlive: keepAlive, to: writer,
+        error: OpenAIError, requestID: String, keepAlive: Bool, to channelContext: ChannelHandlerContext,
+        extraHeaders: HTTPHeaders = [:]
+    ) {
+        writeJSON(
+            status: error.status, body: error.body, requestID: requestID, keepAlive: keepAlive, to: channelContext,
             extraHeaders: extraHeaders
         )
     }
 
-    /// A whole JSON response the gateway makes itself (errors, the model listing).
+    /// A JSON response the gateway makes itself (errors, the model listing), but for its end
+    /// (see ``finish(_:request:writeEnd:_:)``).
     static func writeJSON(
-        status: HTTPResponseStatus, body bytes: [UInt8], requestID: String, keepAlive: Bool, to writer: ResponseWriter,
-        extraHeaders: HTTPHeaders = [:]
-    ) async throws {
+        status: HTTPResponseStatus, body bytes: [UInt8], requestID: String, keepAlive: Bool,
+        to channelContext: ChannelHandlerContext, extraHeaders: HTTPHeaders = [:]
+    ) {
         let body = ByteBuffer(bytes: bytes)
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: "application/json")
@@ -261,9 +335,45 @@ struct HTTPConnection {
         headers.add(name: "X-Request-Id", value: requestID)
         headers.add(contentsOf: extraHeaders)
         if !keepAlive { headers.add(name: "Connection", value: "close") }
-        try await writer.write(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers)))
-        try await writer.write(.body(.byteBuffer(body)))
-        // Complete once the body is out (Content-Length): a client gone by the empty end changes nothing.
-        try? await writer.write(.end(nil))
+        channelContext.write(NIOAny(HTTPServerResponsePart.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+        channelContext.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(body))), promise: nil)
+    }
+}
+
+extension HTTPConnection {
+    /// One request as the log and the metrics see it.
+    struct Request {
+        let id = RequestID.make()
+        let started = ContinuousClock.now
+        let head: HTTPRequestHead
+        var log: Logger
+        var tenantLabel = "unknown"
+        var tierLabel = "unknown"
+
+        init(head: HTTPRequestHead, logger: Logger) {
+            self.head = head
+            log = logger
+            log[metadataKey: "request.id"] = "\(id)"
+        }
+
+        var keepAlive: Bool { head.isKeepAlive }
+
+        /// Counts the answer in the metrics.
+        func record(
+            _ status: UInt, backend: String? = nil, timeToFirstByte: Duration? = nil, in context: GatewayContext
+        ) {
+            context.metrics.requestFinished(
+                tenant: tenantLabel, tier: tierLabel, backend: backend, endpoint: ProxyRoute.path(of: head.uri),
+                status: Int(status), duration: ContinuousClock.now - started, timeToFirstByte: timeToFirstByte
+            )
+        }
+    }
+
+    /// A request let through authentication and the limits: it holds one of its peer's stream slots.
+    struct Admission {
+        let identity: RequestIdentity
+        let tier: Tier
+        let route: ProxyRoute
+        var isStream = false
     }
 }

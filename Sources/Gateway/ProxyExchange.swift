@@ -1,4 +1,3 @@
-import AsyncHTTPClient
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -6,59 +5,171 @@ import PopConfig
 import Registry
 
 /// One model-routed request proxied to a worker: the candidates tried in order until one
-/// answers, the answer streamed back piece by piece, and the tokens it used read on the way.
-struct ProxyExchange {
-    let context: GatewayContext
-    let identity: RequestIdentity
-    let tier: Tier
-    let path: String
-    let head: HTTPRequestHead
-    let body: RequestBody
-    let requestID: String
-
+/// answers, the answer passed on to the client piece by piece as it arrives, and the tokens it
+/// used read on the way.
+///
+/// It runs on the client connection's event loop, with the worker connection on the same loop
+/// (``WorkerConnectionPool``): each piece of the answer is written to the client in the call that
+/// read it from the worker. When the client's connection is full, reading from the worker stops
+/// until it drains.
+final class ProxyExchange: WorkerResponseReceiver {
     /// How the exchange ended.
     struct Outcome {
         var status: UInt
         var backend: String?
+        /// The priority sent to a worker that schedules by it.
+        var priority: Int?
         var usage: TokenUsage?
         /// From the start of the exchange to the first body byte sent on to the client (a
         /// stream's first token); nil when the worker sent no body.
         var timeToFirstByte: Duration?
         var next: HTTPConnection.Next
+        /// Whether the answer is whole but for its end, which the ``HTTPConnection`` writes once it
+        /// is ready for the next request (writing it lets a pipelined request through). False when
+        /// the body was cut short.
+        var writeEnd = true
     }
 
-    func run(candidates: [Int], writer: ResponseWriter, log: inout Logger) async throws -> Outcome {
-        let started = ContinuousClock.now
-        let usageOptions = body.streamOptionsWithUsage(path: path)
+    private let context: GatewayContext
+    private let identity: RequestIdentity
+    private let tier: Tier
+    private let path: String
+    private let head: HTTPRequestHead
+    private let body: RequestBody
+    private let requestID: String
+    private var log: Logger
+    private let client: ChannelHandlerContext
+    private let onEnd: (Outcome) -> Void
+    private let usageOptions: WorkerFields.Value?
+    private let started = ContinuousClock.now
 
-        // Best first; a backend that cannot be reached before it answers is skipped for the next.
-        var answered: (index: Int, response: HTTPClientResponse)?
-        for index in candidates {
-            let backend = context.router.backends[index]
-            context.board.requestStarted(index)
-            do {
-                let response = try await context.upstream.send(
-                    backend: backend, method: head.method, path: path, clientHeaders: head.headers,
-                    body: WorkerFields.setting(workerFields(for: backend, streamOptions: usageOptions), in: body),
-                    requestID: requestID
-                )
-                answered = (index, response)
-                break
-            } catch {
-                context.board.requestEnded(index)
-                context.board.failed(index)
-                log.warning("backend failed before answering", metadata: ["backend": "\(backend.name)", "error": "\(error)"])
+    private let candidates: [Int]
+    private var nextCandidate = 0
+    /// The backend being tried or answering, and the connection to it.
+    private var chosen: Int?
+    private var worker: WorkerConnection?
+    private var retriedIdleConnection = false
+    private var responded = false
+    private var events: UsageStreamFilter?
+    private var tail: UsageTail?
+    private var outcome: Outcome?
+    private var ended = false
+
+    /// `client` is the ``HTTPConnection``'s context, whose connection the answer is written to;
+    /// `onEnd` is called once, when the answer has been passed on in full or the worker failed.
+    init(
+        context: GatewayContext, identity: RequestIdentity, tier: Tier, path: String, head: HTTPRequestHead,
+        body: RequestBody, requestID: String, candidates: [Int], log: Logger, client: ChannelHandlerContext,
+        onEnd: @escaping (Outcome) -> Void
+    ) {
+        self.context = context
+        self.identity = identity
+        self.tier = tier
+        self.path = path
+        self.head = head
+        self.body = body
+        self.requestID = requestID
+        self.candidates = candidates
+        self.log = log
+        self.client = client
+        self.onEnd = onEnd
+        usageOptions = body.streamOptionsWithUsage(path: path)
+    }
+
+    func start() {
+        tryNextCandidate()
+    }
+
+    /// The client went away: the worker's answer is given up and its connection closed.
+    func abandon() {
+        guard !ended else { return }
+        ended = true
+        worker?.abandon()
+        worker = nil
+        if let chosen { context.board.requestEnded(chosen) }
+    }
+
+    /// The client's connection has room again (or is full): reading from the worker follows.
+    func clientWritabilityChanged() {
+        worker?.setReading(client.channel.isWritable)
+    }
+
+    // MARK: Choosing the worker
+
+    /// Best first; a backend that cannot be reached before it answers is skipped for the next.
+    private func tryNextCandidate() {
+        guard nextCandidate < candidates.count else {
+            let error = OpenAIError.upstreamUnavailable(context.router.backends[candidates[0]].name)
+            HTTPConnection.write(error: error, requestID: requestID, keepAlive: head.isKeepAlive, to: client)
+            return end(Outcome(status: error.status.code, next: .keepAlive))
+        }
+        let index = candidates[nextCandidate]
+        nextCandidate += 1
+        chosen = index
+        retriedIdleConnection = false
+        context.board.requestStarted(index)
+        send(to: index, fresh: false)
+    }
+
+    private func send(to index: Int, fresh: Bool) {
+        context.workers.connection(to: index, on: client.eventLoop, fresh: fresh) { [self] result in
+            switch result {
+            case .success(let connection):
+                guard !ended else { return connection.close() }
+                worker = connection
+                let backend = context.router.backends[index]
+                let body = WorkerFields.setting(workerFields(for: backend), in: self.body)
+                connection.send(workerRequestHead(index, bodyLength: body.readableBytes), body: body, to: self)
+            case .failure(let error):
+                guard !ended else { return }
+                backendFailed(index, error)
             }
         }
-        guard let (chosen, response) = answered else {
-            let error = OpenAIError.upstreamUnavailable(context.router.backends[candidates[0]].name)
-            try await HTTPConnection.write(error: error, requestID: requestID, keepAlive: head.isKeepAlive, to: writer)
-            return Outcome(status: error.status.code, backend: nil, usage: nil, timeToFirstByte: nil, next: .keepAlive)
+    }
+
+    private func backendFailed(_ index: Int, _ error: any Error) {
+        context.board.requestEnded(index)
+        context.board.failed(index)
+        chosen = nil
+        log.warning(
+            "backend failed before answering",
+            metadata: ["backend": "\(context.router.backends[index].name)", "error": "\(error)"]
+        )
+        tryNextCandidate()
+    }
+
+    /// Only headers the worker needs are forwarded: never the client's Authorization (that is
+    /// the client's secret for the PoP, not for the worker).
+    private func workerRequestHead(_ index: Int, bodyLength: Int) -> HTTPRequestHead {
+        var headers = HTTPHeaders()
+        headers.add(name: "Host", value: context.workers.endpoints[index].hostHeader)
+        for name in ["Content-Type", "Accept"] {
+            if let value = head.headers.first(name: name) { headers.add(name: name, value: value) }
         }
-        defer { context.board.requestEnded(chosen) }
+        headers.add(name: "X-Request-Id", value: requestID)
+        headers.add(name: "Content-Length", value: "\(bodyLength)")
+        return HTTPRequestHead(version: .http1_1, method: head.method, uri: path, headers: headers)
+    }
+
+    /// The body fields the gateway sets for `backend`: the tier's priority only where the worker
+    /// schedules by it, the tenant's cache salt only on vLLM, the stream's usage everywhere; a
+    /// client's own priority and salt never.
+    private func workerFields(for backend: BackendSettings) -> [(name: String, value: WorkerFields.Value)] {
+        var fields: [(name: String, value: WorkerFields.Value)] = [
+            ("priority", backend.priorityScheduling ? .int(tier.vllmPriority) : .absent),
+            ("cache_salt", backend.kind == .vllm ? .string(context.cacheSalt.salt(tenantID: identity.peer.tenantID)) : .absent),
+        ]
+        if let usageOptions { fields.append(("stream_options", usageOptions)) }
+        return fields
+    }
+
+    // MARK: The worker's answer
+
+    func workerResponded(_ response: HTTPResponseHead) {
+        guard let chosen else { return }
+        responded = true
         let backend = context.router.backends[chosen]
         log[metadataKey: "backend"] = "\(backend.name)"
-        if backend.priorityScheduling { log[metadataKey: "priority"] = "\(tier.vllmPriority)" }
 
         var headers = HTTPHeaders()
         for name in ["Content-Type", "Cache-Control", "Content-Length"] {
@@ -66,71 +177,85 @@ struct ProxyExchange {
         }
         headers.add(name: "X-Request-Id", value: requestID)
         if !head.isKeepAlive { headers.add(name: "Connection", value: "close") }
-        try await writer.write(.head(HTTPResponseHead(version: head.version, status: response.status, headers: headers)))
-        var outcome = Outcome(
-            status: response.status.code, backend: backend.name, usage: nil, timeToFirstByte: nil, next: .keepAlive
+        client.writeAndFlush(
+            NIOAny(HTTPServerResponsePart.head(HTTPResponseHead(version: head.version, status: response.status, headers: headers))),
+            promise: nil
         )
-
         let isEventStream = response.headers.first(name: "Content-Type")?.hasPrefix("text/event-stream") == true
-        var events = isEventStream ? UsageStreamFilter(removesUsageChunk: usageOptions != nil) : nil
-        var tail: UsageTail? = isEventStream ? nil : UsageTail()
-        var firstBodyByte = true
-        // Each upstream chunk is written (and flushed) as it arrives: SSE is never coalesced. A
-        // failed write (the client went away) ends the connection by throwing.
-        var chunks = response.body.makeAsyncIterator()
-        while true {
-            let chunk: ByteBuffer?
-            do {
-                chunk = try await chunks.next()
-            } catch {
-                context.board.failed(chosen)
-                log.warning("backend failed mid-response", metadata: ["error": "\(error)"])
-                // The status is already sent. A stream ends with an error event in OpenAI's shape,
-                // which the SDKs raise; any other body is cut short by closing the connection.
-                if isEventStream {
-                    try? await writer.write(.body(.byteBuffer(ByteBuffer(bytes: OpenAIError.backendFailedMidStream.event))))
-                    try? await writer.write(.end(nil))
-                }
-                outcome.status = OpenAIError.backendFailedMidStream.status.code
-                outcome.usage = events?.usage
-                outcome.next = .close
-                return outcome
-            }
-            guard var chunk else { break }
-            if events != nil { chunk = events!.pass(chunk) }
-            tail?.append(chunk)
-            guard chunk.readableBytes > 0 else { continue }
-            if firstBodyByte {
-                outcome.timeToFirstByte = ContinuousClock.now - started
-                firstBodyByte = false
-            }
-            try await writer.write(.body(.byteBuffer(chunk)))
-        }
+        events = isEventStream ? UsageStreamFilter(removesUsageChunk: usageOptions != nil) : nil
+        tail = isEventStream ? nil : UsageTail()
+        outcome = Outcome(
+            status: response.status.code, backend: backend.name,
+            priority: backend.priorityScheduling ? tier.vllmPriority : nil, next: .keepAlive
+        )
+    }
+
+    /// Each piece is written (and flushed) as it arrives: SSE is never coalesced.
+    func workerSent(_ chunk: ByteBuffer) {
+        guard outcome != nil else { return }
+        var chunk = chunk
+        if events != nil { chunk = events!.pass(chunk) }
+        tail?.append(chunk)
+        guard chunk.readableBytes > 0 else { return }
+        if outcome!.timeToFirstByte == nil { outcome!.timeToFirstByte = ContinuousClock.now - started }
+        client.writeAndFlush(NIOAny(HTTPServerResponsePart.body(.byteBuffer(chunk))), promise: nil)
+        if !client.channel.isWritable { worker?.setReading(false) }
+    }
+
+    func workerFinished() {
+        worker = nil
+        guard var outcome, let chosen else { return }
         if events != nil {
             let rest = events!.finish()
-            if rest.readableBytes > 0 { try await writer.write(.body(.byteBuffer(rest))) }
+            if rest.readableBytes > 0 { client.writeAndFlush(NIOAny(HTTPServerResponsePart.body(.byteBuffer(rest))), promise: nil) }
             outcome.usage = events!.usage
         } else if let tail {
             outcome.usage = tail.usage
         }
-        // A client that has read a Content-Length body may close before this (empty) end is
-        // written; the request was still served, and must be accounted as such.
-        let ended = (try? await writer.write(.end(nil))) != nil
-        outcome.next = ended ? .keepAlive : .close
-        return outcome
+        context.board.requestEnded(chosen)
+        end(outcome)
     }
 
-    /// The body fields the gateway sets for `backend`: the tier's priority only where the worker
-    /// schedules by it, the tenant's cache salt only on vLLM, the stream's usage everywhere; a
-    /// client's own priority and salt never.
-    private func workerFields(
-        for backend: BackendSettings, streamOptions: WorkerFields.Value?
-    ) -> [(name: String, value: WorkerFields.Value)] {
-        var fields: [(name: String, value: WorkerFields.Value)] = [
-            ("priority", backend.priorityScheduling ? .int(tier.vllmPriority) : .absent),
-            ("cache_salt", backend.kind == .vllm ? .string(context.cacheSalt.salt(tenantID: identity.peer.tenantID)) : .absent),
-        ]
-        if let streamOptions { fields.append(("stream_options", streamOptions)) }
-        return fields
+    func workerFailed(_ error: any Error) {
+        let connection = worker
+        worker = nil
+        guard !ended, let chosen else { return }
+        guard var outcome, responded else {
+            // A kept-alive connection the worker closed while it idled in the pool: once more, on
+            // a new connection, before the backend is blamed.
+            if let connection, connection.answered > 0, !retriedIdleConnection {
+                retriedIdleConnection = true
+                return send(to: chosen, fresh: true)
+            }
+            return backendFailed(chosen, error)
+        }
+        context.board.failed(chosen)
+        context.board.requestEnded(chosen)
+        log.warning("backend failed mid-response", metadata: ["error": "\(error)"])
+        // The status is already sent. A stream ends with an error event in OpenAI's shape, which
+        // the SDKs raise; any other body is cut short by closing the connection.
+        if events != nil {
+            client.writeAndFlush(
+                NIOAny(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(bytes: OpenAIError.backendFailedMidStream.event)))),
+                promise: nil
+            )
+        }
+        outcome.writeEnd = events != nil
+        outcome.status = OpenAIError.backendFailedMidStream.status.code
+        outcome.usage = events?.usage
+        outcome.next = .close
+        end(outcome)
+    }
+
+    private func end(_ outcome: Outcome) {
+        guard !ended else { return }
+        ended = true
+        onEnd(outcome)
+    }
+}
+
+extension ProxyExchange.Outcome {
+    init(status: UInt, next: HTTPConnection.Next) {
+        self.init(status: status, backend: nil, priority: nil, usage: nil, timeToFirstByte: nil, next: next)
     }
 }

@@ -34,21 +34,20 @@ struct Popgated: AsyncParsableCommand {
         // The first snapshot is loaded before listening, so no peer is ever refused at start.
         try follower.refresh()
         let cacheSalt = CacheSalt(key: try SecretKeyFile.loadOrCreate(configuration.gateway.cacheSaltKeyFile))
-        // Nothing after this point may throw before the do/catch below, which shuts the pool down.
-        let upstream = UpstreamClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton)
+        let workers = try WorkerConnectionPool(backends: configuration.backends, group: MultiThreadedEventLoopGroup.singleton)
         let board = BackendBoard(
             backends: configuration.backends, unhealthyAfter: configuration.gateway.unhealthyAfter,
             healthyAfter: configuration.gateway.healthyAfter, logger: logger
         )
         let monitor = BackendMonitor(
-            backends: configuration.backends, board: board, upstream: upstream,
+            backends: configuration.backends, board: board, workers: workers,
             interval: .milliseconds(configuration.gateway.backendCheckMilliseconds), logger: logger
         )
         // One round of checks before listening, so the first requests are routed by the workers' load.
         await monitor.checkAll()
         let metrics = GatewayMetrics()
         let server = GatewayServer(
-            configuration: configuration, directory: directory, board: board, cacheSalt: cacheSalt, upstream: upstream,
+            configuration: configuration, directory: directory, board: board, cacheSalt: cacheSalt, workers: workers,
             group: MultiThreadedEventLoopGroup.singleton, logger: logger, metrics: metrics, tls: tls
         )
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
@@ -68,15 +67,7 @@ struct Popgated: AsyncParsableCommand {
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger
             )
         )
-        // The pool is shut down however the services end: a service that fails (a metrics address
-        // already in use) must end popgated with its own error, not with the pool's leak check.
-        do {
-            try await group.run()
-        } catch {
-            try? await upstream.shutdown()
-            throw error
-        }
-        try await upstream.shutdown()
+        try await group.run()
         logger.info("popgated stopped")
     }
 }
