@@ -374,6 +374,13 @@ def report_sse(per_run: dict, pooled: dict, rate: float, requests: int, runs: in
         print(f"   added, {what:<13} popgate {pg:6.2f} ms   nginx {ng:6.2f} ms")
 
 
+def profile_loaded(bench: "Bench", scenarios: list[Scenario]) -> None:
+    """The profile is taken under the -c64 POST, the proxy path under load (if ONLY kept it)."""
+    loaded = [s for s in scenarios if s.connections == 64 and "POST" in s.label]
+    if loaded:
+        bench.profile(loaded[0])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--dir", required=True)
@@ -412,6 +419,8 @@ def main() -> None:
         bench.run_scenarios(scenarios)
         report_wrk(scenarios)
         report_cost(scenarios, {})
+        if args.perf:
+            profile_loaded(bench, scenarios)
         return
     # First, while neither proxy has yet grown its heap under load (memory freed after a load is reused
     # by new connections and would hide their cost).
@@ -438,7 +447,7 @@ def main() -> None:
               f"({total[name].cancelled_write_bytes:,} cancelled before write-back), "
               f"{total[name].cpu_seconds:.1f} s CPU")
     if args.perf:
-        bench.profile(scenarios[2])
+        profile_loaded(bench, scenarios)
     temp = [p for p in (Path(args.dir) / "nginx" / "body").rglob("*") if p.is_file()]
     print(f"   NGINX body temp files left now: {len(temp)} (each spooled body is unlinked once forwarded)")
 

@@ -346,13 +346,13 @@ extension HTTPConnection {
         let id = RequestID.make()
         let started = ContinuousClock.now
         let head: HTTPRequestHead
-        var log: Logger
+        var log: RequestLog
         var tenantLabel = "unknown"
         var tierLabel = "unknown"
 
         init(head: HTTPRequestHead, logger: Logger) {
             self.head = head
-            log = logger
+            log = RequestLog(logger)
             log[metadataKey: "request.id"] = "\(id)"
         }
 

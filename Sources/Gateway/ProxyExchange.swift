@@ -37,7 +37,7 @@ final class ProxyExchange: WorkerResponseReceiver {
     private let head: HTTPRequestHead
     private let body: RequestBody
     private let requestID: String
-    private var log: Logger
+    private var log: RequestLog
     private let client: ChannelHandlerContext
     private let onEnd: (Outcome) -> Void
     private let usageOptions: WorkerFields.Value?
@@ -59,7 +59,7 @@ final class ProxyExchange: WorkerResponseReceiver {
     /// `onEnd` is called once, when the answer has been passed on in full or the worker failed.
     init(
         context: GatewayContext, identity: RequestIdentity, tier: Tier, path: String, head: HTTPRequestHead,
-        body: RequestBody, requestID: String, candidates: [Int], log: Logger, client: ChannelHandlerContext,
+        body: RequestBody, requestID: String, candidates: [Int], log: RequestLog, client: ChannelHandlerContext,
         onEnd: @escaping (Outcome) -> Void
     ) {
         self.context = context
@@ -177,7 +177,7 @@ final class ProxyExchange: WorkerResponseReceiver {
         }
         headers.add(name: "X-Request-Id", value: requestID)
         if !head.isKeepAlive { headers.add(name: "Connection", value: "close") }
-        client.writeAndFlush(
+        client.write(
             NIOAny(HTTPServerResponsePart.head(HTTPResponseHead(version: head.version, status: response.status, headers: headers))),
             promise: nil
         )
@@ -190,7 +190,9 @@ final class ProxyExchange: WorkerResponseReceiver {
         )
     }
 
-    /// Each piece is written (and flushed) as it arrives: SSE is never coalesced.
+    /// Each piece is written as it arrives, and flushed when the read that brought it is done
+    /// (``workerReadComplete()``): an SSE event is never held back for a later one, and an answer
+    /// that arrives in one read goes out in one write.
     func workerSent(_ chunk: ByteBuffer) {
         guard outcome != nil else { return }
         var chunk = chunk
@@ -198,8 +200,12 @@ final class ProxyExchange: WorkerResponseReceiver {
         tail?.append(chunk)
         guard chunk.readableBytes > 0 else { return }
         if outcome!.timeToFirstByte == nil { outcome!.timeToFirstByte = ContinuousClock.now - started }
-        client.writeAndFlush(NIOAny(HTTPServerResponsePart.body(.byteBuffer(chunk))), promise: nil)
+        client.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(chunk))), promise: nil)
         if !client.channel.isWritable { worker?.setReading(false) }
+    }
+
+    func workerReadComplete() {
+        client.flush()
     }
 
     func workerFinished() {

@@ -5,6 +5,8 @@ import NIOHTTP1
 protocol WorkerResponseReceiver: AnyObject {
     func workerResponded(_ head: HTTPResponseHead)
     func workerSent(_ chunk: ByteBuffer)
+    /// What one read from the socket brought has been delivered: the moment to flush it on.
+    func workerReadComplete()
     /// The answer is complete, and the connection is back in the pool (or closed).
     func workerFinished()
     /// The connection failed or closed before the answer was complete.
@@ -113,6 +115,11 @@ final class WorkerConnection: ChannelInboundHandler, RemovableChannelHandler {
             }
             receiver.workerFinished()
         }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        receiver?.workerReadComplete()
+        context.fireChannelReadComplete()
     }
 
     func channelInactive(context: ChannelHandlerContext) {

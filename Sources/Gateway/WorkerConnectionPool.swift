@@ -189,6 +189,8 @@ private final class WorkerFetch: WorkerResponseReceiver {
         body.writeBuffer(&chunk)
     }
 
+    func workerReadComplete() {}
+
     func workerFinished() {
         end(.success(Answer(status: status, body: String(buffer: body))))
     }

@@ -167,3 +167,53 @@ def test_official_openai_sdk_works_unmodified(demo: Demo) -> None:
     assert out["streamed"] == sim_text()
     assert out["plain_usage"]["prompt_tokens"] == sim_prompt_tokens(MESSAGES)
     assert out["stream_usage"]["completion_tokens"] == DEFAULT_COMPLETION_TOKENS
+
+
+_PIPELINE_SCRIPT = r"""
+import json, socket, sys
+a = json.loads(sys.argv[1])
+s = socket.create_connection((a["host"], a["port"]), timeout=10)
+s.sendall(a["requests"].encode())
+received = b""
+while True:
+    chunk = s.recv(65536)
+    if not chunk:
+        break
+    received += chunk
+print(json.dumps(received.decode("latin-1")))
+"""
+
+
+def _split_responses(text: str) -> list[tuple[int, str]]:
+    """Content-Length responses one after another: (status, body) each."""
+    responses = []
+    while text:
+        head, _, rest = text.partition("\r\n\r\n")
+        lines = head.split("\r\n")
+        length = int(next(line.split(":", 1)[1] for line in lines[1:] if line.lower().startswith("content-length")))
+        responses.append((int(lines[0].split(" ", 2)[1]), rest[:length]))
+        text = rest[length:]
+    return responses
+
+
+def test_pipelined_requests_are_answered_in_order(demo: Demo) -> None:
+    # HTTP/1.1 lets a client send its next requests before the first is answered: a proxied one, a
+    # refused one, one the gateway answers itself, and a last proxied one, all in one write.
+    host, port = demo.api_url.split("//")[1].split(":")
+    body = json.dumps({"model": demo.model, "messages": MESSAGES, "max_tokens": 3})
+
+    def request(method: str, path: str, payload: str = "", last: bool = False) -> str:
+        return (f"{method} {path} HTTP/1.1\r\nHost: pop\r\nAuthorization: Bearer {demo.api_key}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
+                f"{'Connection: close' + chr(13) + chr(10) if last else ''}\r\n{payload}")
+
+    requests = (request("POST", "/v1/chat/completions", body) + request("GET", "/v1/nowhere")
+                + request("GET", "/v1/models") + request("POST", "/v1/chat/completions", body, last=True))
+    received = ns_python(demo.client_ns, _PIPELINE_SCRIPT, {"host": host, "port": int(port), "requests": requests},
+                         timeout=30)
+    answers = _split_responses(received)
+    assert [status for status, _ in answers] == [200, 404, 200, 200], received
+    assert json.loads(answers[0][1])["choices"][0]["message"]["content"] == sim_text(3)
+    assert json.loads(answers[1][1])["error"]["code"] == "unknown_url"
+    assert json.loads(answers[2][1])["object"] == "list"
+    assert json.loads(answers[3][1])["usage"]["completion_tokens"] == 3
