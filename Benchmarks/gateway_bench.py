@@ -48,23 +48,26 @@ class Counters:
     cancelled_write_bytes: int = 0
     cpu_seconds: float = 0.0
     context_switches: int = 0  # voluntary and involuntary, all threads
+    machine_seconds: float = 0.0  # the whole machine's busy time (client, tunnel, worker, proxy)
 
     def __sub__(self, other: "Counters") -> "Counters":
         return Counters(self.write_bytes - other.write_bytes,
                         self.cancelled_write_bytes - other.cancelled_write_bytes,
-                        self.cpu_seconds - other.cpu_seconds, self.context_switches - other.context_switches)
+                        self.cpu_seconds - other.cpu_seconds, self.context_switches - other.context_switches,
+                        self.machine_seconds - other.machine_seconds)
 
     def __add__(self, other: "Counters") -> "Counters":
         return Counters(self.write_bytes + other.write_bytes,
                         self.cancelled_write_bytes + other.cancelled_write_bytes,
-                        self.cpu_seconds + other.cpu_seconds, self.context_switches + other.context_switches)
+                        self.cpu_seconds + other.cpu_seconds, self.context_switches + other.context_switches,
+                        self.machine_seconds + other.machine_seconds)
 
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def counters(pids: list[int]) -> Counters:
-    total = Counters()
+    total = Counters(machine_seconds=machine_busy_seconds())
     for pid in pids:
         try:
             io = dict(line.split(": ", 1) for line in Path(f"/proc/{pid}/io").read_text().splitlines())
@@ -79,6 +82,13 @@ def counters(pids: list[int]) -> Counters:
         total += Counters(int(io["write_bytes"]), int(io["cancelled_write_bytes"]),
                           (int(stat[11]) + int(stat[12])) / CLOCK_TICKS, switches)
     return total
+
+
+def machine_busy_seconds() -> float:
+    """CPU time the whole machine has spent not idle (every process, the kernel's interrupts included)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields
+    return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS
 
 
 def children(pid: int) -> list[int]:
@@ -349,6 +359,18 @@ def report_cost(scenarios: list[Scenario], sse_disk: dict[str, Counters]) -> Non
             cells.append(f"{name} {spent.write_bytes:>11,} B ({spent.cancelled_write_bytes:>11,}) "
                          f"{spent.cpu_seconds / requests * 1e6:7.0f} µs "
                          f"{spent.context_switches / requests:5.1f} cs/req")
+        print(f"   {s.label:<34} " + "   ".join(cells))
+    print()
+    print("-- the whole machine's CPU per request (client, WireGuard, worker, kernel and proxy), and what is left "
+          "without the proxy's own: the floor no proxy can go under")
+    for s in scenarios:
+        cells = []
+        for name in ("popgate", "nginx"):
+            spent = s.disk[name]
+            requests = s.requests[name]
+            machine = spent.machine_seconds / requests * 1e6
+            rest = (spent.machine_seconds - spent.cpu_seconds) / requests * 1e6
+            cells.append(f"{name} {machine:7.0f} µs, without the proxy {rest:5.0f} µs")
         print(f"   {s.label:<34} " + "   ".join(cells))
     if sse_disk:
         cells = [f"{name} {sse_disk[name].write_bytes:>11,} B ({sse_disk[name].cancelled_write_bytes:>11,})"

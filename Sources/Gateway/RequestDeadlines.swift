@@ -26,7 +26,13 @@ final class RequestDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
 
     private let limits: Limits
     private let onTimeout: @Sendable (String) -> Void
-    private var timer: Scheduled<Void>?
+    /// When the connection is closed unless it makes progress first, and which deadline that is.
+    private var deadline: NIODeadline?
+    private var reason = ""
+    /// The timer that looks at `deadline`. Moving the deadline later leaves it alone (when it
+    /// fires early it sets itself again), so a request costs one timer, not one per part.
+    private var check: Scheduled<Void>?
+    private var checkAt = NIODeadline.distantFuture
     private var sendTimer: Scheduled<Void>?
 
     /// `onTimeout` is told which deadline passed (for logs and metrics).
@@ -40,7 +46,7 @@ final class RequestDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        timer?.cancel()
+        check?.cancel()
         sendTimer?.cancel()
     }
 
@@ -49,8 +55,7 @@ final class RequestDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
         case .head, .body: arm(context: context, after: limits.body, reason: "body")
         case .end:
             // The request is whole; the response's pace is the worker's, not the client's.
-            timer?.cancel()
-            timer = nil
+            deadline = nil
         }
         context.fireChannelRead(data)
     }
@@ -73,14 +78,31 @@ final class RequestDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        timer?.cancel()
+        check?.cancel()
         sendTimer?.cancel()
         context.fireChannelInactive()
     }
 
     private func arm(context: ChannelHandlerContext, after delay: TimeAmount, reason: String) {
-        timer?.cancel()
-        timer = schedule(context: context, after: delay, reason: reason)
+        let when = NIODeadline.now() + delay
+        deadline = when
+        self.reason = reason
+        if check == nil || when < checkAt { scheduleCheck(context: context, at: when) }
+    }
+
+    private func scheduleCheck(context: ChannelHandlerContext, at when: NIODeadline) {
+        check?.cancel()
+        checkAt = when
+        check = context.eventLoop.assumeIsolated().scheduleTask(deadline: when) { [self] in
+            check = nil
+            guard let deadline else { return }
+            if deadline <= .now() {
+                onTimeout(reason)
+                context.channel.close(promise: nil)
+            } else {
+                scheduleCheck(context: context, at: deadline)
+            }
+        }
     }
 
     private func schedule(context: ChannelHandlerContext, after delay: TimeAmount, reason: String) -> Scheduled<Void> {

@@ -12,31 +12,28 @@ public struct TokenUsage: Sendable, Equatable {
 
     public var total: Int { prompt + completion }
 
-    /// The usage in a `usage` object: Chat Completions, Completions and Embeddings say
-    /// `prompt_tokens`/`completion_tokens` (embeddings have no completion), the Responses API
-    /// `input_tokens`/`output_tokens`.
-    init?(usageObject usage: [String: Any]) {
-        if let prompt = usage["prompt_tokens"] as? Int {
-            self.init(prompt: prompt, completion: usage["completion_tokens"] as? Int ?? 0)
-        } else if let input = usage["input_tokens"] as? Int {
-            self.init(prompt: input, completion: usage["output_tokens"] as? Int ?? 0)
+    /// The usage in a `usage` object, whose integer members `member` reads: Chat Completions,
+    /// Completions and Embeddings say `prompt_tokens`/`completion_tokens` (embeddings have no
+    /// completion), the Responses API `input_tokens`/`output_tokens`.
+    init?(member: (String) -> Int?) {
+        if let prompt = member("prompt_tokens") {
+            self.init(prompt: prompt, completion: member("completion_tokens") ?? 0)
+        } else if let input = member("input_tokens") {
+            self.init(prompt: input, completion: member("output_tokens") ?? 0)
         } else {
             return nil
         }
     }
 
-    /// The usage in a JSON text: a `usage` object itself, a top-level `usage` (Chat Completions,
-    /// Completions, Embeddings), or `response.usage` (the Responses API's `response.completed`).
-    init?(json bytes: some Collection<UInt8>) {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any] else { return nil }
-        if object["prompt_tokens"] != nil || object["input_tokens"] != nil {
-            self.init(usageObject: object)
-        } else if let usage = object["usage"] as? [String: Any] {
-            self.init(usageObject: usage)
-        } else if let response = object["response"] as? [String: Any], let usage = response["usage"] as? [String: Any] {
-            self.init(usageObject: usage)
-        } else {
-            return nil
-        }
+    /// The usage in a parsed `usage` object.
+    init?(usageObject usage: [String: Any]) {
+        self.init(member: { usage[$0] as? Int })
+    }
+
+    /// The usage in the JSON text of a `usage` object, read without a JSON parser: only the
+    /// object's own integer members are needed, and this runs once per request.
+    init?(usageObjectText text: ArraySlice<UInt8>) {
+        guard let members = FlatJSON.integerMembers(ofObject: text) else { return nil }
+        self.init(member: { members[$0] })
     }
 }

@@ -32,7 +32,7 @@ struct UsageTail {
             if bytes[start] == UInt8(ascii: "\""), bytes[start..<(start + key.count)].elementsEqual(key),
                let object = Self.object(in: bytes, after: start + key.count)
             {
-                return TokenUsage(json: object)
+                return TokenUsage(usageObjectText: object)
             }
             start -= 1
         }

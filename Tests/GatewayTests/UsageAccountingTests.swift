@@ -62,10 +62,30 @@ import Testing
         let chat = #"{"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7}}"#
         let embeddings = #"{"data":[],"usage":{"prompt_tokens":8,"total_tokens":8}}"#
         let responses = #"{"object":"response","usage":{"input_tokens":2,"output_tokens":6}}"#
-        #expect(TokenUsage(json: Array(chat.utf8)) == TokenUsage(prompt: 3, completion: 4))
-        #expect(TokenUsage(json: Array(embeddings.utf8)) == TokenUsage(prompt: 8, completion: 0))
-        #expect(TokenUsage(json: Array(responses.utf8)) == TokenUsage(prompt: 2, completion: 6))
-        #expect(TokenUsage(json: Array("not json".utf8)) == nil)
+        func usage(_ body: String) -> TokenUsage? {
+            var tail = UsageTail()
+            tail.append(ByteBuffer(string: body))
+            return tail.usage
+        }
+        #expect(usage(chat) == TokenUsage(prompt: 3, completion: 4))
+        #expect(usage(embeddings) == TokenUsage(prompt: 8, completion: 0))
+        #expect(usage(responses) == TokenUsage(prompt: 2, completion: 6))
+        #expect(usage("not json") == nil)
+        #expect(usage(#"{"usage":"none"}"#) == nil)
+    }
+
+    @Test func aUsageObjectsIntegersAreReadWithoutAParser() {
+        func members(_ text: String) -> [String: Int]? { FlatJSON.integerMembers(ofObject: Array(text.utf8)[...]) }
+        #expect(members(#"{}"#) == [:])
+        #expect(members(#" { "prompt_tokens" : 12 , "completion_tokens":7 } "#) == ["prompt_tokens": 12, "completion_tokens": 7])
+        // Nested objects, strings with braces and quotes, fractions and literals are skipped, not misread.
+        #expect(
+            members(#"{"details":{"cached_tokens":99,"x":[1,{"y":2}]},"note":"a \"}\" {","ratio":0.5,"ok":true,"n":-3,"e":1e3}"#)
+                == ["n": -3]
+        )
+        #expect(members(#"{"prompt_tokens":3"#) == nil)
+        #expect(members(#"["prompt_tokens",3]"#) == nil)
+        #expect(members(#"{"a":"unterminated}"#) == nil)
     }
 
     @Test func aLargeAnswersUsageIsFoundInItsTail() {
