@@ -39,6 +39,10 @@ final class HTTPConnection: ChannelInboundHandler, RemovableChannelHandler {
     private let source: IPAddress
     private let context: GatewayContext
     private var state = State.idle
+    /// The last request's identity on this connection. A kept-alive client sends the same key with
+    /// every request, and authentication is a pure function of the header, the source and the
+    /// snapshot: while the header and the snapshot's generation are the same, so is the answer.
+    private var lastAuthenticated: (generation: UInt64, authorization: String, identity: RequestIdentity)?
 
     init(source: IPAddress, context: GatewayContext) {
         self.source = source
@@ -117,9 +121,17 @@ final class HTTPConnection: ChannelInboundHandler, RemovableChannelHandler {
     private func begin(_ head: HTTPRequestHead, _ channelContext: ChannelHandlerContext) {
         var request = Request(head: head, logger: context.logger)
         // The snapshot is read per request, so a peer revoked mid-connection is cut off here.
-        let authentication = Authenticator.authenticate(
-            source: source, authorization: head.headers.first(name: "Authorization"), snapshot: context.directory.snapshot
-        )
+        let directory = context.directory.versioned
+        let authorization = head.headers.first(name: "Authorization")
+        let authentication: AuthenticationResult
+        if let last = lastAuthenticated, last.generation == directory.generation, last.authorization == authorization {
+            authentication = .authenticated(last.identity)
+        } else {
+            authentication = Authenticator.authenticate(source: source, authorization: authorization, snapshot: directory.snapshot)
+            if case .authenticated(let who) = authentication, let authorization {
+                lastAuthenticated = (directory.generation, authorization, who)
+            }
+        }
         let identity: RequestIdentity
         switch authentication {
         case .unknownPeer:
