@@ -4,7 +4,7 @@ import Registry
 
 struct KeyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "key", abstract: "Manage API keys.", subcommands: [Create.self]
+        commandName: "key", abstract: "Manage API keys.", subcommands: [Create.self, List.self, Revoke.self]
     )
 
     struct Create: ParsableCommand {
@@ -24,6 +24,25 @@ struct KeyCommand: ParsableCommand {
             FileHandle.standardError.write(Data(
                 "created key \(record.keyID) for tenant \(tenant) (default tier \(record.defaultTier.rawValue)); it is shown only once\n".utf8
             ))
+        }
+    }
+
+    struct Revoke: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Revoke an API key: the gateway refuses it within a second.",
+            discussion: """
+                Takes the key's id (the 16 hex digits after popk_, as `popctl key list` shows it), never the \
+                whole key. Revoking a key that is already revoked changes nothing and exits with status 1, as \
+                for an unknown id: the key you meant may be another one, still active.
+                """
+        )
+
+        @OptionGroup var options: GlobalOptions
+        @Argument(help: "The key's id.") var keyID: String
+
+        func run() throws {
+            let key = try Context(options).store.revokeAPIKey(keyID)
+            print("revoked key \(key.keyID) of tenant \(key.tenantName)")
         }
     }
 }

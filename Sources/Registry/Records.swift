@@ -10,6 +10,30 @@ public struct Tenant: Sendable, Equatable, Codable {
     public let name: String
     /// When it was created.
     public let createdAt: Date
+    /// When it was removed (`popctl tenant remove`), or nil while it is in use. A removed tenant keeps
+    /// its row and name: its revoked peers and keys still refer to it.
+    public let removedAt: Date?
+
+    enum CodingKeys: String, CodingKey {
+        case id, name, createdAt = "created_at", removedAt = "removed_at"
+    }
+
+    /// Creates a tenant value.
+    public init(id: Int64, name: String, createdAt: Date, removedAt: Date? = nil) {
+        self.id = id
+        self.name = name
+        self.createdAt = createdAt
+        self.removedAt = removedAt
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(id, forKey: .id)
+        try c.encode(name, forKey: .name)
+        try c.encode(createdAt, forKey: .createdAt)
+        // Explicit null, as in the peer and key listings: "in use" is not "field missing".
+        try c.encode(removedAt, forKey: .removedAt)
+    }
 }
 
 /// An API key's stored form: an identifier and the SHA-256 of its secret, never the secret.

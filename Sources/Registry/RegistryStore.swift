@@ -91,58 +91,6 @@ public final class RegistryStore: Sendable {
         }
     }
 
-    /// All tenants by name.
-    public func tenants() throws(RegistryError) -> [Tenant] {
-        try read { db in
-            try Row.fetchAll(db, sql: "SELECT id, name, created_at FROM tenants ORDER BY name").map(Self.tenant)
-        }
-    }
-
-    // MARK: Changing
-
-    /// Adds a tenant; refused if the name is taken or malformed.
-    @discardableResult
-    public func addTenant(name: String) throws(RegistryError) -> Tenant {
-        try Names.validate(name, what: "tenant")
-        let now = Date()
-        return try write(at: now) { db in
-            if try Row.fetchOne(db, sql: "SELECT 1 FROM tenants WHERE name = ?", arguments: [name]) != nil {
-                throw RegistryError(
-                    .duplicate, "tenant \"\(name)\" already exists; `popctl tenant list` shows all tenants"
-                )
-            }
-            try db.execute(
-                sql: "INSERT INTO tenants (name, created_at) VALUES (?, ?)",
-                arguments: [name, now.timeIntervalSince1970]
-            )
-            return Tenant(id: db.lastInsertedRowID, name: name, createdAt: now)
-        }
-    }
-
-    /// Creates an API key for a tenant and returns the token, which is never stored.
-    public func createAPIKey(
-        tenant tenantName: String, defaultTier: Tier
-    ) throws(RegistryError) -> (APIKeyRecord, APIKeyToken) {
-        let token = APIKeyToken.generate()
-        let now = Date()
-        return try write(at: now) { db in
-            let tenant = try Self.requireTenant(db, name: tenantName)
-            try db.execute(
-                sql: """
-                    INSERT INTO api_keys (key_id, tenant_id, secret_hash, default_tier, created_at)
-                    VALUES (?, ?, ?, ?, ?)
-                    """,
-                arguments: [
-                    token.keyID, tenant.id, Data(token.secretHash), defaultTier.rawValue, now.timeIntervalSince1970,
-                ]
-            )
-            let record = APIKeyRecord(
-                keyID: token.keyID, tenantID: tenant.id, secretHash: token.secretHash, defaultTier: defaultTier
-            )
-            return (record, token)
-        }
-    }
-
     // MARK: Helpers
 
     func read<T: Sendable>(_ body: @Sendable (Database) throws -> T) throws(RegistryError) -> T {
@@ -177,17 +125,5 @@ public final class RegistryStore: Sendable {
     private static func wrap(_ error: any Error) -> RegistryError {
         if let error = error as? RegistryError { return error }
         return RegistryError(.storage, "registry operation failed: \(error)")
-    }
-
-    static func requireTenant(_ db: Database, name: String) throws -> Tenant {
-        let sql = "SELECT id, name, created_at FROM tenants WHERE name = ?"
-        guard let row = try Row.fetchOne(db, sql: sql, arguments: [name]) else {
-            throw RegistryError(.notFound, "no tenant is named \"\(name)\"; create it with `popctl tenant add \(name)`")
-        }
-        return tenant(row)
-    }
-
-    private static func tenant(_ row: Row) -> Tenant {
-        Tenant(id: row["id"], name: row["name"], createdAt: Date(timeIntervalSince1970: row["created_at"]))
     }
 }

@@ -55,6 +55,7 @@ enum Schema {
         }
         migrator.registerMigration("v2", migrate: migrateToV2)
         migrator.registerMigration("v3", migrate: migrateToV3)
+        migrator.registerMigration("v4", migrate: migrateToV4)
         return migrator
     }
 
@@ -153,5 +154,13 @@ enum Schema {
             UPDATE peers SET changed_revision = (SELECT revision + 1 FROM registry_revision WHERE id = 1);
             UPDATE registry_revision SET revision = revision + 1 WHERE id = 1;
             """)
+    }
+
+    /// Tenant removal. A tenant is marked removed rather than deleted: its revoked peers (never
+    /// deleted, see v3) and keys keep referring to it, and its name stays taken so a listing with
+    /// `--all` never shows two tenants' history under one name. The tenants' revision trigger (v1)
+    /// fires on any column, so the removal moves the revision like every other change.
+    private static func migrateToV4(_ db: Database) throws {
+        try db.execute(sql: "ALTER TABLE tenants ADD COLUMN removed_at REAL")
     }
 }

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import base64
+import json
 import re
+import time
+import uuid
 
-from popgate_harness import Demo, describe
+from popgate_harness import (ClientNamespace, Demo, bearer, chat, describe, http_request, pop_peer_keys,
+                             public_key_of_config, seconds_until_cut_off, wait_for)
 
 SHORT_KEY = base64.b64encode(bytes(range(1, 32))).decode()  # 31 bytes: valid base64, not a Curve25519 key
+REVOCATION_DEADLINE = 2.0  # seconds from `popctl ... revoke` returning to the gateway refusing
+MESSAGES = [{"role": "user", "content": "hello"}]
 
 
 def test_peer_list_json_describes_the_demo_peer(demo: Demo) -> None:
@@ -69,3 +75,102 @@ def test_duplicate_peer_name_is_refused(demo: Demo) -> None:
     assert result.returncode == 1, describe(result)
     assert "PrivateKey" not in result.stdout, "a refused peer add printed a config"
     assert demo.peers() == before
+
+
+def _models_status(demo: Demo, key: str, ns: str | None = None) -> int:
+    """The gateway's status for the model list with `key`: a fast request, so polling it is cheap."""
+    return http_request(ns or demo.client_ns, "GET", demo.api_url + "/v1/models", headers=bearer(key),
+                        timeout=1).status
+
+
+def _keys(demo: Demo, *args: str) -> list[dict]:
+    result = demo.popctl_ok("key", "list", "--json", *args)
+    return json.loads(result.stdout)
+
+
+def test_a_revoked_key_is_refused_within_two_seconds(demo: Demo) -> None:
+    key = demo.popctl_ok("key", "create", "--tenant", demo.tenant, "--tier", "fast").stdout.strip()
+    key_id = key.split("_")[1]
+    secret = key.split("_")[2]
+    listing = demo.popctl_ok("key", "list", "--tenant", demo.tenant)
+    json_listing = demo.popctl_ok("key", "list", "--tenant", demo.tenant, "--json")
+    for result in (listing, json_listing):
+        assert secret not in result.stdout, "a key listing shows a secret"
+    [listed] = [k for k in json.loads(json_listing.stdout) if k["key_id"] == key_id]
+    assert listed["tenant"] == demo.tenant and listed["default_tier"] == "fast", listed
+    assert listed["state"] == "active" and listed["revoked_at"] is None, listed
+    assert re.search(rf"^{key_id}\s+{re.escape(demo.tenant)}\s+fast\s+active\s", listing.stdout, re.M), listing.stdout
+
+    assert _models_status(demo, key) == 200
+    assert chat(demo.client_ns, demo, MESSAGES, key=key).status == 200
+
+    revoked = demo.popctl_ok("key", "revoke", key_id)
+    since = time.monotonic()
+    assert key_id in revoked.stdout, describe(revoked)
+    assert wait_for(lambda: _models_status(demo, key) == 401, timeout=REVOCATION_DEADLINE, interval=0.05), (
+        f"the gateway still accepted the key {REVOCATION_DEADLINE} s after it was revoked"
+    )
+    assert chat(demo.client_ns, demo, MESSAGES, key=key).status == 401
+    [listed] = [k for k in _keys(demo) if k["key_id"] == key_id]
+    assert listed["state"] == "revoked" and listed["revoked_at"], listed
+
+    # Again: refused, nothing changed; the demo's own key is untouched.
+    again = demo.popctl("key", "revoke", key_id)
+    assert again.returncode == 1 and "already revoked" in again.stderr, describe(again)
+    assert not again.stdout.strip(), describe(again)
+    assert chat(demo.client_ns, demo, MESSAGES).status == 200
+
+
+def test_revoking_an_unknown_key_fails_and_changes_nothing(demo: Demo) -> None:
+    before = _keys(demo)
+    result = demo.popctl("key", "revoke", "0123456789abcdef")
+    assert result.returncode == 1, describe(result)
+    assert "0123456789abcdef" in result.stderr and "popctl key list" in result.stderr, describe(result)
+    assert _keys(demo) == before
+    usage = demo.popctl("key", "revoke")
+    assert usage.returncode == 2, describe(usage)
+
+
+def test_tenant_list_json(demo: Demo) -> None:
+    tenants = json.loads(demo.popctl_ok("tenant", "list", "--json").stdout)
+    [tenant] = [t for t in tenants if t["name"] == demo.tenant]
+    assert tenant["removed_at"] is None and tenant["created_at"], tenant
+
+
+def test_tenant_remove_is_refused_in_use_and_forced_cuts_everything_off(demo: Demo) -> None:
+    tenant = f"leaving-{uuid.uuid4().hex[:6]}"  # its own tenant: the demo's stays as it is
+    demo.popctl_ok("tenant", "add", tenant)
+    conf = demo.demo_dir / "pgtrm1.conf"
+    demo.popctl_ok("peer", "add", "--tenant", tenant, "--name", f"{tenant}-pc", "--output", str(conf))
+    key = demo.popctl_ok("key", "create", "--tenant", tenant).stdout.strip()
+    peer_key = public_key_of_config(conf)
+
+    with ClientNamespace(demo, "pg-leaving", 205, conf) as client:
+        client.tunnel_up()
+        assert chat(client.ns, demo, MESSAGES, key=key).status == 200
+
+        peers, keys = demo.peers(), _keys(demo)
+        refused = demo.popctl("tenant", "remove", tenant)
+        assert refused.returncode == 1, describe(refused)
+        assert "1 active peer and 1 active API key" in refused.stderr and "--force" in refused.stderr, describe(refused)
+        assert demo.peers() == peers and _keys(demo) == keys
+        assert chat(client.ns, demo, MESSAGES, key=key).status == 200
+
+        removed = demo.popctl_ok("tenant", "remove", tenant, "--force")
+        since = time.monotonic()
+        assert f"removed tenant {tenant}" in removed.stdout, describe(removed)
+        stopped = seconds_until_cut_off(client.ns, demo, since=since, within=REVOCATION_DEADLINE, request_timeout=0.5)
+        assert stopped is not None, f"the removed tenant's peer still got answers {REVOCATION_DEADLINE} s later"
+        assert wait_for(lambda: peer_key not in pop_peer_keys(demo), timeout=REVOCATION_DEADLINE), (
+            "the removed tenant's peer is still on wg-edge"
+        )
+
+    assert tenant not in {t["name"] for t in json.loads(demo.popctl_ok("tenant", "list", "--json").stdout)}
+    [gone] = [t for t in json.loads(demo.popctl_ok("tenant", "list", "--all", "--json").stdout) if t["name"] == tenant]
+    assert gone["removed_at"], gone
+    assert [k["state"] for k in _keys(demo, "--tenant", tenant)] == ["revoked"]
+    assert f"{tenant}-pc" not in {p["name"] for p in demo.peers()}
+    # The demo's tenant and client are untouched.
+    assert chat(demo.client_ns, demo, MESSAGES).status == 200
+    unknown = demo.popctl("tenant", "remove", tenant)
+    assert unknown.returncode == 1 and "already removed" in unknown.stderr, describe(unknown)

@@ -41,4 +41,24 @@ import Testing
         #expect(added.address == IPAddress("10.77.0.2"))
         #expect(try store.revision() == revision + 1)
     }
+
+    @Test func aVersionThreeRegistryKeepsItsTenantsInUse() throws {
+        let path = NSTemporaryDirectory() + "popgate-migration-\(UUID().uuidString).sqlite"
+        do {
+            let queue = try DatabaseQueue(path: path)
+            try Schema.migrator.migrate(queue, upTo: "v3")
+            try queue.write { db in
+                try db.execute(sql: "INSERT INTO tenants (name, created_at) VALUES ('acme', 0)")
+            }
+        }
+
+        let store = try RegistryStore(path: path)
+        let tenants = try store.tenants(includingRemoved: true)
+        #expect(tenants.map(\.name) == ["acme"])
+        #expect(tenants.first?.removedAt == nil)
+        let revision = try store.revision()
+        try store.removeTenant("acme", force: false)
+        #expect(try store.revision() > revision)
+        #expect(try store.tenants().isEmpty)
+    }
 }
