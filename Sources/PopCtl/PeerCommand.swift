@@ -9,7 +9,7 @@ import WireGuard
 struct PeerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "peer", abstract: "Manage WireGuard peers (client devices).",
-        subcommands: [Add.self, List.self, Rotate.self, Revoke.self]
+        subcommands: [Add.self, Import.self, List.self, Rotate.self, Revoke.self]
     )
 
     struct Add: ParsableCommand {

@@ -42,7 +42,9 @@ extension Popctl {
         } catch {
             let code = exitCode(for: error)
             if code == .success { Self.exit(withError: error) }
-            FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+            // A bare ExitCode (e.g. `peer import` with refused rows) has said everything already.
+            let message = fullMessage(for: error)
+            if !message.isEmpty { FileHandle.standardError.write(Data((message + "\n").utf8)) }
             Foundation.exit(code == .validationFailure ? 2 : code.rawValue == 64 ? 2 : 1)
         }
     }
