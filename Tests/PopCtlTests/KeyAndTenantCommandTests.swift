@@ -8,32 +8,17 @@ import WireGuard
 
 /// `key list`, `key revoke`, `tenant list` and `tenant remove`, in-process against a throwaway registry.
 @Suite struct KeyAndTenantCommandTests {
-    let directory = NSTemporaryDirectory() + "popgate-keys-\(UUID().uuidString.prefix(8))"
-    var configPath: String { directory + "/popgate.toml" }
+    let pop: ScratchPoP
+    var directory: String { pop.directory }
+    var configPath: String { pop.configPath }
 
     init() throws {
-        try FileManager.default.createDirectory(atPath: directory + "/keys", withIntermediateDirectories: true)
-        try """
-            [registry]
-            path = "\(directory)/registry.sqlite"
-            [wireguard]
-            private_key_file = "\(directory)/keys/wg-edge.key"
-            address = "10.77.0.1/24"
-            endpoint = "198.51.100.1:51820"
-            [[backends]]
-            name = "sim"
-            url = "http://127.0.0.1:8000"
-            models = ["m"]
-            """.write(toFile: configPath, atomically: true, encoding: .utf8)
-        _ = try KeyFile.loadOrCreate(directory + "/keys/wg-edge.key")
+        pop = try ScratchPoP("keys")
         try popctl("tenant", "add", "acme")
         try popctl("tenant", "add", "globex")
     }
 
-    func popctl(_ arguments: String...) throws {
-        var command = try Popctl.parseAsRoot(arguments + ["--config", configPath])
-        try command.run()
-    }
+    func popctl(_ arguments: String...) throws { try pop.popctl(arguments) }
 
     /// What a listing command prints, run as popctl parses it.
     func listing(_ arguments: String...) throws -> String {
@@ -45,7 +30,7 @@ import WireGuard
         }
     }
 
-    var store: RegistryStore { get throws { try RegistryStore(path: directory + "/registry.sqlite") } }
+    var store: RegistryStore { get throws { try pop.store } }
 
     func addPeer(_ name: String, tenant: String) throws {
         try popctl("peer", "add", "--tenant", tenant, "--name", name, "--output", directory + "/\(name).conf")

@@ -9,33 +9,17 @@ import WireGuard
 
 /// A throwaway PoP for `peer import`: config, key and registry with tenant "acme".
 struct ImportPoP {
-    let directory = NSTemporaryDirectory() + "popgate-import-\(UUID().uuidString.prefix(8))"
-    var configPath: String { directory + "/popgate.toml" }
+    let pop: ScratchPoP
+    var directory: String { pop.directory }
+    var configPath: String { pop.configPath }
     var outputDir: String { directory + "/configs" }
 
     init(address: String = "10.77.0.1/24", pool: String? = nil) throws {
-        try FileManager.default.createDirectory(atPath: directory + "/keys", withIntermediateDirectories: true)
-        let poolLine = pool.map { "pool = \"\($0)\"\n" } ?? ""
-        try """
-            [registry]
-            path = "\(directory)/registry.sqlite"
-            [wireguard]
-            private_key_file = "\(directory)/keys/wg-edge.key"
-            address = "\(address)"
-            \(poolLine)endpoint = "198.51.100.1:51820"
-            [[backends]]
-            name = "sim"
-            url = "http://127.0.0.1:8000"
-            models = ["m"]
-            """.write(toFile: configPath, atomically: true, encoding: .utf8)
-        _ = try KeyFile.loadOrCreate(directory + "/keys/wg-edge.key")
+        pop = try ScratchPoP("import", address: address, wireguard: pool.map { "pool = \"\($0)\"" } ?? "")
         try popctl("tenant", "add", "acme")
     }
 
-    func popctl(_ arguments: String...) throws {
-        var command = try Popctl.parseAsRoot(arguments + ["--config", configPath])
-        try command.run()
-    }
+    func popctl(_ arguments: String...) throws { try pop.popctl(arguments) }
 
     /// Runs `peer import` as popctl parses it and returns its report (no progress bar).
     func importing(_ arguments: String...) throws -> ImportReport {
@@ -50,7 +34,7 @@ struct ImportPoP {
         return path
     }
 
-    var store: RegistryStore { get throws { try RegistryStore(path: directory + "/registry.sqlite") } }
+    var store: RegistryStore { get throws { try pop.store } }
 }
 
 @Suite struct PeerImportCommandTests {

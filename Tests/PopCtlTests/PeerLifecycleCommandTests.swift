@@ -11,37 +11,20 @@ import WireGuard
 /// `peer add --expires`, `peer rotate`, `status` and the live columns of `peer list`, in-process
 /// against a throwaway registry, key and status socket.
 @Suite struct PeerLifecycleCommandTests {
-    let directory = NSTemporaryDirectory() + "popgate-lifecycle-\(UUID().uuidString.prefix(8))"
-    var configPath: String { directory + "/popgate.toml" }
+    let pop: ScratchPoP
+    var directory: String { pop.directory }
+    var configPath: String { pop.configPath }
     var socketPath: String { directory + "/run/popnetd.sock" }
 
     init() throws {
-        try FileManager.default.createDirectory(atPath: directory + "/keys", withIntermediateDirectories: true)
-        try FileManager.default.createDirectory(atPath: directory + "/run", withIntermediateDirectories: true)
-        try """
-            [registry]
-            path = "\(directory)/registry.sqlite"
-            [wireguard]
-            private_key_file = "\(directory)/keys/wg-edge.key"
-            address = "10.77.0.1/24"
-            endpoint = "198.51.100.1:51820"
-            [netd]
-            run_directory = "\(directory)/run"
-            [[backends]]
-            name = "sim"
-            url = "http://127.0.0.1:8000"
-            models = ["m"]
-            """.write(toFile: configPath, atomically: true, encoding: .utf8)
-        _ = try KeyFile.loadOrCreate(directory + "/keys/wg-edge.key")
+        pop = try ScratchPoP("lifecycle") { directory in "[netd]\nrun_directory = \"\(directory)/run\"" }
+        try FileManager.default.createDirectory(atPath: pop.directory + "/run", withIntermediateDirectories: true)
         try popctl("tenant", "add", "acme")
     }
 
-    func popctl(_ arguments: String...) throws {
-        var command = try Popctl.parseAsRoot(arguments + ["--config", configPath])
-        try command.run()
-    }
+    func popctl(_ arguments: String...) throws { try pop.popctl(arguments) }
 
-    var store: RegistryStore { get throws { try RegistryStore(path: directory + "/registry.sqlite") } }
+    var store: RegistryStore { get throws { try pop.store } }
 
     func config(_ name: String) throws -> WGQuickConfig {
         try WGQuickConfig.parse(String(contentsOfFile: directory + "/" + name, encoding: .utf8))

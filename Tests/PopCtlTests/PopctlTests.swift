@@ -9,32 +9,17 @@ import WireGuard
 
 /// Runs popctl's commands in-process against a throwaway registry and key.
 @Suite struct PopctlTests {
-    let directory = NSTemporaryDirectory() + "popgate-popctl-\(UUID().uuidString)"
-    var configPath: String { directory + "/popgate.toml" }
+    let pop: ScratchPoP
+    var directory: String { pop.directory }
+    var configPath: String { pop.configPath }
 
     init() throws {
-        try FileManager.default.createDirectory(atPath: directory + "/keys", withIntermediateDirectories: true)
-        try """
-            [registry]
-            path = "\(directory)/registry.sqlite"
-            [wireguard]
-            private_key_file = "\(directory)/keys/wg-edge.key"
-            address = "10.77.0.1/30"
-            endpoint = "198.51.100.1:51820"
-            [[backends]]
-            name = "sim"
-            url = "http://127.0.0.1:8000"
-            models = ["m"]
-            """.write(toFile: configPath, atomically: true, encoding: .utf8)
-        _ = try KeyFile.loadOrCreate(directory + "/keys/wg-edge.key")
+        pop = try ScratchPoP("popctl", address: "10.77.0.1/30")
     }
 
-    func popctl(_ arguments: String...) throws {
-        var command = try Popctl.parseAsRoot(arguments + ["--config", configPath])
-        try command.run()
-    }
+    func popctl(_ arguments: String...) throws { try pop.popctl(arguments) }
 
-    var store: RegistryStore { get throws { try RegistryStore(path: directory + "/registry.sqlite") } }
+    var store: RegistryStore { get throws { try pop.store } }
 
     @Test func peerAddWritesAWorkingPrivateConfig() throws {
         try popctl("tenant", "add", "acme")
