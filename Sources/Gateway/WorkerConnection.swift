@@ -52,8 +52,6 @@ final class WorkerConnection: ChannelInboundHandler, RemovableChannelHandler {
         self.pool = pool
     }
 
-    var eventLoop: (any EventLoop)? { context?.eventLoop }
-
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
     }
