@@ -2,9 +2,10 @@
 # Benchmark: popnetd end to end on wireguard-go, against `wg set` on the same device, in one run.
 #   - one peer change from `popctl` to enforced on the device (add and revoke), few peers and PEERS present
 #   - PEERS peers: registry to device, popnetd's resident memory next to wireguard-go's, popnetd's idle CPU
+#     (SEED=import: the PEERS peers come from one `popctl peer import` of a CSV, timed from popctl's start)
 # Prints medians and popgate/wg ratios (Benchmarks/popnetd_bench.py does the measuring).
 # Results go to docs/benchmarks.md by hand.
-#   usage: Benchmarks/popnetd.sh      (env: PEERS=10000 RUNS=20 POPGATE_BIN=.build/release)
+#   usage: Benchmarks/popnetd.sh      (env: PEERS=10000 RUNS=20 SEED=sql POPGATE_BIN=.build/release)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PEERS=${PEERS:-10000}
@@ -30,4 +31,4 @@ ip netns del "$ns" 2>/dev/null || true
 ip netns add "$ns"
 ip -n "$ns" link set lo up
 echo "== popnetd on wireguard-go, $PEERS peers, $RUNS runs per latency figure"
-ip netns exec "$ns" python3 Benchmarks/popnetd_bench.py --bin "$BIN" --dir "$dir" --peers "$PEERS" --runs "$RUNS"
+ip netns exec "$ns" python3 Benchmarks/popnetd_bench.py --bin "$BIN" --dir "$dir" --peers "$PEERS" --runs "$RUNS" --seed "${SEED:-sql}"
