@@ -58,9 +58,7 @@ public final class WorkerConnectionPool: Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations
                     if let tls = endpoint.tls {
-                        // A host given as an address is verified against the certificate's IP names.
-                        let name = IPAddressName.isAddress(endpoint.host) ? nil : endpoint.host
-                        try pipeline.addHandler(NIOSSLClientHandler(context: tls, serverHostname: name))
+                        try pipeline.addHandler(NIOSSLClientHandler(context: tls, serverHostname: endpoint.serverName))
                     }
                     try pipeline.addHTTPClientHandlers()
                     try pipeline.addHandler(IdleStateHandler(readTimeout: Self.readTimeout))
@@ -135,13 +133,6 @@ public final class WorkerConnectionPool: Sendable {
             eventLoop.assertInEventLoop()
             idle[connection.backend].removeAll { $0 === connection }
         }
-    }
-}
-
-/// Whether a host string is an IP address rather than a name (SNI takes only names).
-enum IPAddressName {
-    static func isAddress(_ host: String) -> Bool {
-        (try? SocketAddress(ipAddress: host, port: 0)) != nil
     }
 }
 

@@ -1,3 +1,4 @@
+import Addressing
 import Foundation
 import NIOSSL
 import PopConfig
@@ -11,6 +12,9 @@ struct WorkerEndpoint: Sendable {
     /// The client context for an `https` worker, nil for plain HTTP across the backbone.
     let tls: NIOSSLContext?
     let hostHeader: String
+    /// The name sent in SNI and checked against the certificate; nil when the host is an address,
+    /// which is then checked against the certificate's IP names (SNI carries names only).
+    let serverName: String?
 
     init(url: String) throws {
         guard let parsed = URL(string: url), let host = parsed.host, let scheme = parsed.scheme else {
@@ -21,6 +25,7 @@ struct WorkerEndpoint: Sendable {
         self.port = parsed.port ?? (secure ? 443 : 80)
         self.tls = secure ? try NIOSSLContext(configuration: .makeClientConfiguration()) : nil
         self.hostHeader = parsed.port.map { "\(host):\($0)" } ?? host
+        self.serverName = IPAddress(host) == nil ? host : nil
     }
 }
 
