@@ -12,10 +12,20 @@ SWIFT ?= swift
 
 # Debian packages: the C libraries the package links, the WireGuard userspace tools the daemons and the
 # integration tests drive, and the tools the demo and the tests use in the namespaces (tcpdump for the
-# silent-close captures, openssl for the TLS test's certificates).
+# silent-close captures, openssl for the TLS test's certificates), and PostgreSQL's server binaries for the throwaway
+# clusters the registry tests run against.
+PG_PACKAGE := postgresql-15
 APT_PACKAGES := libmnl-dev libnftnl-dev libsodium-dev libsqlite3-dev pkg-config \
-	nftables wireguard-go wireguard-tools iproute2 curl tcpdump openssl
+	nftables wireguard-go wireguard-tools iproute2 curl tcpdump openssl $(PG_PACKAGE)
 
+# Starts (prints its URL) and stops a PostgreSQL cluster of its own in a directory of its own, on 127.0.0.1.
+PG_SCRIPT := Tests/support/throwaway-postgres.sh
+
+# postgresql-15's first install would create a system cluster "main" (and the postinst would then start it, on
+# port 5432): postgresql-common skips that when createcluster.conf, which includes createcluster.d/*.conf, says
+# create_main_cluster = false. The directory comes with no package, so it is made here, before apt runs. With no
+# cluster the postinst's `invoke-rc.d postgresql start` (or postgresql.service, a no-op unit) starts nothing,
+# so no policy-rc.d is needed.
 deps:
 	@missing=""; \
 	for p in $(APT_PACKAGES); do \
@@ -24,6 +34,10 @@ deps:
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		if [ "$$(id -u)" -ne 0 ]; then echo "make deps: run as root to install:$$missing" >&2; exit 1; fi; \
+		case " $$missing " in *" $(PG_PACKAGE) "*) \
+			mkdir -p /etc/postgresql-common/createcluster.d; \
+			echo 'create_main_cluster = false' >/etc/postgresql-common/createcluster.d/popgate.conf;; \
+		esac; \
 		apt-get update -qq; \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
@@ -44,9 +58,16 @@ deps:
 build:
 	$(SWIFT) build --build-tests
 
-# Both suites always run; the target fails if either failed.
+# Both suites always run; the target fails if either failed. They share one throwaway PostgreSQL cluster
+# (POPGATE_TEST_POSTGRES_URL), which is stopped and removed however the run ends: the server runs detached, so
+# nothing else would stop it.
 test: deps build
-	@unit=0; integration=0; \
+	@pgdir="$$(mktemp -d -t popgate-pg.XXXXXX)"; \
+	trap 'bash $(PG_SCRIPT) stop "$$pgdir" || { echo "make test: left a cluster in $$pgdir" >&2; exit 1; }' EXIT; \
+	trap 'exit 130' INT; trap 'exit 143' TERM; \
+	POPGATE_TEST_POSTGRES_URL="$$(bash $(PG_SCRIPT) start "$$pgdir")"; \
+	export POPGATE_TEST_POSTGRES_URL; \
+	unit=0; integration=0; \
 	$(SWIFT) test --skip-build || unit=$$?; \
 	$(PYTHON) -m pytest -v Tests/IntegrationTests || integration=$$?; \
 	if [ "$$unit" -ne 0 ] || [ "$$integration" -ne 0 ]; then \

@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
         .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
@@ -43,12 +44,21 @@ let package = Package(
         .target(name: "WireGuard", dependencies: ["Sodium", "Addressing", "Netlink"], swiftSettings: settings),
         .target(
             name: "PopConfig",
-            dependencies: ["Addressing", .product(name: "TOMLKit", package: "TOMLKit")],
+            dependencies: ["Addressing", "Registry", .product(name: "TOMLKit", package: "TOMLKit")],
             swiftSettings: settings
         ),
         .target(
             name: "Registry",
-            dependencies: ["Sodium", "Addressing", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "Sodium", "Addressing",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: settings
         ),
         .target(

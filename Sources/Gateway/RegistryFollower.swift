@@ -34,8 +34,8 @@ public struct RegistryFollower: Service {
     }
 
     public func run() async throws {
-        let changeSignal = RegistryChangeSignal(databasePath: store.path)
-        if changeSignal == nil { logger.warning("inotify unavailable; registry changes are seen at the next poll") }
+        let changeSignal = store.makeChangeSignal()
+        if changeSignal == nil { logger.info("registry changes are seen at the next poll", metadata: ["registry": "\(store.location)"]) }
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             let snapshot = directory.snapshot
             do {

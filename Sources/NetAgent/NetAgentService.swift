@@ -53,8 +53,8 @@ public struct NetAgentService: Service {
             fullCheck: .seconds(configuration.netd.reconcileIntervalSeconds)
         )
         var snapshot: RegistrySnapshot?
-        let changeSignal = RegistryChangeSignal(databasePath: store.path)
-        if changeSignal == nil { logger.warning("inotify unavailable; registry changes are seen at the next poll") }
+        let changeSignal = store.makeChangeSignal()
+        if changeSignal == nil { logger.info("registry changes are seen at the next poll", metadata: ["registry": "\(store.location)"]) }
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             let now = Date()
             do {

@@ -50,9 +50,7 @@ extension PopConfiguration {
         let popName = try pop.string("name") ?? "pop"
         try pop.rejectUnknownKeys()
 
-        var registryTable = try section("registry")
-        let registry = RegistrySettings(path: try registryTable.string("path") ?? "/var/lib/popgate/registry.sqlite")
-        try registryTable.rejectUnknownKeys()
+        let registry = try readRegistry(try section("registry"))
 
         let wireguard = try readWireGuard(try section("wireguard"))
         let gateway = try readGateway(try section("gateway"))

@@ -1,4 +1,5 @@
 import Addressing
+import Registry
 
 /// The whole of `popgate.toml`: one file for both daemons and for `popctl`.
 ///
@@ -29,8 +30,8 @@ public struct PopConfiguration: Sendable, Equatable {
 
 /// `[registry]`.
 public struct RegistrySettings: Sendable, Equatable {
-    /// The SQLite database file.
-    public var path: String
+    /// The SQLite file (`path`, the default) or the PostgreSQL server (`url`, `password_file`).
+    public var location: RegistryLocation
 }
 
 /// Which WireGuard implementation popnetd drives.

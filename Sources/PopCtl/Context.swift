@@ -8,6 +8,6 @@ struct Context {
 
     init(_ options: GlobalOptions) throws {
         configuration = try options.loadConfiguration()
-        store = try RegistryStore(path: configuration.registry.path)
+        store = try RegistryStore(location: configuration.registry.location)
     }
 }

@@ -1,6 +1,5 @@
 import Addressing
 import Foundation
-import GRDB
 import Sodium
 
 /// Reading peers: one query shape for every listing, and the one rule for what is live.
@@ -11,42 +10,42 @@ enum PeerRows {
     /// Peers matching `whereClause`, by id. A stored 'active' whose expiry has passed at `now` reads
     /// as expired: no reader depends on a write having recorded it.
     static func fetch(
-        _ db: Database, now: Date, whereClause: String, arguments: StatementArguments = []
+        _ db: any RegistryTransaction, now: Date, whereClause: String, arguments: [any SQLBindable] = []
     ) throws -> [Peer] {
-        try Row.fetchAll(
-            db,
-            sql: """
-                SELECT p.id, p.tenant_id, t.name AS tenant_name, p.name, p.public_key, p.address, p.preshared_key,
-                       p.state, p.created_at, p.expires_at, p.pending_public_key, p.pending_preshared_key,
-                       p.rotation_started_at, p.rotation_deadline
-                FROM peers p JOIN tenants t ON t.id = p.tenant_id
-                WHERE \(whereClause) ORDER BY p.id
-                """,
-            arguments: arguments
+        try db.rows(
+            """
+            SELECT p.id, p.tenant_id, t.name AS tenant_name, p.name, p.public_key, p.address, p.preshared_key,
+                   p.state, p.created_at, p.expires_at, p.pending_public_key, p.pending_preshared_key,
+                   p.rotation_started_at, p.rotation_deadline
+            FROM peers p JOIN tenants t ON t.id = p.tenant_id
+            WHERE \(whereClause) ORDER BY p.id
+            """,
+            arguments
         ).map { row in try peer(row, now: now) }
     }
 
-    private static func peer(_ row: Row, now: Date) throws -> Peer {
-        let expiresAt = (row["expires_at"] as Double?).map(Date.init(timeIntervalSince1970:))
-        var state = PeerState(rawValue: row["state"]) ?? .revoked
+    private static func peer(_ row: SQLRow, now: Date) throws -> Peer {
+        let expiresAt = try row.optionalDouble("expires_at").map(Date.init(timeIntervalSince1970:))
+        var state = PeerState(rawValue: try row.string("state")) ?? .revoked
         if state == .active, let expiresAt, expiresAt <= now { state = .expired }
         return Peer(
-            id: row["id"], tenantID: row["tenant_id"], tenantName: row["tenant_name"], name: row["name"],
-            publicKey: try Curve25519PublicKey(base64: row["public_key"]),
-            address: IPAddress(row["address"] as String) ?? .v4(0),
-            presharedKey: try presharedKey(row["preshared_key"]), state: state,
-            createdAt: Date(timeIntervalSince1970: row["created_at"]), expiresAt: expiresAt,
+            id: try row.int64("id"), tenantID: try row.int64("tenant_id"), tenantName: try row.string("tenant_name"),
+            name: try row.string("name"), publicKey: try Curve25519PublicKey(base64: try row.string("public_key")),
+            address: IPAddress(try row.string("address")) ?? .v4(0),
+            presharedKey: try presharedKey(try row.optionalString("preshared_key")), state: state,
+            createdAt: Date(timeIntervalSince1970: try row.double("created_at")), expiresAt: expiresAt,
             rotation: state == .active ? try rotation(row) : nil
         )
     }
 
-    private static func rotation(_ row: Row) throws -> PendingRotation? {
-        guard let key: String = row["pending_public_key"], let started: Double = row["rotation_started_at"],
-              let deadline: Double = row["rotation_deadline"]
+    private static func rotation(_ row: SQLRow) throws -> PendingRotation? {
+        guard let key = try row.optionalString("pending_public_key"),
+              let started = try row.optionalDouble("rotation_started_at"),
+              let deadline = try row.optionalDouble("rotation_deadline")
         else { return nil }
         return PendingRotation(
             publicKey: try Curve25519PublicKey(base64: key),
-            presharedKey: try presharedKey(row["pending_preshared_key"]),
+            presharedKey: try presharedKey(try row.optionalString("pending_preshared_key")),
             startedAt: Date(timeIntervalSince1970: started), deadline: Date(timeIntervalSince1970: deadline)
         )
     }

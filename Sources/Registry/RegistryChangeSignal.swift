@@ -14,7 +14,7 @@ import Glibc
 /// old revision and go back to sleep. The daemons still poll the revision counter as a fallback
 /// (a writer that bypasses popgate, such as the sqlite3 shell, or a lost event), so a missed
 /// signal costs at most one poll interval.
-public final class RegistryChangeSignal: @unchecked Sendable {
+public final class RegistryChangeSignal: RegistryChangeWaiting, @unchecked Sendable {
     private let fd: Int32
     private let notifyName: String
     // One blocking poll(2) at a time; waits are short (at most a poll interval), so a serial queue suffices.

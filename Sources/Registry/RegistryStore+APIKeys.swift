@@ -1,12 +1,11 @@
 import Foundation
-import GRDB
 
 extension RegistryStore {
     /// Every API key, active and revoked, oldest first; with `tenant`, only that tenant's (removed
     /// tenants included: their revoked keys stay listed).
     public func apiKeys(tenant tenantName: String? = nil) throws(RegistryError) -> [APIKey] {
         try read { db in
-            guard let tenantName else { return try Self.fetchKeys(db, whereClause: "1") }
+            guard let tenantName else { return try Self.fetchKeys(db, whereClause: "TRUE") }
             guard let tenant = try Self.findTenant(db, name: tenantName) else {
                 throw RegistryError(
                     .notFound, "no tenant is named \"\(tenantName)\"; `popctl tenant list` shows all tenants"
@@ -25,11 +24,11 @@ extension RegistryStore {
         return try write(at: now) { db in
             let tenant = try Self.requireTenant(db, name: tenantName)
             try db.execute(
-                sql: """
-                    INSERT INTO api_keys (key_id, tenant_id, secret_hash, default_tier, created_at)
-                    VALUES (?, ?, ?, ?, ?)
-                    """,
-                arguments: [
+                """
+                INSERT INTO api_keys (key_id, tenant_id, secret_hash, default_tier, created_at)
+                VALUES (?, ?, ?, ?, ?)
+                """,
+                [
                     token.keyID, tenant.id, Data(token.secretHash), defaultTier.rawValue, now.timeIntervalSince1970,
                 ]
             )
@@ -66,9 +65,7 @@ extension RegistryStore {
                         + "\(Self.timestamp(revokedAt)); nothing changed"
                 )
             }
-            try db.execute(
-                sql: "UPDATE api_keys SET revoked_at = ? WHERE key_id = ?", arguments: [now.timeIntervalSince1970, id]
-            )
+            try db.execute("UPDATE api_keys SET revoked_at = ? WHERE key_id = ?", [now.timeIntervalSince1970, id])
             return APIKey(
                 keyID: key.keyID, tenantID: key.tenantID, tenantName: key.tenantName, defaultTier: key.defaultTier,
                 createdAt: key.createdAt, revokedAt: now
@@ -77,22 +74,22 @@ extension RegistryStore {
     }
 
     private static func fetchKeys(
-        _ db: Database, whereClause: String, arguments: StatementArguments = []
+        _ db: any RegistryTransaction, whereClause: String, arguments: [any SQLBindable] = []
     ) throws -> [APIKey] {
-        try Row.fetchAll(
-            db,
-            sql: """
-                SELECT k.key_id, k.tenant_id, t.name AS tenant_name, k.default_tier, k.created_at, k.revoked_at
-                FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
-                WHERE \(whereClause) ORDER BY k.id
-                """,
-            arguments: arguments
+        try db.rows(
+            """
+            SELECT k.key_id, k.tenant_id, t.name AS tenant_name, k.default_tier, k.created_at, k.revoked_at
+            FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
+            WHERE \(whereClause) ORDER BY k.id
+            """,
+            arguments
         ).map { row in
             APIKey(
-                keyID: row["key_id"], tenantID: row["tenant_id"], tenantName: row["tenant_name"],
-                defaultTier: Tier(rawValue: row["default_tier"]) ?? .medium,
-                createdAt: Date(timeIntervalSince1970: row["created_at"]),
-                revokedAt: (row["revoked_at"] as Double?).map(Date.init(timeIntervalSince1970:))
+                keyID: try row.string("key_id"), tenantID: try row.int64("tenant_id"),
+                tenantName: try row.string("tenant_name"),
+                defaultTier: Tier(rawValue: try row.string("default_tier")) ?? .medium,
+                createdAt: Date(timeIntervalSince1970: try row.double("created_at")),
+                revokedAt: try row.optionalDouble("revoked_at").map(Date.init(timeIntervalSince1970:))
             )
         }
     }

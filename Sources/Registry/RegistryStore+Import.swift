@@ -1,6 +1,5 @@
 import Addressing
 import Foundation
-import GRDB
 import Sodium
 
 /// One peer of a bulk registration (``RegistryStore/addPeers(_:pool:reserved:now:deliver:)``).
@@ -47,7 +46,7 @@ extension RegistryStore {
         deliver: @escaping @Sendable (Int, Peer) throws -> Void = { _, _ in }
     ) throws(RegistryError) -> [Result<Peer, RegistryError>] {
         try write(at: now) { db in
-            let addresses = try String.fetchAll(db, sql: "SELECT address FROM peers WHERE state = 'active'")
+            let addresses = try db.strings("SELECT address FROM peers WHERE state = 'active'")
             var used = Set(addresses.compactMap(IPAddress.init)).union(reserved)
             let hosts = pool.hostAddresses()
             // Addresses below the cursor are taken: a batch only adds, so each row searches on from the
@@ -59,22 +58,20 @@ extension RegistryStore {
             for (index, request) in requests.enumerated() {
                 var added: Peer?
                 do {
-                    try db.inSavepoint {
+                    try db.savepoint {
                         added = try Self.insert(
                             db, request, tenants: &tenants, hosts: hosts, cursor: &cursor, used: used, pool: pool,
                             now: now
                         )
                         try deliver(index, added!)
-                        return .commit
                     }
                     used.insert(added!.address)
                     results.append(.success(added!))
                 } catch let error as RegistryError {
                     results.append(.failure(error))
-                } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
-                    let reason = "refused by the registry: \(error.message ?? "\(error)")"
-                    results.append(.failure(RegistryError(.duplicate, reason)))
-                } catch let error as DatabaseError {
+                } catch let error as SQLConstraintViolation {
+                    results.append(.failure(RegistryError(.duplicate, "refused by the registry: \(error)")))
+                } catch let error as SQLFailure {
                     throw error
                 } catch {
                     results.append(.failure(RegistryError(.invalidArgument, "\(error)")))
@@ -87,7 +84,7 @@ extension RegistryStore {
     /// The checks and insert of ``addPeer(tenant:name:publicKey:presharedKey:pool:reserved:expiresAt:now:)``
     /// for one row of a batch, with the tenants and free addresses remembered across rows.
     private static func insert(
-        _ db: Database, _ request: NewPeer, tenants: inout [String: Tenant], hosts: [IPAddress], cursor: inout Int,
+        _ db: any RegistryTransaction, _ request: NewPeer, tenants: inout [String: Tenant], hosts: [IPAddress], cursor: inout Int,
         used: Set<IPAddress>, pool: IPPrefix, now: Date
     ) throws -> Peer {
         try Names.validate(request.name, what: "peer")
@@ -105,10 +102,7 @@ extension RegistryStore {
             tenant = try requireTenant(db, name: request.tenant)
             tenants[request.tenant] = tenant
         }
-        // Cached statements: preparing one (with the revision triggers of the INSERT) costs more than
-        // running it, and a batch runs the same three for every row.
-        let taken = try db.cachedStatement(sql: "SELECT 1 FROM peers WHERE name = ? AND state = 'active'")
-        if try Row.fetchOne(taken, arguments: [request.name]) != nil {
+        if try db.row("SELECT 1 AS taken FROM peers WHERE name = ? AND state = 'active'", [request.name]) != nil {
             throw RegistryError(.duplicate, "a live peer named \"\(request.name)\" already exists; choose another name")
         }
         try requireUnusedKey(db, request.publicKey)
@@ -120,21 +114,20 @@ extension RegistryStore {
             )
         }
         let address = hosts[cursor]
-        let insert = try db.cachedStatement(
-            sql: """
-                INSERT INTO peers (tenant_id, name, public_key, address, preshared_key, state, created_at, expires_at)
-                VALUES (?, ?, ?, ?, ?, 'active', ?, ?)
-                """
-        )
-        try insert.execute(
-            arguments: [
+        let inserted = try db.row(
+            """
+            INSERT INTO peers (tenant_id, name, public_key, address, preshared_key, state, created_at, expires_at)
+            VALUES (?, ?, ?, ?, ?, 'active', ?, ?)
+            RETURNING id
+            """,
+            [
                 tenant.id, request.name, request.publicKey.base64, address.description,
                 request.presharedKey?.base64Secret(), now.timeIntervalSince1970,
                 request.expiresAt?.timeIntervalSince1970,
             ]
         )
         return Peer(
-            id: db.lastInsertedRowID, tenantID: tenant.id, tenantName: tenant.name, name: request.name,
+            id: try inserted?.int64("id") ?? 0, tenantID: tenant.id, tenantName: tenant.name, name: request.name,
             publicKey: request.publicKey, address: address, presharedKey: request.presharedKey, state: .active,
             createdAt: now, expiresAt: request.expiresAt
         )

@@ -1,6 +1,5 @@
 import Addressing
 import Foundation
-import GRDB
 import Sodium
 
 extension RegistryStore {
@@ -8,7 +7,7 @@ extension RegistryStore {
     public func peers(includingInactive: Bool = false, at now: Date = Date()) throws(RegistryError) -> [Peer] {
         try read { db in
             includingInactive
-                ? try PeerRows.fetch(db, now: now, whereClause: "1")
+                ? try PeerRows.fetch(db, now: now, whereClause: "TRUE")
                 : try PeerRows.fetch(db, now: now, whereClause: PeerRows.live, arguments: [now.timeIntervalSince1970])
         }
     }
@@ -29,12 +28,12 @@ extension RegistryStore {
         }
         return try write(at: now) { db in
             let tenant = try Self.requireTenant(db, name: tenantName)
-            let taken = "SELECT 1 FROM peers WHERE name = ? AND state = 'active'"
-            if try Row.fetchOne(db, sql: taken, arguments: [name]) != nil {
+            let taken = "SELECT 1 AS taken FROM peers WHERE name = ? AND state = 'active'"
+            if try db.row(taken, [name]) != nil {
                 throw RegistryError(.duplicate, "a live peer named \"\(name)\" already exists; choose another --name")
             }
             try Self.requireUnusedKey(db, publicKey)
-            let addresses = try String.fetchAll(db, sql: "SELECT address FROM peers WHERE state = 'active'")
+            let addresses = try db.strings("SELECT address FROM peers WHERE state = 'active'")
             let used = Set(addresses.compactMap(IPAddress.init))
             let free = pool.hostAddresses().first { !used.contains($0) && !reserved.contains($0) }
             guard let address = free else {
@@ -44,19 +43,19 @@ extension RegistryStore {
                         + "revoke unused peers or widen wireguard.pool"
                 )
             }
-            try db.execute(
-                sql: """
-                    INSERT INTO peers (tenant_id, name, public_key, address, preshared_key, state, created_at,
-                                       expires_at)
-                    VALUES (?, ?, ?, ?, ?, 'active', ?, ?)
-                    """,
-                arguments: [
+            let inserted = try db.row(
+                """
+                INSERT INTO peers (tenant_id, name, public_key, address, preshared_key, state, created_at, expires_at)
+                VALUES (?, ?, ?, ?, ?, 'active', ?, ?)
+                RETURNING id
+                """,
+                [
                     tenant.id, name, publicKey.base64, address.description, presharedKey?.base64Secret(),
                     now.timeIntervalSince1970, expiresAt?.timeIntervalSince1970,
                 ]
             )
             return Peer(
-                id: db.lastInsertedRowID, tenantID: tenant.id, tenantName: tenant.name, name: name,
+                id: try inserted?.int64("id") ?? 0, tenantID: tenant.id, tenantName: tenant.name, name: name,
                 publicKey: publicKey, address: address, presharedKey: presharedKey, state: .active, createdAt: now,
                 expiresAt: expiresAt
             )
@@ -69,12 +68,12 @@ extension RegistryStore {
         try write(at: now) { db in
             let peer = try Self.requireLivePeer(db, nameOrKey, now: now)
             try db.execute(
-                sql: """
-                    UPDATE peers SET state = 'revoked', revoked_at = ?, pending_public_key = NULL,
-                           pending_preshared_key = NULL, rotation_started_at = NULL, rotation_deadline = NULL
-                    WHERE id = ?
-                    """,
-                arguments: [now.timeIntervalSince1970, peer.id]
+                """
+                UPDATE peers SET state = 'revoked', revoked_at = ?, pending_public_key = NULL,
+                       pending_preshared_key = NULL, rotation_started_at = NULL, rotation_deadline = NULL
+                WHERE id = ?
+                """,
+                [now.timeIntervalSince1970, peer.id]
             )
             return Peer(
                 id: peer.id, tenantID: peer.tenantID, tenantName: peer.tenantName, name: peer.name,
@@ -87,7 +86,7 @@ extension RegistryStore {
     // MARK: Helpers shared by peer changes
 
     /// The live peer named `nameOrKey` or holding that current public key (base64).
-    static func requireLivePeer(_ db: Database, _ nameOrKey: String, now: Date) throws -> Peer {
+    static func requireLivePeer(_ db: any RegistryTransaction, _ nameOrKey: String, now: Date) throws -> Peer {
         let matches = try PeerRows.fetch(
             db, now: now, whereClause: "\(PeerRows.live) AND (p.name = ? OR p.public_key = ?)",
             arguments: [now.timeIntervalSince1970, nameOrKey, nameOrKey]
@@ -104,21 +103,21 @@ extension RegistryStore {
     /// Refuses a key that a live peer holds or is rotating to (a pending key becomes current later,
     /// and two live peers must never share one). `exceptPendingOf` allows a peer's own pending key.
     static func requireUnusedKey(
-        _ db: Database, _ key: Curve25519PublicKey, exceptPendingOf peerID: Int64? = nil
+        _ db: any RegistryTransaction, _ key: Curve25519PublicKey, exceptPendingOf peerID: Int64? = nil
     ) throws {
         // Two searches, not one OR: SQLite answers the OR by scanning every live peer, which made
         // registering 10,000 peers quadratic; each half here is one lookup in its partial index.
-        let statement = try db.cachedStatement(
-            sql: """
-                SELECT name FROM peers WHERE state = 'active' AND public_key = ?
-                UNION ALL
-                SELECT name FROM peers WHERE state = 'active' AND pending_public_key IS NOT NULL
-                  AND pending_public_key = ? AND id IS NOT ?
-                LIMIT 1
-                """
+        let holders = try db.strings(
+            """
+            SELECT name FROM peers WHERE state = 'active' AND public_key = ?
+            UNION ALL
+            SELECT name FROM peers WHERE state = 'active' AND pending_public_key IS NOT NULL
+              AND pending_public_key = ? AND id IS DISTINCT FROM ?
+            LIMIT 1
+            """,
+            [key.base64, key.base64, peerID]
         )
-        let holder = try String.fetchOne(statement, arguments: [key.base64, key.base64, peerID])
-        if let holder {
+        if let holder = holders.first {
             throw RegistryError(
                 .duplicate,
                 "public key \(key) already belongs to live peer \"\(holder)\"; each device needs its own key"

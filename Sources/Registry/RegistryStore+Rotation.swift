@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import Sodium
 
 extension RegistryStore {
@@ -29,12 +28,12 @@ extension RegistryStore {
                 deadline: now.addingTimeInterval(grace)
             )
             try db.execute(
-                sql: """
-                    UPDATE peers SET pending_public_key = ?, pending_preshared_key = ?, rotation_started_at = ?,
-                           rotation_deadline = ?
-                    WHERE id = ?
-                    """,
-                arguments: [
+                """
+                UPDATE peers SET pending_public_key = ?, pending_preshared_key = ?, rotation_started_at = ?,
+                       rotation_deadline = ?
+                WHERE id = ?
+                """,
+                [
                     publicKey.base64, presharedKey?.base64Secret(), now.timeIntervalSince1970,
                     rotation.deadline.timeIntervalSince1970, peer.id,
                 ]
@@ -55,15 +54,15 @@ extension RegistryStore {
         peerID: Int64, pendingKey: Curve25519PublicKey, now: Date = Date()
     ) throws(RegistryError) -> Bool {
         try write(at: now) { db in
-            try db.execute(
-                sql: """
-                    UPDATE peers SET pending_public_key = NULL, pending_preshared_key = NULL,
-                           rotation_started_at = NULL, rotation_deadline = NULL
-                    WHERE id = ? AND state = 'active' AND pending_public_key = ?
-                    """,
-                arguments: [peerID, pendingKey.base64]
-            )
-            return db.changesCount > 0
+            try !db.rows(
+                """
+                UPDATE peers SET pending_public_key = NULL, pending_preshared_key = NULL,
+                       rotation_started_at = NULL, rotation_deadline = NULL
+                WHERE id = ? AND state = 'active' AND pending_public_key = ?
+                RETURNING id
+                """,
+                [peerID, pendingKey.base64]
+            ).isEmpty
         }
     }
 
@@ -76,16 +75,16 @@ extension RegistryStore {
         peerID: Int64, pendingKey: Curve25519PublicKey, now: Date = Date()
     ) throws(RegistryError) -> Bool {
         try write(at: now) { db in
-            try db.execute(
-                sql: """
-                    UPDATE peers SET public_key = pending_public_key, preshared_key = pending_preshared_key,
-                           pending_public_key = NULL, pending_preshared_key = NULL, rotation_started_at = NULL,
-                           rotation_deadline = NULL, rotated_at = ?
-                    WHERE id = ? AND state = 'active' AND pending_public_key = ?
-                    """,
-                arguments: [now.timeIntervalSince1970, peerID, pendingKey.base64]
-            )
-            return db.changesCount > 0
+            try !db.rows(
+                """
+                UPDATE peers SET public_key = pending_public_key, preshared_key = pending_preshared_key,
+                       pending_public_key = NULL, pending_preshared_key = NULL, rotation_started_at = NULL,
+                       rotation_deadline = NULL, rotated_at = ?
+                WHERE id = ? AND state = 'active' AND pending_public_key = ?
+                RETURNING id
+                """,
+                [now.timeIntervalSince1970, peerID, pendingKey.base64]
+            ).isEmpty
         }
     }
 }

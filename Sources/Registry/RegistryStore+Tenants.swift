@@ -1,13 +1,11 @@
 import Foundation
-import GRDB
 
 extension RegistryStore {
     /// Tenants by name; with `includingRemoved`, also the removed ones.
     public func tenants(includingRemoved: Bool = false) throws(RegistryError) -> [Tenant] {
         let filter = includingRemoved ? "" : "WHERE removed_at IS NULL"
         return try read { db in
-            try Row.fetchAll(db, sql: "SELECT id, name, created_at, removed_at FROM tenants \(filter) ORDER BY name")
-                .map(Self.tenant)
+            try db.rows("SELECT id, name, created_at, removed_at FROM tenants \(filter) ORDER BY name").map(Self.tenant)
         }
     }
 
@@ -29,11 +27,10 @@ extension RegistryStore {
                     .duplicate, "tenant \"\(name)\" already exists; `popctl tenant list` shows all tenants"
                 )
             }
-            try db.execute(
-                sql: "INSERT INTO tenants (name, created_at) VALUES (?, ?)",
-                arguments: [name, now.timeIntervalSince1970]
+            let inserted = try db.row(
+                "INSERT INTO tenants (name, created_at) VALUES (?, ?) RETURNING id", [name, now.timeIntervalSince1970]
             )
-            return Tenant(id: db.lastInsertedRowID, name: name, createdAt: now)
+            return Tenant(id: try inserted?.int64("id") ?? 0, name: name, createdAt: now)
         }
     }
 
@@ -52,13 +49,11 @@ extension RegistryStore {
                 )
             }
             // `write` has just recorded expired peers as such: 'active' here means live.
-            let peers = try String.fetchAll(
-                db, sql: "SELECT name FROM peers WHERE tenant_id = ? AND state = 'active' ORDER BY id",
-                arguments: [tenant.id]
+            let peers = try db.strings(
+                "SELECT name FROM peers WHERE tenant_id = ? AND state = 'active' ORDER BY id", [tenant.id]
             )
-            let keys = try String.fetchAll(
-                db, sql: "SELECT key_id FROM api_keys WHERE tenant_id = ? AND revoked_at IS NULL ORDER BY id",
-                arguments: [tenant.id]
+            let keys = try db.strings(
+                "SELECT key_id FROM api_keys WHERE tenant_id = ? AND revoked_at IS NULL ORDER BY id", [tenant.id]
             )
             if !force, !peers.isEmpty || !keys.isEmpty {
                 throw RegistryError(
@@ -71,18 +66,17 @@ extension RegistryStore {
             }
             let at = now.timeIntervalSince1970
             try db.execute(
-                sql: """
-                    UPDATE peers SET state = 'revoked', revoked_at = ?, pending_public_key = NULL,
-                           pending_preshared_key = NULL, rotation_started_at = NULL, rotation_deadline = NULL
-                    WHERE tenant_id = ? AND state = 'active'
-                    """,
-                arguments: [at, tenant.id]
+                """
+                UPDATE peers SET state = 'revoked', revoked_at = ?, pending_public_key = NULL,
+                       pending_preshared_key = NULL, rotation_started_at = NULL, rotation_deadline = NULL
+                WHERE tenant_id = ? AND state = 'active'
+                """,
+                [at, tenant.id]
             )
             try db.execute(
-                sql: "UPDATE api_keys SET revoked_at = ? WHERE tenant_id = ? AND revoked_at IS NULL",
-                arguments: [at, tenant.id]
+                "UPDATE api_keys SET revoked_at = ? WHERE tenant_id = ? AND revoked_at IS NULL", [at, tenant.id]
             )
-            try db.execute(sql: "UPDATE tenants SET removed_at = ? WHERE id = ?", arguments: [at, tenant.id])
+            try db.execute("UPDATE tenants SET removed_at = ? WHERE id = ?", [at, tenant.id])
             return TenantRemoval(
                 tenant: Tenant(id: tenant.id, name: tenant.name, createdAt: tenant.createdAt, removedAt: now),
                 revokedPeers: peers, revokedKeys: keys
@@ -93,7 +87,7 @@ extension RegistryStore {
     // MARK: Helpers shared by changes that name a tenant
 
     /// The tenant named `name` that is still in use; a removed one is refused with when it was removed.
-    static func requireTenant(_ db: Database, name: String) throws -> Tenant {
+    static func requireTenant(_ db: any RegistryTransaction, name: String) throws -> Tenant {
         guard let tenant = try findTenant(db, name: name) else {
             throw RegistryError(.notFound, "no tenant is named \"\(name)\"; create it with `popctl tenant add \(name)`")
         }
@@ -108,15 +102,15 @@ extension RegistryStore {
     }
 
     /// The tenant named `name`, removed or not.
-    static func findTenant(_ db: Database, name: String) throws -> Tenant? {
-        let sql = "SELECT id, name, created_at, removed_at FROM tenants WHERE name = ?"
-        return try Row.fetchOne(db, sql: sql, arguments: [name]).map(tenant)
+    static func findTenant(_ db: any RegistryTransaction, name: String) throws -> Tenant? {
+        try db.row("SELECT id, name, created_at, removed_at FROM tenants WHERE name = ?", [name]).map(tenant)
     }
 
-    private static func tenant(_ row: Row) -> Tenant {
+    private static func tenant(_ row: SQLRow) throws -> Tenant {
         Tenant(
-            id: row["id"], name: row["name"], createdAt: Date(timeIntervalSince1970: row["created_at"]),
-            removedAt: (row["removed_at"] as Double?).map(Date.init(timeIntervalSince1970:))
+            id: try row.int64("id"), name: try row.string("name"),
+            createdAt: Date(timeIntervalSince1970: try row.double("created_at")),
+            removedAt: try row.optionalDouble("removed_at").map(Date.init(timeIntervalSince1970:))
         )
     }
 

@@ -1,47 +1,40 @@
 import Addressing
 import Foundation
-import GRDB
 import Sodium
 
-/// The registry on SQLite: tenants, peers, API keys, and the revision counter daemons follow.
+/// The registry: tenants, peers, API keys, and the revision counter daemons follow.
 ///
-/// Opened in WAL mode so `popctl` can write while both daemons read. Every mutating method is
-/// one transaction: it either changes everything it says or nothing. Methods that depend on the
-/// time take `now`, so expiry and rotation are tested without waiting.
+/// One implementation of the rules over either engine (``RegistryDatabase``): a SQLite file for one
+/// PoP, PostgreSQL for a fleet. Every mutating method is one transaction: it either changes
+/// everything it says or nothing. Methods that depend on the time take `now`, so expiry and
+/// rotation are tested without waiting.
 public final class RegistryStore: Sendable {
-    private let pool: DatabasePool
-    /// The database file.
-    public let path: String
+    private let database: any RegistryDatabase
+    /// Where the registry is.
+    public let location: RegistryLocation
 
-    /// Opens (creating if needed, with mode 0600) and migrates the database at `path`.
-    public init(path: String) throws(RegistryError) {
-        self.path = path
-        do {
-            let directory = (path as NSString).deletingLastPathComponent
-            if !directory.isEmpty {
-                try FileManager.default.createDirectory(
-                    atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o750]
-                )
-            }
-            var configuration = Configuration()
-            configuration.busyMode = .timeout(5)
-            configuration.foreignKeysEnabled = true
-            let previousMask = umask(0o077)
-            defer { umask(previousMask) }
-            pool = try DatabasePool(path: path, configuration: configuration)
-            try Schema.migrator.migrate(pool)
-        } catch {
-            throw RegistryError(
-                .storage, "cannot open the registry at \(path): \(error); check the path and its permissions"
-            )
+    /// Opens (creating if needed) and migrates the registry at `location`.
+    public init(location: RegistryLocation) throws(RegistryError) {
+        self.location = location
+        switch location {
+        case .sqlite(let path): database = try SQLiteRegistryDatabase(path: path)
+        case .postgres(let postgres): database = try PostgresRegistryDatabase(postgres)
         }
     }
+
+    /// Opens (creating if needed, with mode 0600) and migrates the SQLite registry at `path`.
+    public convenience init(path: String) throws(RegistryError) {
+        try self.init(location: .sqlite(path: path))
+    }
+
+    /// Something that wakes a follower when another process commits, or nil when only polling works.
+    public func makeChangeSignal() -> (any RegistryChangeWaiting)? { database.makeChangeSignal() }
 
     // MARK: Reading
 
     /// The current revision; it changes whenever anything in the registry changes.
     public func revision() throws(RegistryError) -> Int64 {
-        try read { db in try Int64.fetchOne(db, sql: "SELECT revision FROM registry_revision WHERE id = 1") ?? 0 }
+        try read { db in try Self.currentRevision(db) }
     }
 
     /// Peers and keys live at `now`, at one consistent revision.
@@ -75,55 +68,56 @@ public final class RegistryStore: Sendable {
         }
     }
 
-    private static func currentRevision(_ db: Database) throws -> Int64 {
-        try Int64.fetchOne(db, sql: "SELECT revision FROM registry_revision WHERE id = 1") ?? 0
+    private static func currentRevision(_ db: any RegistryTransaction) throws -> Int64 {
+        try db.row("SELECT revision FROM registry_revision WHERE id = 1")?.int64("revision") ?? 0
     }
 
     /// Keys are few (a handful per tenant) and change rarely: always read whole.
-    private static func liveAPIKeys(_ db: Database) throws -> [APIKeyRecord] {
-        try Row.fetchAll(
-            db, sql: "SELECT key_id, tenant_id, secret_hash, default_tier FROM api_keys WHERE revoked_at IS NULL"
+    private static func liveAPIKeys(_ db: any RegistryTransaction) throws -> [APIKeyRecord] {
+        try db.rows(
+            "SELECT key_id, tenant_id, secret_hash, default_tier FROM api_keys WHERE revoked_at IS NULL"
         ).map { row in
             APIKeyRecord(
-                keyID: row["key_id"], tenantID: row["tenant_id"], secretHash: [UInt8](row["secret_hash"] as Data),
-                defaultTier: Tier(rawValue: row["default_tier"]) ?? .medium
+                keyID: try row.string("key_id"), tenantID: try row.int64("tenant_id"),
+                secretHash: try row.bytes("secret_hash"),
+                defaultTier: Tier(rawValue: try row.string("default_tier")) ?? .medium
             )
         }
     }
 
     // MARK: Helpers
 
-    func read<T: Sendable>(_ body: @Sendable (Database) throws -> T) throws(RegistryError) -> T {
-        do { return try pool.read(body) } catch { throw Self.wrap(error) }
+    func read<T: Sendable>(_ body: (any RegistryTransaction) throws -> T) throws(RegistryError) -> T {
+        do { return try database.read(body) } catch { throw wrap(error) }
     }
 
-    /// One write transaction, announced to the followers (``RegistryChangeSignal``) once committed.
-    /// It first records as 'expired' the peers whose time has passed at
-    /// `now`, so the live-only unique indexes let their name, key and address be used again.
-    func write<T: Sendable>(at now: Date, _ body: @Sendable (Database) throws -> T) throws(RegistryError) -> T {
+    /// One write transaction, announced to the followers once committed. It first records as
+    /// 'expired' the peers whose time has passed at `now`, so the live-only unique indexes let
+    /// their name, key and address be used again.
+    func write<T: Sendable>(at now: Date, _ body: (any RegistryTransaction) throws -> T) throws(RegistryError) -> T {
         let result: T
         do {
-            result = try pool.write { db in
+            result = try database.write { db in
                 try db.execute(
-                    sql: """
-                        UPDATE peers SET state = 'expired', pending_public_key = NULL, pending_preshared_key = NULL,
-                               rotation_started_at = NULL, rotation_deadline = NULL
-                        WHERE state = 'active' AND expires_at IS NOT NULL AND expires_at <= ?
-                        """,
-                    arguments: [now.timeIntervalSince1970]
+                    """
+                    UPDATE peers SET state = 'expired', pending_public_key = NULL, pending_preshared_key = NULL,
+                           rotation_started_at = NULL, rotation_deadline = NULL
+                    WHERE state = 'active' AND expires_at IS NOT NULL AND expires_at <= ?
+                    """,
+                    [now.timeIntervalSince1970]
                 )
                 return try body(db)
             }
         } catch {
-            throw Self.wrap(error)
+            throw wrap(error)
         }
         // After the commit is visible, so a follower woken by it reads the new revision.
-        RegistryChangeSignal.announce(databasePath: path)
+        database.announceCommit()
         return result
     }
 
-    private static func wrap(_ error: any Error) -> RegistryError {
+    private func wrap(_ error: any Error) -> RegistryError {
         if let error = error as? RegistryError { return error }
-        return RegistryError(.storage, "registry operation failed: \(error)")
+        return RegistryError(.storage, "registry operation failed on \(database.location): \(error)")
     }
 }

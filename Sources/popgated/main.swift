@@ -28,7 +28,7 @@ struct Popgated: AsyncParsableCommand {
         let configuration = try PopConfiguration.load(path: PopConfiguration.resolvePath(explicit: config))
         // Before anything else starts: a bad certificate or key must stop popgated, naming the file.
         let tls = try configuration.tls.map(TLSServerContext.init(settings:))
-        let store = try RegistryStore(path: configuration.registry.path)
+        let store = try RegistryStore(location: configuration.registry.location)
         let directory = PeerDirectory()
         let follower = RegistryFollower(
             store: store, directory: directory,

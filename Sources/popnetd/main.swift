@@ -30,7 +30,7 @@ struct Popnetd: AsyncParsableCommand {
         // the lock goes (a successor could otherwise lose a fresh socket to this one's cleanup).
         let statusSocket = try StatusSocket(path: configuration.netd.statusSocketPath)
         defer { withExtendedLifetime(lock) { statusSocket.close() } }
-        let store = try RegistryStore(path: configuration.registry.path)
+        let store = try RegistryStore(location: configuration.registry.location)
         // The policy goes in before the tunnel comes up, so the node is never open in between.
         let firewall = try Self.startFirewall(configuration, store: store, logger: logger)
         let privateKey = try KeyFile.loadOrCreate(configuration.wireguard.privateKeyFile)

@@ -4,7 +4,8 @@ The tests need root, network namespaces, wireguard-go and the built binaries. Wi
 why; with POPGATE_REQUIRE_INTEGRATION=1 (CI, via .ci/run) a missing prerequisite fails instead.
 
 One demo (provisioning/demo.sh up) serves the whole session; `demo.sh down` always runs afterwards, also when
-`up` failed half-way.
+`up` failed half-way. So does one PostgreSQL database on loopback: `make test`'s (POPGATE_TEST_POSTGRES_URL, shared
+with `swift test`) or, without it, a throwaway cluster of the session's own (Tests/support/throwaway-postgres.sh).
 """
 
 from __future__ import annotations
@@ -12,16 +13,21 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
-from popgate_harness import BINARIES, BIN, DEMO_SCRIPT, Demo, binary_problem, describe, parse_env_file, require, run
+from popgate_harness import (BINARIES, BIN, DEMO_SCRIPT, POSTGRES_BINDIR, POSTGRES_SCRIPT, Demo, binary_problem,
+                             describe, parse_env_file, require, run)
 
 DEMO_DIR = Path("/run/popgate-demo")
 UP_TIMEOUT = 180  # demo.sh bounds each of its own waits (≤30 s); this only guards against a hang
 DOWN_TIMEOUT = 120
+# throwaway-postgres.sh bounds each of its own waits (initdb 120 s, start and stop 35 s): these only guard a hang.
+POSTGRES_START_TIMEOUT = 240
+POSTGRES_STOP_TIMEOUT = 120
 
 
 def _tail(path: Path, lines: int = 40) -> str:
@@ -80,5 +86,39 @@ def demo(built: None) -> Iterator[Demo]:
             # Something left behind would break the next run: an error here, not a mystery there (but never
             # in place of the failure of `up` that is already on its way).
             if came_up:
+                pytest.fail(message, pytrace=False)
+            print(message)
+
+
+def _throwaway_postgres(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    return run(["bash", str(POSTGRES_SCRIPT), *args], timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """postgres://popgate@127.0.0.1:PORT/popgate: a database on loopback, popgate its superuser, trust auth."""
+    url = os.environ.get("POPGATE_TEST_POSTGRES_URL")
+    if url:
+        # `make test` started it for both suites and stops it afterwards.
+        yield url
+        return
+    for tool in ("initdb", "pg_ctl", "postgres", "psql"):
+        require(os.access(POSTGRES_BINDIR / tool, os.X_OK),
+                f"{POSTGRES_BINDIR / tool} is missing: PostgreSQL 15 is not installed (`make deps`)")
+    # Under /tmp, which the postgres user (who runs the server when we are root) can reach.
+    directory = tempfile.mkdtemp(prefix="popgate-pg.", dir="/tmp")
+    started = False
+    try:
+        start = _throwaway_postgres("start", directory, timeout=POSTGRES_START_TIMEOUT)
+        if start.returncode != 0:
+            pytest.fail(f"throwaway-postgres.sh start failed:\n{describe(start)}", pytrace=False)
+        started = True
+        yield start.stdout.strip()
+    finally:
+        # Also after a failed start: the script stops whatever did start and removes the directory.
+        stop = _throwaway_postgres("stop", directory, timeout=POSTGRES_STOP_TIMEOUT)
+        if stop.returncode != 0:
+            message = f"throwaway-postgres.sh stop failed (a server may be left running):\n{describe(stop)}"
+            if started:
                 pytest.fail(message, pytrace=False)
             print(message)

@@ -26,6 +26,10 @@ DEMO_SCRIPT = REPO / "provisioning" / "demo.sh"
 BIN = Path(os.environ.get("POPGATE_BIN", REPO / ".build" / "debug"))
 BINARIES = ("popctl", "popnetd", "popgated", "popgate-inference-sim")
 SWIFT_PATH = "/opt/swift/usr/bin"
+# Throwaway PostgreSQL clusters on loopback (the registry's database); the script's own default bindir, moved for
+# both by POPGATE_PG_BINDIR.
+POSTGRES_SCRIPT = REPO / "Tests" / "support" / "throwaway-postgres.sh"
+POSTGRES_BINDIR = Path(os.environ.get("POPGATE_PG_BINDIR", "/usr/lib/postgresql/15/bin"))
 
 # What popgate-inference-sim answers (its documented, deterministic output).
 SIM_WORDS = ["Hello", "from", "the", "popgate", "inference", "simulator."]

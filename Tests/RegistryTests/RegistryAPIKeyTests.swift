@@ -4,15 +4,10 @@ import Testing
 
 /// Listing and revoking API keys.
 @Suite struct RegistryAPIKeyTests {
-    let registry: TemporaryRegistry
-    var store: RegistryStore { registry.store }
-
-    init() throws {
-        registry = try TemporaryRegistry()
+    @Test(arguments: RegistryEngine.all) func keysAreListedWithTheirTenantTierAndState(engine: RegistryEngine) throws {
+        let registry = try TemporaryRegistry(engine)
+        let store = registry.store
         try registry.store.addTenant(name: "globex")
-    }
-
-    @Test func keysAreListedWithTheirTenantTierAndState() throws {
         let (first, _) = try store.createAPIKey(tenant: "acme", defaultTier: .fast)
         let (second, _) = try store.createAPIKey(tenant: "globex", defaultTier: .slow)
         let all = try store.apiKeys()
@@ -24,7 +19,10 @@ import Testing
         #expect { try store.apiKeys(tenant: "nobody") } throws: { ($0 as? RegistryError)?.code == .notFound }
     }
 
-    @Test func aRevokedKeyLeavesTheSnapshotAndStaysListed() throws {
+    @Test(arguments: RegistryEngine.all) func aRevokedKeyLeavesTheSnapshotAndStaysListed(engine: RegistryEngine) throws {
+        let registry = try TemporaryRegistry(engine)
+        let store = registry.store
+        try registry.store.addTenant(name: "globex")
         let (record, _) = try store.createAPIKey(tenant: "acme", defaultTier: .medium)
         let (kept, _) = try store.createAPIKey(tenant: "acme", defaultTier: .medium)
         let before = try store.snapshot()
@@ -41,7 +39,10 @@ import Testing
         #expect(try store.apiKeys().first { $0.keyID == record.keyID }?.state == .revoked)
     }
 
-    @Test func unknownAndRevokedKeysAreRefusedWithoutAChange() throws {
+    @Test(arguments: RegistryEngine.all) func unknownAndRevokedKeysAreRefusedWithoutAChange(engine: RegistryEngine) throws {
+        let registry = try TemporaryRegistry(engine)
+        let store = registry.store
+        try registry.store.addTenant(name: "globex")
         let (record, token) = try store.createAPIKey(tenant: "acme", defaultTier: .medium)
         let revision = try store.revision()
         #expect(throws: RegistryError(

@@ -6,10 +6,6 @@ import Testing
 
 /// `addPeers`: one transaction per batch, each row whole or not at all.
 @Suite struct RegistryBulkAddTests {
-    let registry: TemporaryRegistry
-
-    init() throws { registry = try TemporaryRegistry() }
-
     func request(_ name: String, tenant: String = "acme", key: Curve25519PublicKey = TemporaryRegistry.newKey())
         -> NewPeer
     {
@@ -18,7 +14,8 @@ import Testing
 
     struct Undeliverable: Error {}
 
-    @Test func aRefusedRowLeavesTheOthersAndItsAddressFree() throws {
+    @Test(arguments: RegistryEngine.all) func aRefusedRowLeavesTheOthersAndItsAddressFree(engine: RegistryEngine) throws {
+        let registry = try TemporaryRegistry(engine)
         let shared = TemporaryRegistry.newKey()
         let revision = try registry.store.revision()
         let results = try registry.store.addPeers(
@@ -41,7 +38,8 @@ import Testing
         #expect(try registry.store.revision() > revision)
     }
 
-    @Test func thePoolRunsOutPerRow() throws {
+    @Test(arguments: RegistryEngine.all) func thePoolRunsOutPerRow(engine: RegistryEngine) throws {
+        let registry = try TemporaryRegistry(engine)
         try registry.addPeer("first")
         let results = try registry.store.addPeers(
             (1...6).map { request("p\($0)") }, pool: registry.pool, reserved: [registry.popAddress],

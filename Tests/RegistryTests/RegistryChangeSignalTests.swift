@@ -8,7 +8,7 @@ import Testing
 
     @Test func aCommitEndsAWaitAtOnce() async throws {
         let registry = try TemporaryRegistry()
-        let signal = try #require(RegistryChangeSignal(databasePath: registry.store.path))
+        let signal = try #require(registry.store.makeChangeSignal())
         let clock = ContinuousClock()
         let start = clock.now
         async let waited: Void = signal.wait(upTo: patience)
@@ -19,7 +19,7 @@ import Testing
 
     @Test func aCommitMadeBeforeTheWaitIsNotLost() async throws {
         let registry = try TemporaryRegistry()
-        let signal = try #require(RegistryChangeSignal(databasePath: registry.store.path))
+        let signal = try #require(registry.store.makeChangeSignal())
         try registry.store.addTenant(name: "globex")
         let clock = ContinuousClock()
         let start = clock.now
@@ -29,7 +29,7 @@ import Testing
 
     @Test func withoutACommitTheWaitLastsItsTimeout() async throws {
         let registry = try TemporaryRegistry()
-        let signal = try #require(RegistryChangeSignal(databasePath: registry.store.path))
+        let signal = try #require(registry.store.makeChangeSignal())
         _ = try registry.store.snapshot()  // reads announce nothing
         let clock = ContinuousClock()
         let start = clock.now
@@ -39,7 +39,7 @@ import Testing
 
     @Test func aRefusedWriteAnnouncesNothing() async throws {
         let registry = try TemporaryRegistry()
-        let signal = try #require(RegistryChangeSignal(databasePath: registry.store.path))
+        let signal = try #require(registry.store.makeChangeSignal())
         #expect(throws: RegistryError.self) { try registry.store.addTenant(name: "acme") }
         let clock = ContinuousClock()
         let start = clock.now

@@ -5,12 +5,9 @@ import Sodium
 import Testing
 
 @Suite struct RegistryExpiryTests {
-    let registry: TemporaryRegistry
-    var store: RegistryStore { registry.store }
-
-    init() throws { registry = try TemporaryRegistry() }
-
-    @Test func anExpiredPeerLeavesSnapshotsWithoutAnyRegistryWrite() throws {
+    @Test(arguments: RegistryEngine.all) func anExpiredPeerLeavesSnapshotsWithoutAnyRegistryWrite(engine: RegistryEngine) throws {
+        let registry = try TemporaryRegistry(engine)
+        let store = registry.store
         let peer = try registry.addPeer("laptop", expiresIn: 60)
         try registry.addPeer("desktop")
         let before = try store.snapshot(at: registry.at(59))
@@ -31,7 +28,9 @@ import Testing
         #expect(listed.first { $0.name == "laptop" }?.expiresAt == registry.at(60))
     }
 
-    @Test func anExpiredPeerFreesItsNameKeyAndAddressLikeARevokedOne() throws {
+    @Test(arguments: RegistryEngine.all) func anExpiredPeerFreesItsNameKeyAndAddressLikeARevokedOne(engine: RegistryEngine) throws {
+        let registry = try TemporaryRegistry(engine)
+        let store = registry.store
         let key = TemporaryRegistry.newKey()
         let first = try registry.addPeer("laptop", key: key, expiresIn: 60)
         #expect { try registry.addPeer("laptop", at: 30) } throws: { ($0 as? RegistryError)?.code == .duplicate }
@@ -42,7 +41,9 @@ import Testing
         #expect(states == [.expired, .active])
     }
 
-    @Test func anExpiryThatIsNotInTheFutureIsRefusedAndChangesNothing() throws {
+    @Test(arguments: RegistryEngine.all) func anExpiryThatIsNotInTheFutureIsRefusedAndChangesNothing(engine: RegistryEngine) throws {
+        let registry = try TemporaryRegistry(engine)
+        let store = registry.store
         let revision = try store.revision()
         #expect {
             try registry.addPeer("late", expiresIn: 10, at: 10)
@@ -53,7 +54,9 @@ import Testing
         #expect(try store.revision() == revision)
     }
 
-    @Test func aPrunedSnapshotDropsExpiredPeersAndKeepsTheRest() throws {
+    @Test(arguments: RegistryEngine.all) func aPrunedSnapshotDropsExpiredPeersAndKeepsTheRest(engine: RegistryEngine) throws {
+        let registry = try TemporaryRegistry(engine)
+        let store = registry.store
         try registry.addPeer("soon", expiresIn: 10)
         try registry.addPeer("later", expiresIn: 100)
         try registry.addPeer("never")
@@ -65,7 +68,9 @@ import Testing
         #expect(pruned.nextExpiry == registry.at(100))
     }
 
-    @Test func followersSleepNoLongerThanTheNextExpiry() throws {
+    @Test(arguments: RegistryEngine.all) func followersSleepNoLongerThanTheNextExpiry(engine: RegistryEngine) throws {
+        let registry = try TemporaryRegistry(engine)
+        let store = registry.store
         try registry.addPeer("soon", expiresIn: 1.5)
         let snapshot = try store.snapshot(at: registry.at(0))
         #expect(snapshot.timeUntilNextExpiry(from: registry.at(0)) == .milliseconds(1500))
@@ -73,7 +78,9 @@ import Testing
         #expect(RegistrySnapshot.empty.timeUntilNextExpiry(from: registry.at(0)) == nil)
     }
 
-    @Test func jsonListingsCarryExpiryAndRotationButNoSecret() throws {
+    @Test(arguments: RegistryEngine.all) func jsonListingsCarryExpiryAndRotationButNoSecret(engine: RegistryEngine) throws {
+        let registry = try TemporaryRegistry(engine)
+        let store = registry.store
         let peer = try registry.addPeer("laptop", expiresIn: 3600)
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .iso8601

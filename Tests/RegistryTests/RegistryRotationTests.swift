@@ -5,24 +5,22 @@ import Sodium
 import Testing
 
 @Suite struct RegistryRotationTests {
-    let registry: TemporaryRegistry
-    var store: RegistryStore { registry.store }
-
-    init() throws { registry = try TemporaryRegistry() }
-
-    func rotate(_ peer: String, to key: Curve25519PublicKey, grace: TimeInterval = 3600, at offset: TimeInterval = 0)
-        throws -> (peer: Peer, replaced: PendingRotation?)
-    {
-        try store.beginRotation(
+    func rotate(
+        _ registry: TemporaryRegistry, _ peer: String, to key: Curve25519PublicKey, grace: TimeInterval = 3600,
+        at offset: TimeInterval = 0
+    ) throws -> (peer: Peer, replaced: PendingRotation?) {
+        try registry.store.beginRotation(
             peer, publicKey: key, presharedKey: WireGuardPresharedKey(), grace: grace, now: registry.at(offset)
         )
     }
 
-    @Test func aRotationKeepsNameTenantAndAddressAndWaitsForPopnetd() throws {
+    @Test(arguments: RegistryEngine.all) func aRotationKeepsNameTenantAndAddressAndWaitsForPopnetd(engine: RegistryEngine) throws {
+        let registry = try TemporaryRegistry(engine)
+        let store = registry.store
         let peer = try registry.addPeer("laptop")
         let newKey = TemporaryRegistry.newKey()
         let revision = try store.revision()
-        let (rotating, replaced) = try rotate("laptop", to: newKey, grace: 86_400, at: 10)
+        let (rotating, replaced) = try rotate(registry, "laptop", to: newKey, grace: 86_400, at: 10)
         #expect(replaced == nil)
         #expect(try store.revision() > revision)
         let rotation = try #require(rotating.rotation)
@@ -39,12 +37,14 @@ import Testing
         #expect(live.rotation?.presharedKey == rotation.presharedKey)
     }
 
-    @Test func aSecondRotateReplacesThePendingKey() throws {
+    @Test(arguments: RegistryEngine.all) func aSecondRotateReplacesThePendingKey(engine: RegistryEngine) throws {
+        let registry = try TemporaryRegistry(engine)
+        let store = registry.store
         try registry.addPeer("laptop")
         let first = TemporaryRegistry.newKey()
         let second = TemporaryRegistry.newKey()
-        try rotate("laptop", to: first, at: 10)
-        let (rotating, replaced) = try rotate("laptop", to: second, at: 20)
+        try rotate(registry, "laptop", to: first, at: 10)
+        let (rotating, replaced) = try rotate(registry, "laptop", to: second, at: 20)
         #expect(replaced?.publicKey == first)
         #expect(rotating.rotation?.publicKey == second)
         #expect(rotating.rotation?.startedAt == registry.at(20))
@@ -55,31 +55,36 @@ import Testing
         }
     }
 
-    @Test func keysInUseAreRefusedAndChangeNothing() throws {
+    @Test(arguments: RegistryEngine.all) func keysInUseAreRefusedAndChangeNothing(engine: RegistryEngine) throws {
+        let registry = try TemporaryRegistry(engine)
+        let store = registry.store
         let laptop = try registry.addPeer("laptop")
         let desktop = try registry.addPeer("desktop")
         let pending = TemporaryRegistry.newKey()
-        try rotate("desktop", to: pending)
+        try rotate(registry, "desktop", to: pending)
         let revision = try store.revision()
         for key in [laptop.publicKey, desktop.publicKey, pending] {
-            #expect { try rotate("laptop", to: key) } throws: { ($0 as? RegistryError)?.code == .duplicate }
+            #expect { try rotate(registry, "laptop", to: key) } throws: { ($0 as? RegistryError)?.code == .duplicate }
         }
-        #expect { try rotate("nobody", to: TemporaryRegistry.newKey()) } throws: {
+        #expect { try rotate(registry, "nobody", to: TemporaryRegistry.newKey()) } throws: {
             ($0 as? RegistryError)?.code == .notFound
         }
-        #expect { try rotate("laptop", to: TemporaryRegistry.newKey(), grace: 0) } throws: {
+        #expect { try rotate(registry, "laptop", to: TemporaryRegistry.newKey(), grace: 0) } throws: {
             ($0 as? RegistryError)?.code == .invalidArgument
         }
         #expect(try store.revision() == revision)
         #expect(try store.peers().first { $0.name == "laptop" }?.rotation == nil)
     }
 
-    @Test func completionMovesTheAddressToTheNewKeyOnlyWhileThatKeyIsPending() throws {
+    @Test(arguments: RegistryEngine.all)
+    func completionMovesTheAddressToTheNewKeyOnlyWhileThatKeyIsPending(engine: RegistryEngine) throws {
+        let registry = try TemporaryRegistry(engine)
+        let store = registry.store
         let peer = try registry.addPeer("laptop")
         let stale = TemporaryRegistry.newKey()
         let newKey = TemporaryRegistry.newKey()
-        try rotate("laptop", to: stale, at: 1)
-        let (rotating, _) = try rotate("laptop", to: newKey, at: 2)
+        try rotate(registry, "laptop", to: stale, at: 1)
+        let (rotating, _) = try rotate(registry, "laptop", to: newKey, at: 2)
         // A completion decided on an older snapshot must not win over the newer rotate.
         #expect(try store.completeRotation(peerID: peer.id, pendingKey: stale, now: registry.at(3)) == false)
         #expect(try store.completeRotation(peerID: peer.id, pendingKey: newKey, now: registry.at(3)) == true)
@@ -95,15 +100,17 @@ import Testing
         #expect(try store.completeRotation(peerID: peer.id, pendingKey: newKey, now: registry.at(6)) == false)
     }
 
-    @Test func cancellingRevokingOrExpiringEndsAPendingRotation() throws {
+    @Test(arguments: RegistryEngine.all) func cancellingRevokingOrExpiringEndsAPendingRotation(engine: RegistryEngine) throws {
+        let registry = try TemporaryRegistry(engine)
+        let store = registry.store
         let peer = try registry.addPeer("laptop")
         let key = TemporaryRegistry.newKey()
-        try rotate("laptop", to: key)
+        try rotate(registry, "laptop", to: key)
         #expect(try store.cancelRotation(peerID: peer.id, pendingKey: key) == true)
         #expect(try store.peers().first?.rotation == nil)
         #expect(try store.cancelRotation(peerID: peer.id, pendingKey: key) == false)
 
-        try rotate("laptop", to: key)
+        try rotate(registry, "laptop", to: key)
         try store.revokePeer("laptop")
         #expect(try store.peers(includingInactive: true).first?.rotation == nil)
         // The revoked peer's pending key is free again.
@@ -111,8 +118,8 @@ import Testing
 
         try registry.addPeer("brief", expiresIn: 60)
         let briefKey = TemporaryRegistry.newKey()
-        try rotate("brief", to: briefKey, at: 1)
-        #expect { try rotate("brief", to: TemporaryRegistry.newKey(), at: 61) } throws: {
+        try rotate(registry, "brief", to: briefKey, at: 1)
+        #expect { try rotate(registry, "brief", to: TemporaryRegistry.newKey(), at: 61) } throws: {
             ($0 as? RegistryError)?.code == .notFound
         }
         #expect(try store.completeRotation(peerID: 3, pendingKey: briefKey, now: registry.at(62)) == false)

@@ -1,30 +1,27 @@
 import Addressing
 import Foundation
-import Registry
+@testable import Registry
 import Sodium
 import Testing
 
 @Suite struct RegistryStoreTests {
-    let directory: String
-    let store: RegistryStore
     let pool = IPPrefix("10.77.0.0/29")!
     let popAddress = IPAddress("10.77.0.1")!
 
-    init() throws {
-        directory = NSTemporaryDirectory() + "popgate-registry-\(UUID().uuidString)"
-        store = try RegistryStore(path: directory + "/registry.sqlite")
-    }
-
     func newKey() -> Curve25519PublicKey { Curve25519PrivateKey().publicKey }
 
-    func addPeer(_ name: String, tenant: String = "acme", key: Curve25519PublicKey? = nil) throws -> Peer {
+    func addPeer(
+        _ store: RegistryStore, _ name: String, tenant: String = "acme", key: Curve25519PublicKey? = nil
+    ) throws -> Peer {
         try store.addPeer(
             tenant: tenant, name: name, publicKey: key ?? newKey(), presharedKey: WireGuardPresharedKey(), pool: pool,
             reserved: [popAddress]
         )
     }
 
-    @Test func tenantsAreUniqueAndValidated() throws {
+    @Test(arguments: RegistryEngine.all) func tenantsAreUniqueAndValidated(engine: RegistryEngine) throws {
+        let registry = try TemporaryRegistry(engine, tenant: nil)
+        let store = registry.store
         try store.addTenant(name: "acme")
         #expect(throws: RegistryError(.duplicate, "tenant \"acme\" already exists; `popctl tenant list` shows all tenants")) {
             try store.addTenant(name: "acme")
@@ -33,21 +30,26 @@ import Testing
         #expect(try store.tenants().map(\.name) == ["acme"])
     }
 
-    @Test func peersGetTheLowestFreeAddressSkippingThePoP() throws {
+    @Test(arguments: RegistryEngine.all)
+    func peersGetTheLowestFreeAddressSkippingThePoP(engine: RegistryEngine) throws {
+        let registry = try TemporaryRegistry(engine, tenant: nil)
+        let store = registry.store
         try store.addTenant(name: "acme")
-        let first = try addPeer("a")
-        let second = try addPeer("b")
+        let first = try addPeer(store, "a")
+        let second = try addPeer(store, "b")
         #expect(first.address == IPAddress("10.77.0.2"))
         #expect(second.address == IPAddress("10.77.0.3"))
         #expect(first.tenantName == "acme")
     }
 
-    @Test func anExhaustedPoolIsRefusedAndChangesNothing() throws {
+    @Test(arguments: RegistryEngine.all) func anExhaustedPoolIsRefusedAndChangesNothing(engine: RegistryEngine) throws {
+        let registry = try TemporaryRegistry(engine, tenant: nil)
+        let store = registry.store
         try store.addTenant(name: "acme")
-        for index in 0..<5 { _ = try addPeer("p\(index)") }  // .2 ... .6 of a /29
+        for index in 0..<5 { _ = try addPeer(store, "p\(index)") }  // .2 ... .6 of a /29
         let before = try store.revision()
         do {
-            _ = try addPeer("one-too-many")
+            _ = try addPeer(store, "one-too-many")
             Issue.record("expected pool exhaustion")
         } catch let error as RegistryError {
             #expect(error.code == .poolExhausted)
@@ -57,19 +59,25 @@ import Testing
         #expect(try store.peers().count == 5)
     }
 
-    @Test func unknownTenantsDuplicateKeysAndNamesAreRefused() throws {
+    @Test(arguments: RegistryEngine.all)
+    func unknownTenantsDuplicateKeysAndNamesAreRefused(engine: RegistryEngine) throws {
+        let registry = try TemporaryRegistry(engine, tenant: nil)
+        let store = registry.store
         try store.addTenant(name: "acme")
-        #expect { try addPeer("x", tenant: "nope") } throws: { ($0 as? RegistryError)?.code == .notFound }
+        #expect { try addPeer(store, "x", tenant: "nope") } throws: { ($0 as? RegistryError)?.code == .notFound }
         let key = newKey()
-        _ = try addPeer("laptop", key: key)
-        #expect { try addPeer("other", key: key) } throws: { ($0 as? RegistryError)?.code == .duplicate }
-        #expect { try addPeer("laptop") } throws: { ($0 as? RegistryError)?.code == .duplicate }
+        _ = try addPeer(store, "laptop", key: key)
+        #expect { try addPeer(store, "other", key: key) } throws: { ($0 as? RegistryError)?.code == .duplicate }
+        #expect { try addPeer(store, "laptop") } throws: { ($0 as? RegistryError)?.code == .duplicate }
         #expect(try store.peers().count == 1)
     }
 
-    @Test func revocationRemovesThePeerFromSnapshotsAndFreesItsAddress() throws {
+    @Test(arguments: RegistryEngine.all)
+    func revocationRemovesThePeerFromSnapshotsAndFreesItsAddress(engine: RegistryEngine) throws {
+        let registry = try TemporaryRegistry(engine, tenant: nil)
+        let store = registry.store
         try store.addTenant(name: "acme")
-        let peer = try addPeer("laptop")
+        let peer = try addPeer(store, "laptop")
         let before = try store.snapshot()
         #expect(before.peersByAddress[peer.address]?.name == "laptop")
         try store.revokePeer("laptop")
@@ -77,11 +85,14 @@ import Testing
         #expect(after.revision > before.revision)
         #expect(after.peersByAddress[peer.address] == nil)
         #expect(try store.peers(includingInactive: true).first?.state == .revoked)
-        #expect(try addPeer("replacement").address == peer.address)
+        #expect(try addPeer(store, "replacement").address == peer.address)
         #expect { try store.revokePeer("laptop") } throws: { ($0 as? RegistryError)?.code == .notFound }
     }
 
-    @Test func apiKeysAreStoredAsHashesAndMatchOnlyTheirToken() throws {
+    @Test(arguments: RegistryEngine.all)
+    func apiKeysAreStoredAsHashesAndMatchOnlyTheirToken(engine: RegistryEngine) throws {
+        let registry = try TemporaryRegistry(engine, tenant: nil)
+        let store = registry.store
         try store.addTenant(name: "acme")
         let (record, token) = try store.createAPIKey(tenant: "acme", defaultTier: .fast)
         let revealed = token.reveal()
@@ -94,14 +105,17 @@ import Testing
         var forged = Array(revealed)
         forged[forged.count - 1] = forged.last == "0" ? "1" : "0"
         #expect(APIKeyToken(presented: Substring(String(forged)))?.matches(stored) == false)
-        // The database file never contains the token.
-        let bytes = try Data(contentsOf: URL(fileURLWithPath: store.path))
-        #expect(bytes.range(of: Data(revealed.utf8)) == nil)
+        // The database never contains the token.
+        let rows = try store.read { db in try db.rows("SELECT * FROM api_keys") }
+        #expect(!"\(rows)".contains(String(revealed.split(separator: "_")[2])))
+        if let path = registry.sqlitePath {
+            #expect(try Data(contentsOf: URL(fileURLWithPath: path)).range(of: Data(revealed.utf8)) == nil)
+        }
     }
 
-    @Test func theDatabaseIsPrivateToItsOwner() throws {
-        try store.addTenant(name: "acme")
-        let attributes = try FileManager.default.attributesOfItem(atPath: store.path)
+    @Test func theSQLiteFileIsPrivateToItsOwner() throws {
+        let registry = try TemporaryRegistry(.sqlite)
+        let attributes = try FileManager.default.attributesOfItem(atPath: try #require(registry.sqlitePath))
         #expect((attributes[.posixPermissions] as? Int ?? 0) & 0o077 == 0)
     }
 }

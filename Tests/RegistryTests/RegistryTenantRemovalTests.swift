@@ -4,14 +4,9 @@ import Testing
 
 /// Removing a tenant: refused while it has live peers or active keys; with force, all revoked in one change.
 @Suite struct RegistryTenantRemovalTests {
-    let registry: TemporaryRegistry
-    var store: RegistryStore { registry.store }
-
-    init() throws {
-        registry = try TemporaryRegistry()
-    }
-
-    @Test func aTenantInUseIsRefusedAndNothingChanges() throws {
+    @Test(arguments: RegistryEngine.all) func aTenantInUseIsRefusedAndNothingChanges(engine: RegistryEngine) throws {
+        let registry = try TemporaryRegistry(engine)
+        let store = registry.store
         try registry.addPeer("laptop")
         try registry.addPeer("phone")
         _ = try store.createAPIKey(tenant: "acme", defaultTier: .medium)
@@ -28,7 +23,9 @@ import Testing
         #expect(try store.snapshot(at: registry.at(1)).apiKeysByID.count == 1)
     }
 
-    @Test func forceRevokesEveryPeerAndKeyInOneChange() throws {
+    @Test(arguments: RegistryEngine.all) func forceRevokesEveryPeerAndKeyInOneChange(engine: RegistryEngine) throws {
+        let registry = try TemporaryRegistry(engine)
+        let store = registry.store
         try store.addTenant(name: "globex")
         let laptop = try registry.addPeer("laptop")
         let other = try store.addPeer(
@@ -59,7 +56,10 @@ import Testing
         #expect(try store.apiKeys(tenant: "acme").map(\.state) == [.revoked])
     }
 
-    @Test func aRemovedTenantTakesNoNewPeersKeysOrNameAndIsNotRemovedTwice() throws {
+    @Test(arguments: RegistryEngine.all)
+    func aRemovedTenantTakesNoNewPeersKeysOrNameAndIsNotRemovedTwice(engine: RegistryEngine) throws {
+        let registry = try TemporaryRegistry(engine)
+        let store = registry.store
         try store.removeTenant("acme", force: false, now: registry.at(0))
         let revision = try store.revision()
         #expect { try registry.addPeer("late", at: 1) } throws: {
@@ -82,7 +82,9 @@ import Testing
         #expect(try store.revision() == revision)
     }
 
-    @Test func expiredPeersDoNotHoldATenantBack() throws {
+    @Test(arguments: RegistryEngine.all) func expiredPeersDoNotHoldATenantBack(engine: RegistryEngine) throws {
+        let registry = try TemporaryRegistry(engine)
+        let store = registry.store
         try registry.addPeer("temp", expiresIn: 10)
         let removal = try store.removeTenant("acme", force: false, now: registry.at(20))
         #expect(removal.revokedPeers.isEmpty)

@@ -11,7 +11,7 @@ import Testing
         let key = Curve25519PrivateKey().publicKey
         do {
             let queue = try DatabaseQueue(path: path)
-            try Schema.migrator.migrate(queue, upTo: "v1")
+            try SQLiteSchema.migrator.migrate(queue, upTo: "v1")
             try queue.write { db in
                 try db.execute(sql: "INSERT INTO tenants (name, created_at) VALUES ('acme', 0)")
                 try db.execute(
@@ -46,7 +46,7 @@ import Testing
         let path = NSTemporaryDirectory() + "popgate-migration-\(UUID().uuidString).sqlite"
         do {
             let queue = try DatabaseQueue(path: path)
-            try Schema.migrator.migrate(queue, upTo: "v3")
+            try SQLiteSchema.migrator.migrate(queue, upTo: "v3")
             try queue.write { db in
                 try db.execute(sql: "INSERT INTO tenants (name, created_at) VALUES ('acme', 0)")
             }

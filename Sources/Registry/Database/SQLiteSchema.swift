@@ -1,7 +1,8 @@
 import GRDB
 
-/// The registry's versioned schema. Migrations are append-only: never edit a shipped one.
-enum Schema {
+/// The registry's versioned schema on SQLite. Migrations are append-only: never edit a shipped one, and
+/// give every new one its PostgreSQL twin in ``PostgresSchema`` under the same name.
+enum SQLiteSchema {
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1") { db in
