@@ -164,7 +164,7 @@ let package = Package(
         .testTarget(name: "AddressingTests", dependencies: ["Addressing"], swiftSettings: settings),
         .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "Addressing"], swiftSettings: settings),
         .testTarget(name: "WireGuardTests", dependencies: ["WireGuard", "Sodium", "Addressing", "Netlink"], swiftSettings: settings),
-        .testTarget(name: "PopConfigTests", dependencies: ["PopConfig", "Addressing"], swiftSettings: settings),
+        .testTarget(name: "PopConfigTests", dependencies: ["PopConfig", "Addressing", "Registry"], swiftSettings: settings),
         .testTarget(
             name: "RegistryTests",
             // GRDB: the migration test builds a database at schema v1 first.

@@ -13,12 +13,14 @@ public final class RegistryStore: Sendable {
     /// Where the registry is.
     public let location: RegistryLocation
 
-    /// Opens (creating if needed) and migrates the registry at `location`.
+    /// Opens the registry at `location`. A SQLite file is created if needed and migrated now; a
+    /// PostgreSQL server is connected to (and migrated) by the first read or write, so a daemon can
+    /// start while it is unreachable.
     public init(location: RegistryLocation) throws(RegistryError) {
         self.location = location
         switch location {
         case .sqlite(let path): database = try SQLiteRegistryDatabase(path: path)
-        case .postgres(let postgres): database = try PostgresRegistryDatabase(postgres)
+        case .postgres(let postgres): database = PostgresRegistryDatabase(postgres)
         }
     }
 

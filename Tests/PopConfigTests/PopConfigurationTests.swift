@@ -1,6 +1,7 @@
 import Foundation
 import Addressing
 import PopConfig
+import Registry
 import Testing
 
 @Suite struct PopConfigurationTests {
@@ -52,7 +53,27 @@ import Testing
         ("listen_port = 8080", "listen_port = \"8080\"", "gateway.listen_port", 13, "expected an integer"),
         ("name = \"gpu-2\"", "name = \"gpu-1\"", "backends[1].name", 21, "unique"),
         ("[pop]", "[pop", nil, 1, "TOML syntax"),
+        ("path = \"/var/lib/popgate/registry.sqlite\"", "path = \"/r.sqlite\"\nurl = \"postgres://u@db/r\"",
+         "registry.url", 6, "not both"),
+        ("path = \"/var/lib/popgate/registry.sqlite\"", "url = \"postgres://u:pw@db/r\"", "registry.url", 5,
+         "password_file"),
+        ("path = \"/var/lib/popgate/registry.sqlite\"", "password_file = \"/etc/popgate/db.password\"",
+         "registry.password_file", 5, "PostgreSQL"),
     ]
+
+    @Test func aPostgreSQLRegistryIsReadFromItsURL() throws {
+        let text = Self.valid.replacingOccurrences(
+            of: "path = \"/var/lib/popgate/registry.sqlite\"",
+            with: "url = \"postgres://popgate@db.internal:6432/fleet\"\npassword_file = \"/etc/popgate/db.password\""
+        )
+        let config = try PopConfiguration.parse(text)
+        guard case .postgres(let location) = config.registry.location else {
+            Issue.record("expected a PostgreSQL registry, got \(config.registry.location)")
+            return
+        }
+        #expect(location.description == "postgres://popgate@db.internal:6432/fleet")
+        #expect(location.passwordFile == "/etc/popgate/db.password")
+    }
 
     @Test(arguments: broken)
     func errorsNameTheKeyAndLine(_ replace: (String, String, String?, Int?, String)) {

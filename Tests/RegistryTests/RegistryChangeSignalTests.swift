@@ -2,13 +2,29 @@ import Foundation
 import Registry
 import Testing
 
+/// Followers wake at another process's commit: inotify on a SQLite file, LISTEN/NOTIFY on PostgreSQL.
 @Suite struct RegistryChangeSignalTests {
     /// Far longer than a wake-up takes, so a wait that ends before it was ended by the signal.
     let patience: Duration = .seconds(30)
 
-    @Test func aCommitEndsAWaitAtOnce() async throws {
-        let registry = try TemporaryRegistry()
+    /// The signal of a fresh registry, once it listens. PostgreSQL's counts its connection as a
+    /// notification (commits made before it listened are not replayed); that one is taken here.
+    func listeningSignal(_ registry: TemporaryRegistry, _ engine: RegistryEngine) async throws
+        -> any RegistryChangeWaiting
+    {
         let signal = try #require(registry.store.makeChangeSignal())
+        if engine == .postgres {
+            let clock = ContinuousClock()
+            let start = clock.now
+            await signal.wait(upTo: patience)
+            #expect(clock.now - start < patience / 2, "the listener never connected")
+        }
+        return signal
+    }
+
+    @Test(arguments: RegistryEngine.all) func aCommitEndsAWaitAtOnce(engine: RegistryEngine) async throws {
+        let registry = try TemporaryRegistry(engine)
+        let signal = try await listeningSignal(registry, engine)
         let clock = ContinuousClock()
         let start = clock.now
         async let waited: Void = signal.wait(upTo: patience)
@@ -17,9 +33,9 @@ import Testing
         #expect(clock.now - start < patience / 2)
     }
 
-    @Test func aCommitMadeBeforeTheWaitIsNotLost() async throws {
-        let registry = try TemporaryRegistry()
-        let signal = try #require(registry.store.makeChangeSignal())
+    @Test(arguments: RegistryEngine.all) func aCommitMadeBeforeTheWaitIsNotLost(engine: RegistryEngine) async throws {
+        let registry = try TemporaryRegistry(engine)
+        let signal = try await listeningSignal(registry, engine)
         try registry.store.addTenant(name: "globex")
         let clock = ContinuousClock()
         let start = clock.now
@@ -27,9 +43,10 @@ import Testing
         #expect(clock.now - start < patience / 2)
     }
 
-    @Test func withoutACommitTheWaitLastsItsTimeout() async throws {
-        let registry = try TemporaryRegistry()
-        let signal = try #require(registry.store.makeChangeSignal())
+    @Test(arguments: RegistryEngine.all)
+    func withoutACommitTheWaitLastsItsTimeout(engine: RegistryEngine) async throws {
+        let registry = try TemporaryRegistry(engine)
+        let signal = try await listeningSignal(registry, engine)
         _ = try registry.store.snapshot()  // reads announce nothing
         let clock = ContinuousClock()
         let start = clock.now
@@ -37,9 +54,9 @@ import Testing
         #expect(clock.now - start >= .milliseconds(300))
     }
 
-    @Test func aRefusedWriteAnnouncesNothing() async throws {
-        let registry = try TemporaryRegistry()
-        let signal = try #require(registry.store.makeChangeSignal())
+    @Test(arguments: RegistryEngine.all) func aRefusedWriteAnnouncesNothing(engine: RegistryEngine) async throws {
+        let registry = try TemporaryRegistry(engine)
+        let signal = try await listeningSignal(registry, engine)
         #expect(throws: RegistryError.self) { try registry.store.addTenant(name: "acme") }
         let clock = ContinuousClock()
         let start = clock.now

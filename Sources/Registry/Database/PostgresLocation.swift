@@ -30,7 +30,9 @@ public struct PostgresLocation: Sendable, Equatable, CustomStringConvertible {
                     + "put it in a file and set registry.password_file"
             )
         }
-        guard let host = components.host, !host.isEmpty else {
+        // Foundation keeps an IPv6 literal's brackets on some platforms; the connection wants it bare.
+        let host = components.host.map { $0.hasPrefix("[") && $0.hasSuffix("]") ? String($0.dropFirst().dropLast()) : $0 }
+        guard let host, !host.isEmpty else {
             throw RegistryError(.invalidArgument, "registry url \"\(text)\" names no host; e.g. \(example)")
         }
         guard let user = components.user, !user.isEmpty else {

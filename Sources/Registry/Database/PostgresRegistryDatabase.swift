@@ -10,8 +10,9 @@ import PostgresNIO
 ///
 /// The store's API is synchronous (SQLite's is, and a registry change is a handful of statements),
 /// so this engine keeps one connection on an event loop thread of its own and waits for each
-/// statement from the caller's thread. The connection is opened on first use and again after it
-/// is lost, so a PoP started while the database is down recovers by itself.
+/// statement from the caller's thread. The connection is opened (and the schema migrated) on first
+/// use and again after it is lost, so a PoP started while the database is down comes up on its
+/// local copy of the registry and catches up by itself.
 ///
 /// Write transactions take the revision row's lock first: PostgreSQL then runs them one at a time
 /// across all PoPs, as SQLite does on one machine, and the revision stamps on peer rows follow
@@ -26,18 +27,11 @@ final class PostgresRegistryDatabase: RegistryDatabase, @unchecked Sendable {
     private let logger = Logger(label: "popgate.registry.postgres", factory: { _ in SwiftLogNoOpLogHandler() })
     private let lock = NIOLock()
     private var connection: PostgresConnection?  // guarded by `lock`
+    private var migrated = false  // guarded by `lock`
 
-    /// Connects and brings the schema up to date; throws, naming the server, when it cannot.
-    init(_ postgres: PostgresLocation) throws(RegistryError) {
+    /// An engine for the server at `postgres`; nothing is connected before the first transaction.
+    init(_ postgres: PostgresLocation) {
         self.postgres = postgres
-        do {
-            try lock.withLock {
-                let connection = try connected()
-                try PostgresSchema.migrate(PostgresTransaction(connection: connection, logger: logger))
-            }
-        } catch {
-            throw describe(error)
-        }
     }
 
     deinit {
@@ -63,7 +57,13 @@ final class PostgresRegistryDatabase: RegistryDatabase, @unchecked Sendable {
 
     func announceCommit() {}
 
-    func makeChangeSignal() -> (any RegistryChangeWaiting)? { nil }
+    func makeChangeSignal() -> (any RegistryChangeWaiting)? {
+        PostgresChangeSignal { [self] in
+            try await PostgresConnection.connect(
+                on: group.next(), configuration: try configuration(), id: 2, logger: logger
+            )
+        }
+    }
 
     private func transaction<T>(begin: String, _ body: (any RegistryTransaction) throws -> T) throws -> T {
         try lock.withLock {
@@ -89,10 +89,27 @@ final class PostgresRegistryDatabase: RegistryDatabase, @unchecked Sendable {
         }
     }
 
-    /// The open connection, or a new one. Called with `lock` held.
+    /// The open connection, or a new one on an up-to-date schema. Called with `lock` held.
     private func connected() throws -> PostgresConnection {
         if let connection, !connection.isClosed { return connection }
         connection = nil
+        let opened = try PostgresConnection.connect(
+            on: group.next(), configuration: try configuration(), id: 1, logger: logger
+        ).wait()
+        if !migrated {
+            do {
+                try PostgresSchema.migrate(PostgresTransaction(connection: opened, logger: logger))
+            } catch {
+                _ = try? opened.close().wait()
+                throw error
+            }
+            migrated = true
+        }
+        connection = opened
+        return opened
+    }
+
+    private func configuration() throws -> PostgresConnection.Configuration {
         var configuration = PostgresConnection.Configuration(
             host: postgres.host, port: postgres.port, username: postgres.user, password: try postgres.password(),
             database: postgres.database,
@@ -105,11 +122,7 @@ final class PostgresRegistryDatabase: RegistryDatabase, @unchecked Sendable {
             ("application_name", "popgate"), ("statement_timeout", "10000"),
             ("idle_in_transaction_session_timeout", "30000"),
         ]
-        let opened = try PostgresConnection.connect(
-            on: group.next(), configuration: configuration, id: 1, logger: logger
-        ).wait()
-        connection = opened
-        return opened
+        return configuration
     }
 
     /// A failure to reach or keep the server, said so an operator knows where to look.
