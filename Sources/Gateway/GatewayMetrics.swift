@@ -18,6 +18,7 @@ public final class GatewayMetrics: Sendable {
 
     private let registry = PrometheusCollectorRegistry()
     private let activeStreams: Gauge
+    private let registryDegraded: Gauge
     private let requests = SeriesCache<RequestSeries, Counter>()
     private let latencies = SeriesCache<LatencySeries, (duration: DurationHistogram, firstToken: DurationHistogram)>()
     private let tokens = SeriesCache<TenantTier, (prompt: Counter, completion: Counter)>()
@@ -30,7 +31,18 @@ public final class GatewayMetrics: Sendable {
         activeStreams = registry.makeGauge(
             descriptor: family("popgate_active_streams", "Streamed responses being sent to clients right now.")
         )
+        registryDegraded = registry.makeGauge(
+            descriptor: family(
+                "popgate_registry_degraded",
+                "1 while the registry database cannot be read and the last snapshot is served (fail static)."
+            )
+        )
         for reason in SilentCloseReason.allCases { _ = silentCloseCounter(reason) }
+    }
+
+    /// The registry became unreadable (`degraded`) or readable again.
+    public func registryHealthChanged(degraded: Bool) {
+        registryDegraded.set(Double(degraded ? 1 : 0))
     }
 
     /// One request has been answered (its last byte sent, or the connection lost).

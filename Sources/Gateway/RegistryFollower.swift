@@ -1,49 +1,86 @@
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import Registry
 import ServiceLifecycle
 
 /// Keeps the ``PeerDirectory`` current: reloads the snapshot when a writer announces a commit
-/// (``RegistryChangeSignal``) and the revision counter has moved. The counter is also polled as the
-/// fallback; one row read per poll, so a short interval costs almost nothing.
+/// (inotify on a SQLite registry, LISTEN/NOTIFY on PostgreSQL) and the revision counter has moved.
+/// The counter is also polled as the fallback; one row read per poll, so a short interval costs
+/// almost nothing.
 ///
 /// Expiry moves no revision, so the follower also reloads when the snapshot's earliest expiry
 /// passes, and never sleeps past that instant: an expired peer is refused on time.
-public struct RegistryFollower: Service {
+///
+/// When the registry cannot be read, the gateway keeps serving the last snapshot, from its
+/// ``RegistryLocalCopy`` after a restart (fail static), reports degraded, and catches up when the
+/// database answers again (``RegistryReplica``).
+public final class RegistryFollower: Service, Sendable {
     private let store: RegistryStore
     private let directory: PeerDirectory
     private let interval: Duration
     private let logger: Logger
+    private let replica: NIOLockedValueBox<RegistryReplica>
+    private let onHealth: @Sendable (RegistryHealth) -> Void
 
-    /// Creates a follower polling every `interval`.
-    public init(store: RegistryStore, directory: PeerDirectory, interval: Duration, logger: Logger) {
+    /// Creates a follower polling every `interval`, keeping `localCopy` (PostgreSQL registries) and
+    /// telling `onHealth` whenever the registry becomes unreadable or readable again.
+    public init(
+        store: RegistryStore, localCopy: RegistryLocalCopy?, directory: PeerDirectory, interval: Duration,
+        logger: Logger, onHealth: @escaping @Sendable (RegistryHealth) -> Void = { _ in }
+    ) {
         self.store = store
         self.directory = directory
         self.interval = interval
         self.logger = logger
+        self.onHealth = onHealth
+        replica = NIOLockedValueBox(RegistryReplica(store: store, localCopy: localCopy))
     }
 
     /// Brings the snapshot up to date now: read whole the first time, then from the change feed.
+    /// Throws only when there is nothing to serve: no registry to read and no local copy.
     public func refresh() throws(RegistryError) {
-        let snapshot = try store.snapshot(updating: directory.snapshot)
-        directory.replace(with: snapshot)
-        logger.info(
-            "registry loaded",
-            metadata: ["registry.revision": "\(snapshot.revision)", "peers": "\(snapshot.peersByAddress.count)"]
-        )
+        // One refresh at a time (main's first one, then the loop's); the lock is never held elsewhere.
+        let read = replica.withLockedValue { replica in
+            Result { () throws(RegistryError) in try replica.refresh(at: Date()) }
+                .map { ($0, replica.snapshot, replica.health, replica.loadedFromLocalCopy) }
+        }
+        let (outcome, snapshot, health, fromCopy) = try read.get()
+        if outcome.changed, let snapshot {
+            directory.replace(with: snapshot)
+            logger.info(
+                fromCopy ? "registry loaded from the local copy" : "registry loaded",
+                metadata: ["registry.revision": "\(snapshot.revision)", "peers": "\(snapshot.peersByAddress.count)"]
+            )
+        }
+        if let copyError = outcome.copyError {
+            logger.warning("local registry copy not saved", metadata: ["error": "\(copyError)"])
+        }
+        if outcome.previousHealth != nil {
+            switch health {
+            case .degraded(_, let reason):
+                logger.error(
+                    "registry unreachable; serving the last snapshot (fail static)",
+                    metadata: ["registry": "\(store.location)", "error": "\(reason)"]
+                )
+            case .synced:
+                logger.info("registry reachable again; back in sync", metadata: ["registry": "\(store.location)"])
+            }
+            onHealth(health)
+        }
     }
 
     public func run() async throws {
         let changeSignal = store.makeChangeSignal()
-        if changeSignal == nil { logger.info("registry changes are seen at the next poll", metadata: ["registry": "\(store.location)"]) }
+        if changeSignal == nil {
+            logger.info("registry changes are seen at the next poll", metadata: ["registry": "\(store.location)"])
+        }
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            let snapshot = directory.snapshot
             do {
-                if snapshot.isStale(currentRevision: try store.revision(), now: Date()) { try refresh() }
+                try refresh()
             } catch {
-                // Keep serving the last good snapshot (fail static) and say so; expiries still apply.
-                logger.error("registry read failed; keeping the last snapshot", metadata: ["error": "\(error)"])
-                directory.replace(with: snapshot.pruned(at: Date()))
+                // Unreachable: refresh() throws only before the first snapshot, which main() loaded.
+                logger.error("registry read failed", metadata: ["error": "\(error)"])
             }
             let untilExpiry = directory.snapshot.timeUntilNextExpiry(from: Date()) ?? interval
             // At least a millisecond: never a busy loop, whatever the clock does.

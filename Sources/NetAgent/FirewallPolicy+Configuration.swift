@@ -2,6 +2,7 @@ import Addressing
 import Firewall
 import Foundation
 import PopConfig
+import Registry
 
 #if canImport(Glibc)
 import Glibc
@@ -9,7 +10,8 @@ import Glibc
 
 extension FirewallPolicy {
     /// The policy `configuration` asks for: WireGuard's port on the uplink, the API port on the edge
-    /// tunnel, the backends' addresses and ports on the backbone, management as configured.
+    /// tunnel, the backends' addresses and ports on the backbone (and a PostgreSQL registry's),
+    /// management as configured.
     ///
     /// Errors name the configuration key, and nothing has been changed when one is thrown.
     public init(_ settings: FirewallSettings, configuration: PopConfiguration) throws(NetAgentError) {
@@ -31,6 +33,21 @@ extension FirewallPolicy {
             let port = url.port ?? (url.scheme == "https" ? 443 : 80)
             if !ports.contains(port) { ports.append(port) }
         }
+        var allowances: [OutputAllowance] = []
+        if case .postgres(let database) = configuration.registry.location {
+            // A fleet's registry is reached over the backbone like the workers: its one address and port.
+            let literal = database.host
+            guard let address = IPAddress(literal) else {
+                throw NetAgentError(
+                    "registry.url: the host \"\(literal)\" is a name, but the firewall opens the backbone by address; "
+                        + "write the database server's IP address (or set [firewall] enabled = false)"
+                )
+            }
+            allowances.append(OutputAllowance(
+                interface: settings.backboneInterface, destination: IPPrefix(address: address, length: address.bitWidth)!,
+                transport: .tcp, port: database.port
+            ))
+        }
         self.init(
             uplink: Uplink(interface: settings.uplinkInterface, wireGuardPorts: [configuration.wireguard.listenPort]),
             edge: Edge(
@@ -40,7 +57,8 @@ extension FirewallPolicy {
             management: settings.management.map {
                 Management(interface: $0.interface, allowedPrefixes: $0.prefixes, ports: $0.ports)
             },
-            backbone: Backbone(interface: settings.backboneInterface, workerPrefixes: workers, ports: ports)
+            backbone: Backbone(interface: settings.backboneInterface, workerPrefixes: workers, ports: ports),
+            outputAllowances: allowances
         )
         do { try validate() } catch { throw NetAgentError("[firewall]: \(error)") }
     }

@@ -1,4 +1,5 @@
 import Foundation
+import Registry
 import WireGuard
 
 /// The status popnetd publishes: written by the reconcile loop, read by the status socket's thread.
@@ -47,6 +48,22 @@ public final class StatusBoard: @unchecked Sendable {
             document.firewallPeers = peers
             if repaired { document.firewallRepairs += 1 }
             document.firewallError = error
+        }
+    }
+
+    /// Records whether the registry database can be read (fail static while it cannot).
+    func recordRegistry(_ health: RegistryHealth) {
+        lock.withLock {
+            switch health {
+            case .synced:
+                document.registryState = "synced"
+                document.registryDegradedSince = nil
+                document.registryError = nil
+            case .degraded(let since, let reason):
+                document.registryState = "degraded"
+                document.registryDegradedSince = since
+                document.registryError = reason
+            }
         }
     }
 

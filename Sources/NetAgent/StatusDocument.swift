@@ -52,6 +52,13 @@ public struct StatusDocument: Sendable, Equatable, Codable {
     public var rotationsPending: Int
     /// The registry revision of the last reconcile.
     public var registryRevision: Int64?
+    /// `synced` while the registry database is read, `degraded` while popnetd enforces its last
+    /// snapshot because it cannot be (fail static); nil before the first read.
+    public var registryState: String?
+    /// Since when the registry has been unreadable, while degraded.
+    public var registryDegradedSince: Date?
+    /// Why it is unreadable, while degraded.
+    public var registryError: String?
     /// When the last reconcile finished, or nil before the first.
     public var lastReconcile: Date?
     /// Why the most recent reconcile failed, or nil when it succeeded.
@@ -75,6 +82,8 @@ public struct StatusDocument: Sendable, Equatable, Codable {
         case backend, interface, listenPort = "listen_port", publicKey = "public_key", peersDesired = "peers_desired"
         case peersOnDevice = "peers_on_device", rotationsPending = "rotations_pending"
         case registryRevision = "registry_revision", lastReconcile = "last_reconcile", lastError = "last_error"
+        case registryState = "registry_state", registryDegradedSince = "registry_degraded_since"
+        case registryError = "registry_error"
         case driftRepairs = "drift_repairs", reconciles, peers
         case firewall, firewallPeers = "firewall_peers", firewallRepairs = "firewall_repairs"
         case firewallError = "firewall_error"
@@ -90,6 +99,9 @@ public struct StatusDocument: Sendable, Equatable, Codable {
         peersOnDevice = 0
         rotationsPending = 0
         registryRevision = nil
+        registryState = nil
+        registryDegradedSince = nil
+        registryError = nil
         lastReconcile = nil
         lastError = nil
         driftRepairs = 0
@@ -112,6 +124,9 @@ public struct StatusDocument: Sendable, Equatable, Codable {
         try c.encode(peersOnDevice, forKey: .peersOnDevice)
         try c.encode(rotationsPending, forKey: .rotationsPending)
         try c.encode(registryRevision, forKey: .registryRevision)
+        try c.encode(registryState, forKey: .registryState)
+        try c.encode(registryDegradedSince, forKey: .registryDegradedSince)
+        try c.encode(registryError, forKey: .registryError)
         try c.encode(lastReconcile, forKey: .lastReconcile)
         try c.encode(lastError, forKey: .lastError)
         try c.encode(driftRepairs, forKey: .driftRepairs)

@@ -8,7 +8,13 @@ extension PopConfiguration {
         let path = try table.string("path")
         let url = try table.string("url")
         let passwordFile = try table.string("password_file")
+        let copyDirectory = try table.string("local_copy_directory")
         try table.rejectUnknownKeys()
+        if copyDirectory != nil && url == nil {
+            throw table.error(
+                "local_copy_directory", "is for a PostgreSQL registry (url); a SQLite registry is a local file already"
+            )
+        }
         switch (path, url) {
         case (.some, .some):
             throw table.error(
@@ -16,7 +22,11 @@ extension PopConfiguration {
             )
         case (_, .some(let url)):
             do {
-                return RegistrySettings(location: .postgres(try PostgresLocation(url: url, passwordFile: passwordFile)))
+                var settings = RegistrySettings(
+                    location: .postgres(try PostgresLocation(url: url, passwordFile: passwordFile))
+                )
+                if let copyDirectory { settings.localCopyDirectory = copyDirectory }
+                return settings
             } catch {
                 throw table.error("url", error.message)
             }

@@ -32,6 +32,14 @@ public struct PopConfiguration: Sendable, Equatable {
 public struct RegistrySettings: Sendable, Equatable {
     /// The SQLite file (`path`, the default) or the PostgreSQL server (`url`, `password_file`).
     public var location: RegistryLocation
+    /// Where each daemon keeps its local copy of a PostgreSQL registry (`local_copy_directory`).
+    public var localCopyDirectory: String = "/var/lib/popgate"
+
+    /// The local copy `daemon` keeps of a PostgreSQL registry; nil for SQLite, which is local already.
+    public func localCopy(for daemon: String) -> RegistryLocalCopy? {
+        guard case .postgres = location else { return nil }
+        return RegistryLocalCopy(path: "\(localCopyDirectory)/\(daemon)-registry-copy.json")
+    }
 }
 
 /// Which WireGuard implementation popnetd drives.

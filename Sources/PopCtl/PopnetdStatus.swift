@@ -19,6 +19,10 @@ struct PopnetdStatus: Decodable {
     let peersOnDevice: Int
     let rotationsPending: Int?
     let lastReconcile: Date?
+    /// `synced` or `degraded` (absent from an older popnetd's document, null before the first read).
+    let registryState: String?
+    let registryDegradedSince: Date?
+    let registryError: String?
     let lastError: String?
     let driftRepairs: Int
     let reconciles: Int

@@ -39,6 +39,14 @@ struct StatusCommand: ParsableCommand {
             ["peers", "\(status.peersDesired) desired, \(status.peersOnDevice) on the device"],
         ]
         if let pending = status.rotationsPending { rows.append(["rotations pending", "\(pending)"]) }
+        if let state = status.registryState {
+            let since = status.registryDegradedSince.map { " since \(JSONOutput.timestamp($0)) (\(HumanUnits.ago($0, now: now)))" }
+            let why = status.registryError.map { ": \($0)" } ?? ""
+            rows.append([
+                "registry",
+                state == "degraded" ? "DEGRADED\(since ?? ""), enforcing the last snapshot\(why)" : state,
+            ])
+        }
         rows += [
             ["last reconcile", lastReconcile ?? "never"],
             ["last error", status.lastError ?? "none"],

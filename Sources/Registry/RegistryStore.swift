@@ -41,13 +41,14 @@ public final class RegistryStore: Sendable {
 
     /// Peers and keys live at `now`, at one consistent revision.
     public func snapshot(at now: Date = Date()) throws(RegistryError) -> RegistrySnapshot {
-        try read { db in
-            let revision = try Self.currentRevision(db)
-            let peers = try PeerRows.fetch(
-                db, now: now, whereClause: PeerRows.live, arguments: [now.timeIntervalSince1970]
-            )
-            return RegistrySnapshot(revision: revision, peers: peers, apiKeys: try Self.liveAPIKeys(db))
-        }
+        try read { db in try Self.fullSnapshot(db, revision: try Self.currentRevision(db), now: now) }
+    }
+
+    private static func fullSnapshot(_ db: any RegistryTransaction, revision: Int64, now: Date) throws
+        -> RegistrySnapshot
+    {
+        let peers = try PeerRows.fetch(db, now: now, whereClause: PeerRows.live, arguments: [now.timeIntervalSince1970])
+        return RegistrySnapshot(revision: revision, peers: peers, apiKeys: try liveAPIKeys(db))
     }
 
     /// `previous` brought up to date at `now`, reading only the peers changed since its revision
@@ -61,6 +62,8 @@ public final class RegistryStore: Sendable {
         return try read { db in
             let revision = try Self.currentRevision(db)
             guard revision != previous.revision else { return previous.pruned(at: now) }
+            // A database restored from an older backup: the stamps no longer tell what changed.
+            guard revision > previous.revision else { return try Self.fullSnapshot(db, revision: revision, now: now) }
             let changed = try PeerRows.fetch(
                 db, now: now, whereClause: "p.changed_revision > ?", arguments: [previous.revision]
             )

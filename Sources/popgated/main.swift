@@ -30,9 +30,11 @@ struct Popgated: AsyncParsableCommand {
         let tls = try configuration.tls.map(TLSServerContext.init(settings:))
         let store = try RegistryStore(location: configuration.registry.location)
         let directory = PeerDirectory()
+        let metrics = GatewayMetrics()
         let follower = RegistryFollower(
-            store: store, directory: directory,
-            interval: .milliseconds(configuration.gateway.registryPollMilliseconds), logger: logger
+            store: store, localCopy: configuration.registry.localCopy(for: "popgated"), directory: directory,
+            interval: .milliseconds(configuration.gateway.registryPollMilliseconds), logger: logger,
+            onHealth: { metrics.registryHealthChanged(degraded: $0.isDegraded) }
         )
         // The first snapshot is loaded before listening, so no peer is ever refused at start.
         try follower.refresh()
@@ -48,7 +50,6 @@ struct Popgated: AsyncParsableCommand {
         )
         // One round of checks before listening, so the first requests are routed by the workers' load.
         await monitor.checkAll()
-        let metrics = GatewayMetrics()
         let server = GatewayServer(
             configuration: configuration, directory: directory, board: board, cacheSalt: cacheSalt, workers: workers,
             group: MultiThreadedEventLoopGroup.singleton, logger: logger, metrics: metrics, tls: tls

@@ -31,8 +31,19 @@ struct Popnetd: AsyncParsableCommand {
         let statusSocket = try StatusSocket(path: configuration.netd.statusSocketPath)
         defer { withExtendedLifetime(lock) { statusSocket.close() } }
         let store = try RegistryStore(location: configuration.registry.location)
+        // The first snapshot, from the registry or (PostgreSQL unreachable) the local copy: popnetd
+        // never starts from nothing, which would take every peer off the device.
+        var replica = RegistryReplica(store: store, localCopy: configuration.registry.localCopy(for: "popnetd"))
+        _ = try replica.refresh()
+        let snapshot = replica.snapshot ?? .empty
+        if replica.loadedFromLocalCopy {
+            logger.warning(
+                "registry unreachable at start; enforcing the local copy (fail static)",
+                metadata: ["registry": "\(store.location)", "registry.revision": "\(snapshot.revision)"]
+            )
+        }
         // The policy goes in before the tunnel comes up, so the node is never open in between.
-        let firewall = try Self.startFirewall(configuration, store: store, logger: logger)
+        let firewall = try Self.startFirewall(configuration, snapshot: snapshot, logger: logger)
         let privateKey = try KeyFile.loadOrCreate(configuration.wireguard.privateKeyFile)
         let backend = try NetAgentService.prepareInterface(configuration.wireguard, logger: logger)
         logger.info(
@@ -48,8 +59,8 @@ struct Popnetd: AsyncParsableCommand {
         ))
         firewall?.publish(on: board)
         let agent = NetAgentService(
-            configuration: configuration, store: store, privateKey: privateKey, backend: backend, board: board,
-            firewall: firewall, logger: logger
+            configuration: configuration, store: store, replica: replica, privateKey: privateKey, backend: backend,
+            board: board, firewall: firewall, logger: logger
         )
         // Shutdown runs in reverse order: the agent stops first, the status socket last.
         var services: [any Service] = [StatusService(socket: statusSocket, board: board, backend: backend)]
@@ -65,7 +76,7 @@ struct Popnetd: AsyncParsableCommand {
     /// Checks the `[firewall]` section against this node and installs the policy with the live
     /// peers; nil when the section says `enabled = false`. Nothing is changed when a check fails.
     private static func startFirewall(
-        _ configuration: PopConfiguration, store: RegistryStore, logger: Logger
+        _ configuration: PopConfiguration, snapshot: RegistrySnapshot, logger: Logger
     ) throws -> FirewallKeeper? {
         switch configuration.firewall {
         case .unconfigured:
@@ -83,8 +94,7 @@ struct Popnetd: AsyncParsableCommand {
             let keeper = try FirewallKeeper(
                 policy: policy, verifyInterval: .seconds(settings.verifyIntervalSeconds), logger: logger
             )
-            let now = Date()
-            try keeper.start(peers: Set(try store.snapshot(at: now).peersByAddress.keys))
+            try keeper.start(peers: Set(snapshot.peersByAddress.keys))
             return keeper
         }
     }

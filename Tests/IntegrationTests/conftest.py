@@ -23,6 +23,7 @@ from popgate_harness import (BINARIES, BIN, DEMO_SCRIPT, POSTGRES_BINDIR, POSTGR
                              describe, parse_env_file, require, run)
 
 DEMO_DIR = Path("/run/popgate-demo")
+MULTI_POP_DIR = Path("/run/popgate-multipop")  # test_multi_pop.py's fleet
 UP_TIMEOUT = 180  # demo.sh bounds each of its own waits (≤30 s); this only guards against a hang
 DOWN_TIMEOUT = 120
 # throwaway-postgres.sh bounds each of its own waits (initdb 120 s, start and stop 35 s): these only guard a hang.
@@ -44,6 +45,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
     report = outcome.get_result()
     if report.failed and "demo" in getattr(item, "fixturenames", ()):
         for log in sorted((DEMO_DIR / "logs").glob("*.log")):
+            report.sections.append((f"{log.name} (last lines)", _tail(log)))
+    if report.failed and "fleet" in getattr(item, "fixturenames", ()):
+        for log in sorted((MULTI_POP_DIR / "logs").glob("*.log")):
             report.sections.append((f"{log.name} (last lines)", _tail(log)))
 
 

@@ -763,3 +763,56 @@ table inet {STEERING_TABLE} {{
         if kind is None:  # else the failure that is already on its way matters more
             for result in removed:
                 assert result.returncode == 0, describe(result)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# A registry in PostgreSQL (test_registry_postgres.py, test_multi_pop.py)
+
+PSQL_TIMEOUT = 30
+
+
+def psql(url: str, query: str, *, ns: str | None = None) -> subprocess.CompletedProcess[str]:
+    """One statement through psql (unaligned, tuples only, no ~/.psqlrc, errors fail it), from `ns` if given."""
+    candidate = POSTGRES_BINDIR / "psql"
+    tool = str(candidate) if candidate.exists() else "psql"
+    cmd = [tool, "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", query]
+    return run(ns_cmd(ns, cmd) if ns else cmd, timeout=PSQL_TIMEOUT, env={"PGCONNECT_TIMEOUT": "10"})
+
+
+def wg_key_pair() -> tuple[str, str]:
+    """A fresh WireGuard (private, public) key pair, from `wg`."""
+    private = run(["wg", "genkey"], timeout=10).stdout.strip()
+    public = run(["wg", "pubkey"], input=private + "\n", timeout=10)
+    assert public.returncode == 0 and private, describe(public)
+    return private, public.stdout.strip()
+
+
+def registry_config(directory: Path, registry_lines: str) -> Path:
+    """A minimal popgate.toml in `directory` for popctl (no daemon reads it), with `registry_lines` as its
+    [registry] section, and the WireGuard private key file popctl needs to write client configs."""
+    key = directory / "wg.key"
+    if not key.exists():
+        key.touch(mode=0o600)
+        key.write_text(wg_key_pair()[0] + "\n")
+    path = directory / "popgate.toml"
+    path.write_text(f"""[pop]
+name = "pop-pg-test"
+
+[registry]
+{registry_lines}
+
+[wireguard]
+interface = "wg-pgtest"
+private_key_file = "{key}"
+address = "10.88.0.1/24"
+endpoint = "192.0.2.1:51820"
+
+[netd]
+run_directory = "{directory}/run"
+
+[[backends]]
+name = "none"
+url = "http://192.0.2.2:8000"
+models = ["popgate-sim-small"]
+""")
+    return path

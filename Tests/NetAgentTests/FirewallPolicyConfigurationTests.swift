@@ -33,6 +33,22 @@ import Testing
         #expect(policy.management == .init(interface: "mgmt0", allowedPrefixes: [IPPrefix("192.0.2.0/24")!], ports: [22]))
     }
 
+    @Test func aPostgreSQLRegistryIsReachableOverTheBackboneAndNothingMore() throws {
+        let configuration = try PopConfiguration.parse(
+            "[registry]\nurl = \"postgres://popgate@10.98.0.1:5432/fleet\"\n" + Self.text
+        )
+        let policy = try FirewallPolicy(try settings(configuration), configuration: configuration)
+        #expect(policy.outputAllowances == [
+            .init(interface: "bb0", destination: IPPrefix("10.98.0.1/32")!, transport: .tcp, port: 5432),
+        ])
+        let named = try PopConfiguration.parse("[registry]\nurl = \"postgres://popgate@db.internal/fleet\"\n" + Self.text)
+        #expect {
+            try FirewallPolicy(try settings(named), configuration: named)
+        } throws: { error in
+            (error as? NetAgentError)?.message.contains("registry.url") == true
+        }
+    }
+
     @Test func aBackendNamedByHostNameIsRefusedWithItsKey() throws {
         let configuration = try PopConfiguration.parse(
             Self.text.replacingOccurrences(of: "http://10.99.0.6:8000/", with: "http://gpu-2.internal:8000")

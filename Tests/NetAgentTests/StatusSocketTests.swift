@@ -83,7 +83,8 @@ import Glibc
         let object = try #require(try JSONSerialization.jsonObject(with: document.encoded()) as? [String: Any])
         #expect(Set(object.keys) == [
             "backend", "interface", "listen_port", "public_key", "peers_desired", "peers_on_device",
-            "rotations_pending", "registry_revision", "last_reconcile", "last_error", "drift_repairs", "reconciles",
+            "rotations_pending", "registry_revision", "registry_state", "registry_degraded_since", "registry_error",
+            "last_reconcile", "last_error", "drift_repairs", "reconciles",
             "peers", "firewall", "firewall_peers", "firewall_repairs", "firewall_error",
         ])
         #expect(object["firewall"] as? Bool == false)

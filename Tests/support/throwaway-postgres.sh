@@ -3,6 +3,11 @@
 #
 #   throwaway-postgres.sh start DIR   create a cluster in DIR (an empty directory, e.g. from mktemp -d), start it and
 #                                     print one line on stdout: postgres://popgate@127.0.0.1:PORT/popgate
+#   throwaway-postgres.sh start DIR ADDRESS
+#                                     the same, listening on ADDRESS (an IPv4 address of this network namespace,
+#                                     e.g. a bridge in a test's own namespace) instead of 127.0.0.1, and admitting
+#                                     clients from the subnets this namespace is directly connected to (samenet);
+#                                     the URL printed names ADDRESS
 #   throwaway-postgres.sh stop DIR    stop that cluster and remove DIR (safe to run twice, or after a failed start)
 #
 # Everything the cluster has lives in DIR: the data directory (DIR/data), the server log (DIR/log) and the unix
@@ -33,7 +38,7 @@ die() {
 }
 
 usage() {
-    echo "usage: $0 start DIR | stop DIR" >&2
+    echo "usage: $0 start DIR [ADDRESS] | stop DIR" >&2
     exit 2
 }
 
@@ -98,8 +103,9 @@ is_running() {
 }
 
 start() {
-    local dir=$1
+    local dir=$1 address=${2:-127.0.0.1}
     require_binaries
+    [[ $address =~ ^[0-9]{1,3}(\.[0-9]{1,3}){3}$ ]] || die "start: $address is not an IPv4 address"
     [ -d "$dir" ] || die "start: $dir is not a directory (create it first, e.g. with mktemp -d)"
     dir="$(cd "$dir" && pwd -P)"
     # The path goes into postgresql.conf as a quoted, comma-separated list (unix_socket_directories), and the
@@ -128,16 +134,20 @@ start() {
         die "initdb failed in $dir/data"
 
     # Only the socket in DIR (which only root and the owner can enter) and TCP from 127.0.0.1; nothing from ::1
-    # or any other address, whatever the server listens on.
+    # or any other address, whatever the server listens on. With an ADDRESS, also TCP from the subnets of this
+    # namespace's interfaces (a test's own namespace, so only the test's other namespaces).
+    local remote="# (loopback only)"
+    [ "$address" = 127.0.0.1 ] || remote="host  all all samenet      trust"
     cat >"$dir/data/pg_hba.conf" <<EOF
-# throwaway-postgres.sh: trust, on loopback only
+# throwaway-postgres.sh: trust, on loopback only (or its own namespace's subnets)
 local all all              trust
 host  all all 127.0.0.1/32 trust
+$remote
 EOF
     cat >>"$dir/data/postgresql.conf" <<EOF
 
-# throwaway-postgres.sh: loopback only, socket in the cluster's own directory, no durability
-listen_addresses = '127.0.0.1'
+# throwaway-postgres.sh: one address only, socket in the cluster's own directory, no durability
+listen_addresses = '$address'
 unix_socket_directories = '$dir'
 fsync = off
 synchronous_commit = off
@@ -176,8 +186,8 @@ EOF
         die "start: could not create database $DATABASE on port $port"
     fi
 
-    echo "throwaway-postgres: running in $dir on 127.0.0.1:$port (log: $dir/log)"
-    echo "postgres://$ROLE@127.0.0.1:$port/$DATABASE" >&3
+    echo "throwaway-postgres: running in $dir on $address:$port (log: $dir/log)"
+    echo "postgres://$ROLE@$address:$port/$DATABASE" >&3
 }
 
 stop() {
@@ -205,9 +215,9 @@ stop() {
     rm -rf -- "$dir"
 }
 
-[ $# -eq 2 ] || usage
+[ $# -ge 2 ] || usage
 case "$1" in
-    start) start "$2" ;;
-    stop) stop "$2" ;;
+    start) [ $# -le 3 ] || usage; start "$2" "${3:-}" ;;
+    stop) [ $# -eq 2 ] || usage; stop "$2" ;;
     *) usage ;;
 esac
