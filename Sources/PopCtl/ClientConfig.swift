@@ -84,9 +84,30 @@ struct IssuedClientKeys {
     let publicKey: Curve25519PublicKey
     let presharedKey: WireGuardPresharedKey?
 
-    init(supplied: Curve25519PublicKey?, presharedKeys: Bool) {
+    /// `suppliedPresharedKey`, when the client already has one, is used whatever the PoP's default.
+    init(supplied: Curve25519PublicKey?, presharedKeys: Bool, suppliedPresharedKey: WireGuardPresharedKey? = nil) {
         privateKey = supplied == nil ? Curve25519PrivateKey() : nil
         publicKey = supplied ?? privateKey!.publicKey
-        presharedKey = presharedKeys ? WireGuardPresharedKey() : nil
+        presharedKey = suppliedPresharedKey ?? (presharedKeys ? WireGuardPresharedKey() : nil)
+    }
+}
+
+/// The preshared key in `--psk FILE` (or `-` for standard input), as `wg genpsk` writes it. A file,
+/// not the key itself: a key on a command line stays in shell history and shows in `ps`.
+func readPresharedKey(_ source: String?) throws(PopctlError) -> WireGuardPresharedKey? {
+    guard let source else { return nil }
+    let text: String
+    if source == "-" {
+        text = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+    } else {
+        guard let contents = try? String(contentsOfFile: source, encoding: .utf8) else {
+            throw PopctlError("--psk: cannot read \(source); give a file holding the key (wg genpsk > FILE) or - for stdin")
+        }
+        text = contents
+    }
+    do {
+        return try WireGuardPresharedKey(base64: text.trimmingCharacters(in: .whitespacesAndNewlines))
+    } catch {
+        throw PopctlError("--psk: \(source) does not hold a WireGuard preshared key (\(error)); make one with wg genpsk")
     }
 }

@@ -9,7 +9,7 @@ import WireGuard
 struct PeerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "peer", abstract: "Manage WireGuard peers (client devices).",
-        subcommands: [Add.self, Import.self, List.self, Rotate.self, Revoke.self]
+        subcommands: [Add.self, Import.self, List.self, Show.self, Rotate.self, Revoke.self]
     )
 
     struct Add: ParsableCommand {
@@ -31,6 +31,18 @@ struct PeerCommand: ParsableCommand {
             The client's own public key (base64, from `wg pubkey`); its private key never leaves the client.
             """)
         var publicKey: String?
+        @Option(help: ArgumentHelp(
+            "A file holding the client's preshared key (wg genpsk), or - for standard input. Default: a fresh "
+                + "one when wireguard.preshared_keys is on.",
+            valueName: "file"
+        ))
+        var psk: String?
+        @Option(help: ArgumentHelp(
+            "The tunnel address to give the device: a free client address of wireguard.pool. Default: the "
+                + "lowest free one.",
+            valueName: "address"
+        ))
+        var address: String?
         @Option(help: "Write the config to this new file (mode 0600) instead of standard output.") var output: String?
         @Option(help: ArgumentHelp(
             "When the peer stops working: a duration (30d, 12h, 90m, 45s) or an ISO 8601 date or time "
@@ -42,6 +54,13 @@ struct PeerCommand: ParsableCommand {
         func run() throws {
             // Everything that can fail is checked before the registry changes.
             let suppliedKey = try parseClientKey(publicKey)
+            let suppliedPSK = try readPresharedKey(psk)
+            let requestedAddress = try address.map { text throws(PopctlError) in
+                guard let parsed = IPAddress(text) else {
+                    throw PopctlError("--address: \"\(text)\" is not an IP address; write one like 10.77.0.42")
+                }
+                return parsed
+            }
             let now = Date()
             let expiresAt = try expires.map { text throws(PopctlError) in
                 try DurationText.instant(text, option: "--expires", now: now)
@@ -50,13 +69,15 @@ struct PeerCommand: ParsableCommand {
             let context = try Context(options)
             let settings = context.configuration.wireguard
             let popKey = try KeyFile.load(settings.privateKeyFile).publicKey
-            let keys = IssuedClientKeys(supplied: suppliedKey, presharedKeys: settings.presharedKeys)
+            let keys = IssuedClientKeys(
+                supplied: suppliedKey, presharedKeys: settings.presharedKeys, suppliedPresharedKey: suppliedPSK
+            )
             let (clientPrivate, clientPublic, psk) = (keys.privateKey, keys.publicKey, keys.presharedKey)
             let label = try name ?? nextDefaultName(context)
 
             let peer = try context.store.addPeer(
                 tenant: tenant, name: label, publicKey: clientPublic, presharedKey: psk, pool: settings.pool,
-                reserved: [settings.address.address], expiresAt: expiresAt, now: now
+                reserved: [settings.address.address], address: requestedAddress, expiresAt: expiresAt, now: now
             )
             let text = ClientConfig.render(
                 configuration: context.configuration, popKey: popKey, peer: peer, clientPrivateKey: clientPrivate,

@@ -24,7 +24,7 @@ extension PeerCommand {
             let context = try Context(options)
             let now = Date()
             let peers = try context.store.peers(includingInactive: all, at: now)
-            let live = liveStatus(context.configuration.netd.statusSocketPath)
+            let live = Self.liveStatus(context.configuration.netd.statusSocketPath)
             let listings = peers.map { PeerListing(peer: $0, device: live?[$0.publicKey.base64]) }
             print(try Self.render(listings, json: json, now: now), terminator: "")
         }
@@ -52,7 +52,7 @@ extension PeerCommand {
 
         /// The device's peers by public key, or nil (with a note on standard error) when popnetd
         /// cannot be asked: the listing still works without it.
-        private func liveStatus(_ path: String) -> [String: PopnetdStatus.Peer]? {
+        static func liveStatus(_ path: String) -> [String: PopnetdStatus.Peer]? {
             do {
                 let status = try PopnetdStatus.decode(try StatusSocketClient.fetch(path), from: path)
                 return Dictionary(status.peers.map { ($0.publicKey, $0) }, uniquingKeysWith: { first, _ in first })
@@ -65,7 +65,7 @@ extension PeerCommand {
             }
         }
 
-        private static func displayState(_ peer: Peer) -> String {
+        static func displayState(_ peer: Peer) -> String {
             peer.state == .active && peer.rotation != nil ? "rotating" : peer.state.rawValue
         }
     }

@@ -12,11 +12,29 @@ extension RegistryStore {
         }
     }
 
-    /// Records a new active peer with the lowest free address of `pool`, skipping `reserved`
-    /// (the PoP's own address). With `expiresAt`, the peer stops being live at that instant.
+    /// The peer with this name or base64 public key: the live one, else the most recent revoked or
+    /// expired one of that name (so `peer show` explains why a device stopped working).
+    public func peer(_ nameOrKey: String, at now: Date = Date()) throws(RegistryError) -> Peer {
+        try read { db in
+            let matches = try PeerRows.fetch(
+                db, now: now, whereClause: "p.name = ? OR p.public_key = ?", arguments: [nameOrKey, nameOrKey]
+            )
+            guard let peer = matches.first(where: { $0.isLive(at: now) }) ?? matches.last else {
+                throw RegistryError(
+                    .notFound,
+                    "no peer is named \"\(nameOrKey)\" or has that public key; `popctl peer list --all` shows them"
+                )
+            }
+            return peer
+        }
+    }
+
+    /// Records a new active peer with `address`, or the lowest free address of `pool`, skipping
+    /// `reserved` (the PoP's own address). With `expiresAt`, the peer stops being live at that instant.
     public func addPeer(
         tenant tenantName: String, name: String, publicKey: Curve25519PublicKey, presharedKey: WireGuardPresharedKey?,
-        pool: IPPrefix, reserved: Set<IPAddress>, expiresAt: Date? = nil, now: Date = Date()
+        pool: IPPrefix, reserved: Set<IPAddress>, address requested: IPAddress? = nil, expiresAt: Date? = nil,
+        now: Date = Date()
     ) throws(RegistryError) -> Peer {
         try Names.validate(name, what: "peer")
         if let expiresAt, expiresAt <= now {
@@ -33,15 +51,11 @@ extension RegistryStore {
                 throw RegistryError(.duplicate, "a live peer named \"\(name)\" already exists; choose another --name")
             }
             try Self.requireUnusedKey(db, publicKey)
-            let addresses = try db.strings("SELECT address FROM peers WHERE state = 'active'")
-            let used = Set(addresses.compactMap(IPAddress.init))
-            let free = pool.hostAddresses().first { !used.contains($0) && !reserved.contains($0) }
-            guard let address = free else {
-                throw RegistryError(
-                    .poolExhausted,
-                    "the address pool \(pool) is exhausted (\(used.count) live peers); "
-                        + "revoke unused peers or widen wireguard.pool"
-                )
+            let address: IPAddress
+            if let requested {
+                address = try Self.requireFreeAddress(db, requested, pool: pool, reserved: reserved)
+            } else {
+                address = try Self.lowestFreeAddress(db, pool: pool, reserved: reserved)
             }
             let inserted = try db.row(
                 """
@@ -84,6 +98,47 @@ extension RegistryStore {
     }
 
     // MARK: Helpers shared by peer changes
+
+    /// The lowest address of `pool` that no live peer holds and `reserved` does not name.
+    static func lowestFreeAddress(
+        _ db: any RegistryTransaction, pool: IPPrefix, reserved: Set<IPAddress>
+    ) throws -> IPAddress {
+        let used = Set(try db.strings("SELECT address FROM peers WHERE state = 'active'").compactMap(IPAddress.init))
+        guard let free = pool.hostAddresses().first(where: { !used.contains($0) && !reserved.contains($0) }) else {
+            throw RegistryError(
+                .poolExhausted,
+                "the address pool \(pool) is exhausted (\(used.count) live peers); "
+                    + "revoke unused peers or widen wireguard.pool"
+            )
+        }
+        return free
+    }
+
+    /// `address` if a new peer may have it: a client address of `pool`, not reserved, and held by no
+    /// live peer (WireGuard routes each address to one peer: two holders would steal each other's traffic).
+    static func requireFreeAddress(
+        _ db: any RegistryTransaction, _ address: IPAddress, pool: IPPrefix, reserved: Set<IPAddress>
+    ) throws -> IPAddress {
+        guard pool.contains(address), pool.hostAddresses().contains(address) else {
+            throw RegistryError(
+                .invalidArgument,
+                "\(address) is not a client address of the pool \(pool) (wireguard.pool); choose one inside it, "
+                    + "or leave --address out to get the lowest free one"
+            )
+        }
+        if reserved.contains(address) {
+            throw RegistryError(.duplicate, "\(address) is the PoP's own tunnel address; choose another --address")
+        }
+        let holder = try db.strings("SELECT name FROM peers WHERE state = 'active' AND address = ?", [address.description])
+        if let holder = holder.first {
+            throw RegistryError(
+                .duplicate,
+                "\(address) already belongs to live peer \"\(holder)\"; peers' allowed IPs must not overlap, so "
+                    + "choose another --address or leave it out"
+            )
+        }
+        return address
+    }
 
     /// The live peer named `nameOrKey` or holding that current public key (base64).
     static func requireLivePeer(_ db: any RegistryTransaction, _ nameOrKey: String, now: Date) throws -> Peer {
