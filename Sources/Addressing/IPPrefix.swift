@@ -40,15 +40,6 @@ public struct IPPrefix: Hashable, Sendable, CustomStringConvertible, Codable {
         return a.contains(other.address)
     }
 
-    /// The host addresses of an IPv4 prefix in order, skipping the network and broadcast
-    /// addresses (for /31 and /32, every address). IPv6 pools are not supported yet.
-    public func hostAddresses() -> [IPAddress] {
-        guard case .v4 = network, case .v4(let base) = network else { return [] }
-        let size = UInt64(1) << UInt64(32 - length)
-        let range: Range<UInt64> = size <= 2 ? 0..<size : 1..<(size - 1)
-        return range.map { .v4(base + UInt32($0)) }
-    }
-
     private func masked(_ bytes: [UInt8]) -> [UInt8] {
         var out = bytes
         for index in out.indices {

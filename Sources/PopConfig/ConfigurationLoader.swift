@@ -127,9 +127,15 @@ extension PopConfiguration {
             throw reader.error("address", "is required: the PoP's tunnel address with prefix length, e.g. \"10.77.0.1/24\"")
         }
         let pool = try reader.prefix("pool", example: "10.77.0.0/24") ?? IPPrefix(address: address.network, length: address.length)!
-        guard pool.address.isV4 else { throw reader.error("pool", "only IPv4 pools are supported so far") }
-        guard pool.hostAddresses().count >= 2 else {
-            throw reader.error("pool", "\(pool) has no room for clients; use a prefix of /30 or shorter")
+        guard pool.address.isV4 == address.address.isV4 else {
+            throw reader.error(
+                "pool", "\(pool) and wireguard.address \(address) are of different IP versions; use one version for both"
+            )
+        }
+        guard pool.clientAddresses.count >= 2 else {
+            throw reader.error(
+                "pool", "\(pool) has no room for clients; use a prefix of /30 (IPv4) or /126 (IPv6) or shorter"
+            )
         }
         guard let endpoint = try reader.endpoint("endpoint", example: "198.51.100.7:51820") else {
             throw reader.error("endpoint", "is required: the public HOST:PORT clients dial, e.g. \"198.51.100.7:51820\"")

@@ -48,10 +48,10 @@ extension RegistryStore {
         try write(at: now) { db in
             let addresses = try db.strings("SELECT address FROM peers WHERE state = 'active'")
             var used = Set(addresses.compactMap(IPAddress.init)).union(reserved)
-            let hosts = pool.hostAddresses()
+            let hosts = pool.clientAddresses
             // Addresses below the cursor are taken: a batch only adds, so each row searches on from the
             // last one instead of from the start of the pool.
-            var cursor = 0
+            var cursor: UInt64 = 0
             var tenants: [String: Tenant] = [:]
             var results: [Result<Peer, RegistryError>] = []
             results.reserveCapacity(requests.count)
@@ -84,7 +84,8 @@ extension RegistryStore {
     /// The checks and insert of ``addPeer(tenant:name:publicKey:presharedKey:pool:reserved:expiresAt:now:)``
     /// for one row of a batch, with the tenants and free addresses remembered across rows.
     private static func insert(
-        _ db: any RegistryTransaction, _ request: NewPeer, tenants: inout [String: Tenant], hosts: [IPAddress], cursor: inout Int,
+        _ db: any RegistryTransaction, _ request: NewPeer, tenants: inout [String: Tenant], hosts: ClientAddresses,
+        cursor: inout UInt64,
         used: Set<IPAddress>, pool: IPPrefix, now: Date
     ) throws -> Peer {
         try Names.validate(request.name, what: "peer")
@@ -106,14 +107,13 @@ extension RegistryStore {
             throw RegistryError(.duplicate, "a live peer named \"\(request.name)\" already exists; choose another name")
         }
         try requireUnusedKey(db, request.publicKey)
-        while cursor < hosts.count, used.contains(hosts[cursor]) { cursor += 1 }
-        guard cursor < hosts.count else {
+        while let candidate = hosts.address(at: cursor), used.contains(candidate) { cursor += 1 }
+        guard let address = hosts.address(at: cursor) else {
             throw RegistryError(
                 .poolExhausted,
                 "the address pool \(pool) is exhausted; revoke unused peers or widen wireguard.pool"
             )
         }
-        let address = hosts[cursor]
         let inserted = try db.row(
             """
             INSERT INTO peers (tenant_id, name, public_key, address, preshared_key, state, created_at, expires_at)

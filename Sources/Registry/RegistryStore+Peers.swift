@@ -104,7 +104,7 @@ extension RegistryStore {
         _ db: any RegistryTransaction, pool: IPPrefix, reserved: Set<IPAddress>
     ) throws -> IPAddress {
         let used = Set(try db.strings("SELECT address FROM peers WHERE state = 'active'").compactMap(IPAddress.init))
-        guard let free = pool.hostAddresses().first(where: { !used.contains($0) && !reserved.contains($0) }) else {
+        guard let free = pool.clientAddresses.lowest(notIn: used.union(reserved)) else {
             throw RegistryError(
                 .poolExhausted,
                 "the address pool \(pool) is exhausted (\(used.count) live peers); "
@@ -119,7 +119,7 @@ extension RegistryStore {
     static func requireFreeAddress(
         _ db: any RegistryTransaction, _ address: IPAddress, pool: IPPrefix, reserved: Set<IPAddress>
     ) throws -> IPAddress {
-        guard pool.contains(address), pool.hostAddresses().contains(address) else {
+        guard pool.clientAddresses.contains(address) else {
             throw RegistryError(
                 .invalidArgument,
                 "\(address) is not a client address of the pool \(pool) (wireguard.pool); choose one inside it, "

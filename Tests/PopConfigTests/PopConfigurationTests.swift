@@ -61,6 +61,20 @@ import Testing
          "registry.password_file", 5, "PostgreSQL"),
     ]
 
+    @Test func anIPv6PoolOfAnyLengthIsAccepted() throws {
+        let text = Self.valid.replacingOccurrences(of: "address = \"10.77.0.1/24\"", with: "address = \"fd00:77::1/64\"")
+        let config = try PopConfiguration.parse(text)
+        #expect(config.wireguard.pool == IPPrefix("fd00:77::/64"))
+        #expect(config.wireguard.pool.clientAddresses.address(at: 0) == IPAddress("fd00:77::1"))
+        #expect {
+            try PopConfiguration.parse(text.replacingOccurrences(
+                of: "address = \"fd00:77::1/64\"", with: "address = \"fd00:77::1/64\"\npool = \"10.77.0.0/24\""
+            ))
+        } throws: { error in
+            "\(error)".contains("different IP versions")
+        }
+    }
+
     @Test func aPostgreSQLRegistryIsReadFromItsURL() throws {
         let text = Self.valid.replacingOccurrences(
             of: "path = \"/var/lib/popgate/registry.sqlite\"",

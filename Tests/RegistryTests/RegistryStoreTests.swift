@@ -113,6 +113,26 @@ import Testing
         }
     }
 
+    @Test(arguments: RegistryEngine.all) func anIPv6PoolOfAnyLengthIsAllocatedInOrder(engine: RegistryEngine) throws {
+        let store = try TemporaryRegistry(engine).store
+        let small = IPPrefix("fd00:77::/126")!  // ::1 to ::3 (::0 is the subnet-router anycast address)
+        func add(_ name: String, pool: IPPrefix, address: IPAddress? = nil) throws -> Peer {
+            try store.addPeer(
+                tenant: "acme", name: name, publicKey: newKey(), presharedKey: nil, pool: pool,
+                reserved: [IPAddress("fd00:77::1")!], address: address
+            )
+        }
+        #expect(try add("a", pool: small).address == IPAddress("fd00:77::2"))
+        #expect(try add("b", pool: small).address == IPAddress("fd00:77::3"))
+        #expect { try add("c", pool: small) } throws: { ($0 as? RegistryError)?.code == .poolExhausted }
+        let wide = IPPrefix("fd00:77::/64")!
+        #expect(try add("d", pool: wide).address == IPAddress("fd00:77::4"))
+        #expect(try add("e", pool: wide, address: IPAddress("fd00:77::ffff:1")).address == IPAddress("fd00:77::ffff:1"))
+        #expect { try add("f", pool: wide, address: IPAddress("fd00:78::1")) } throws: {
+            ($0 as? RegistryError)?.message.contains("not a client address of the pool fd00:77::/64") == true
+        }
+    }
+
     @Test func theSQLiteFileIsPrivateToItsOwner() throws {
         let registry = try TemporaryRegistry(.sqlite)
         let attributes = try FileManager.default.attributesOfItem(atPath: try #require(registry.sqlitePath))
