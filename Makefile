@@ -12,11 +12,13 @@ SWIFT ?= swift
 
 # Debian packages: the C libraries the package links, the WireGuard userspace tools the daemons and the
 # integration tests drive, and the tools the demo and the tests use in the namespaces (tcpdump for the
-# silent-close captures, openssl for the TLS test's certificates), and PostgreSQL's server binaries for the throwaway
-# clusters the registry tests run against.
+# silent-close captures, openssl for the TLS test's certificates), PostgreSQL's server binaries for the throwaway
+# clusters the registry tests run against, libqrencode for popctl's terminal QR codes (qrencode and zbar-tools
+# check them in the tests), and groff to render popctl's generated man page.
 PG_PACKAGE := postgresql-15
 APT_PACKAGES := libmnl-dev libnftnl-dev libsodium-dev libsqlite3-dev pkg-config \
-	nftables wireguard-go wireguard-tools iproute2 curl tcpdump openssl $(PG_PACKAGE)
+	nftables wireguard-go wireguard-tools iproute2 curl tcpdump openssl $(PG_PACKAGE) \
+	libqrencode-dev qrencode zbar-tools groff-base
 
 # Starts (prints its URL) and stops a PostgreSQL cluster of its own in a directory of its own, on 127.0.0.1.
 PG_SCRIPT := Tests/support/throwaway-postgres.sh
@@ -82,3 +84,21 @@ clean:
 	-bash provisioning/demo.sh down
 	$(SWIFT) package clean
 	rm -rf Tests/IntegrationTests/__pycache__ Tests/IntegrationTests/.pytest_cache .pytest_cache
+
+# popctl's man page and bash, zsh and fish completions, generated from its command definitions into CLI_DOCS_DIR
+# (build output, not committed; docs/popctl.md says how to install them). The page comes from swift-argument-parser's
+# generate-manual tool, the one its GenerateManual plugin runs: `swift package generate-manual --help` builds just that
+# tool, where running the plugin would build and document every product of the package.
+CLI_DOCS_DIR ?= .build/cli-docs
+.PHONY: cli-docs
+cli-docs:
+	$(SWIFT) build --product popctl
+	$(SWIFT) package generate-manual --help >/dev/null
+	@bin="$$($(SWIFT) build --show-bin-path)"; \
+	mkdir -p $(CLI_DOCS_DIR); \
+	"$$bin/generate-manual" "$$bin/popctl" --date "$$(git log -1 --format=%cs 2>/dev/null || date -u +%F)" \
+		--output-directory $(CLI_DOCS_DIR); \
+	"$$bin/popctl" --generate-completion-script bash >$(CLI_DOCS_DIR)/popctl.bash; \
+	"$$bin/popctl" --generate-completion-script zsh >$(CLI_DOCS_DIR)/_popctl; \
+	"$$bin/popctl" --generate-completion-script fish >$(CLI_DOCS_DIR)/popctl.fish; \
+	echo "wrote $(CLI_DOCS_DIR): popctl.1 popctl.bash _popctl popctl.fish"

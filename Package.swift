@@ -36,9 +36,12 @@ let package = Package(
         .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
         .systemLibrary(name: "CMnl", pkgConfig: "libmnl", providers: [.apt(["libmnl-dev"])]),
         .systemLibrary(name: "CNftnl", pkgConfig: "libnftnl", providers: [.apt(["libnftnl-dev"])]),
+        .systemLibrary(name: "CQrencode", pkgConfig: "libqrencode", providers: [.apt(["libqrencode-dev"])]),
 
         .target(name: "Sodium", dependencies: ["CSodium"], swiftSettings: settings),
         .target(name: "Addressing", swiftSettings: settings),
+        // popctl's terminal QR codes only; the gateway and popnetd never link it.
+        .target(name: "QRCode", dependencies: ["CQrencode"], swiftSettings: settings),
         .target(name: "Netlink", dependencies: ["CMnl", "Addressing"], swiftSettings: settings),
         .target(name: "Firewall", dependencies: ["CNftnl", "CMnl", "Netlink", "Addressing"], swiftSettings: settings),
         .target(name: "WireGuard", dependencies: ["Sodium", "Addressing", "Netlink"], swiftSettings: settings),
@@ -88,7 +91,7 @@ let package = Package(
         .target(
             name: "PopCtl",
             dependencies: [
-                "Registry", "PopConfig", "WireGuard", "Sodium", "Addressing",
+                "Registry", "PopConfig", "WireGuard", "Sodium", "Addressing", "QRCode",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: settings
@@ -162,6 +165,7 @@ let package = Package(
         .testTarget(name: "FirewallTests", dependencies: ["Firewall", "Addressing"], swiftSettings: settings),
         .testTarget(name: "SodiumTests", dependencies: ["Sodium"], swiftSettings: settings),
         .testTarget(name: "AddressingTests", dependencies: ["Addressing"], swiftSettings: settings),
+        .testTarget(name: "QRCodeTests", dependencies: ["QRCode"], swiftSettings: settings),
         .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "Addressing"], swiftSettings: settings),
         .testTarget(name: "WireGuardTests", dependencies: ["WireGuard", "Sodium", "Addressing", "Netlink"], swiftSettings: settings),
         .testTarget(name: "PopConfigTests", dependencies: ["PopConfig", "Addressing", "Registry"], swiftSettings: settings),

@@ -9,6 +9,8 @@ public struct RequestIdentity: Sendable, Equatable {
     public let keyID: String
     /// The key's default tier.
     public let defaultTier: Tier
+    /// The key's own limits, below its tier's.
+    public var limits: APIKeyLimits = .none
 }
 
 /// The outcome of authenticating one request.
@@ -41,6 +43,8 @@ public enum Authenticator {
         guard let token = APIKeyToken(presented: parts[1]), let record = snapshot.apiKeysByID[token.keyID],
               token.matches(record), record.tenantID == peer.tenantID
         else { return rejected }
-        return .authenticated(RequestIdentity(peer: peer, keyID: record.keyID, defaultTier: record.defaultTier))
+        return .authenticated(RequestIdentity(
+            peer: peer, keyID: record.keyID, defaultTier: record.defaultTier, limits: record.limits
+        ))
     }
 }

@@ -171,7 +171,7 @@ final class HTTPConnection: ChannelInboundHandler, RemovableChannelHandler {
         request.log[metadataKey: "tier"] = "\(tier)"
         request.tierLabel = tier.rawValue
 
-        if let refusal = context.limiter.admit(apiKey: identity.keyID, tier: tier) {
+        if let refusal = context.limiter.admit(apiKey: identity.keyID, tier: tier, own: identity.limits) {
             context.metrics.rateLimited(tenant: identity.peer.tenantName, tier: request.tierLabel, limit: refusal.limit)
             return refuseAfterBody(request, .rateLimited(refusal, tier: tier), extraHeaders: refusal.headers)
         }
@@ -262,7 +262,10 @@ final class HTTPConnection: ChannelInboundHandler, RemovableChannelHandler {
         if let priority = outcome.priority { log[metadataKey: "priority"] = "\(priority)" }
         request.record(outcome.status, backend: outcome.backend, timeToFirstByte: outcome.timeToFirstByte, in: context)
         if let usage = outcome.usage {
-            context.limiter.charge(apiKey: admission.identity.keyID, tier: admission.tier, tokens: usage.total)
+            context.limiter.charge(
+                apiKey: admission.identity.keyID, tier: admission.tier, own: admission.identity.limits,
+                tokens: usage.total
+            )
             context.metrics.tokensCounted(
                 tenant: admission.identity.peer.tenantName, tier: request.tierLabel, prompt: usage.prompt,
                 completion: usage.completion

@@ -10,7 +10,8 @@ public struct RateLimitRefusal: Sendable, Equatable {
     public let retryAfterSeconds: Int
 }
 
-/// Requests and tokens per minute, per API key and tier (``LimitSettings``).
+/// Requests and tokens per minute, per API key and tier (``LimitSettings``). A key created with
+/// limits of its own (``APIKeyLimits``) is held to the lower of its own and its tier's, in each tier.
 ///
 /// Shared by every connection; one lock guards the buckets and is held for a dictionary lookup
 /// and a few floating-point operations.
@@ -38,8 +39,11 @@ public final class RateLimiter: @unchecked Sendable {
 
     /// Takes one request from the key's allowance in `tier`, or says why not. A key in token debt
     /// is refused until the debt has refilled.
-    public func admit(apiKey: String, tier: Tier, at now: ContinuousClock.Instant = .now) -> RateLimitRefusal? {
-        guard let limit = limits[tier], limit.requestsPerMinute > 0 || limit.tokensPerMinute > 0 else { return nil }
+    public func admit(
+        apiKey: String, tier: Tier, own: APIKeyLimits = .none, at now: ContinuousClock.Instant = .now
+    ) -> RateLimitRefusal? {
+        guard let limit = effectiveLimit(tier, own), limit.requestsPerMinute > 0 || limit.tokensPerMinute > 0
+        else { return nil }
         lock.lock()
         defer { lock.unlock() }
         sweepIfDue(at: now)
@@ -72,8 +76,10 @@ public final class RateLimiter: @unchecked Sendable {
     }
 
     /// Charges the tokens a finished request used to the key's allowance in `tier`.
-    public func charge(apiKey: String, tier: Tier, tokens: Int, at now: ContinuousClock.Instant = .now) {
-        guard tokens > 0, let limit = limits[tier], limit.tokensPerMinute > 0 else { return }
+    public func charge(
+        apiKey: String, tier: Tier, own: APIKeyLimits = .none, tokens: Int, at now: ContinuousClock.Instant = .now
+    ) {
+        guard tokens > 0, let limit = effectiveLimit(tier, own), limit.tokensPerMinute > 0 else { return }
         lock.lock()
         defer { lock.unlock() }
         let key = Key(apiKey: apiKey, tier: tier)
@@ -82,6 +88,18 @@ public final class RateLimiter: @unchecked Sendable {
         bucket.charge(Double(tokens), at: now)
         state.tokens = bucket
         buckets[key] = state
+    }
+
+    /// The tier's limit, lowered where the key's own is lower (0 in the tier means unlimited).
+    private func effectiveLimit(_ tier: Tier, _ own: APIKeyLimits) -> LimitSettings.TierLimit? {
+        guard var limit = limits[tier] else { return nil }
+        func lower(_ tierValue: Int, _ ownValue: Int?) -> Int {
+            guard let ownValue else { return tierValue }
+            return tierValue == 0 ? ownValue : min(tierValue, ownValue)
+        }
+        limit.requestsPerMinute = lower(limit.requestsPerMinute, own.requestsPerMinute)
+        limit.tokensPerMinute = lower(limit.tokensPerMinute, own.tokensPerMinute)
+        return limit
     }
 
     /// Keys whose buckets have refilled are forgotten, so memory follows the keys active in the

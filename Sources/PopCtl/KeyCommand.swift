@@ -10,19 +10,29 @@ struct KeyCommand: ParsableCommand {
     struct Create: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Create an API key for a tenant.",
-            discussion: "The key is printed once on standard output and only its hash is stored: keep it now."
+            discussion: """
+                The key is printed once on standard output and only its hash is stored: keep it now. With \
+                --requests-per-minute or --tokens-per-minute the key is held to the lower of those and its \
+                tier's [limits] in popgate.toml.
+                """
         )
 
         @OptionGroup var options: GlobalOptions
         @Option(help: "The tenant the key belongs to.") var tenant: String
         @Option(help: "Default tier: slow, medium, fast or ludicrous.") var tier = "medium"
+        @Option(help: "At most this many requests a minute (default: the tier's limit).") var requestsPerMinute: Int?
+        @Option(help: "At most this many tokens a minute (default: the tier's limit).") var tokensPerMinute: Int?
 
         func run() throws {
             let defaultTier = try Tier.parse(tier)
-            let (record, token) = try Context(options).store.createAPIKey(tenant: tenant, defaultTier: defaultTier)
+            let limits = APIKeyLimits(requestsPerMinute: requestsPerMinute, tokensPerMinute: tokensPerMinute)
+            let (record, token) = try Context(options).store.createAPIKey(
+                tenant: tenant, defaultTier: defaultTier, limits: limits
+            )
             print(token.reveal())
             FileHandle.standardError.write(Data(
-                "created key \(record.keyID) for tenant \(tenant) (default tier \(record.defaultTier.rawValue)); it is shown only once\n".utf8
+                ("created key \(record.keyID) for tenant \(tenant) (default tier \(record.defaultTier.rawValue)); "
+                    + "it is shown only once\n").utf8
             ))
         }
     }

@@ -28,10 +28,13 @@ extension KeyCommand {
             let rows = keys.map { key in
                 [
                     key.keyID, key.tenantName, key.defaultTier.rawValue, key.state.rawValue,
+                    key.limits.requestsPerMinute.map(String.init) ?? "tier",
+                    key.limits.tokensPerMinute.map(String.init) ?? "tier",
                     JSONOutput.timestamp(key.createdAt), key.revokedAt.map(JSONOutput.timestamp) ?? "-",
                 ]
             }
-            return TextTable(header: ["KEY ID", "TENANT", "TIER", "STATE", "CREATED", "REVOKED"], rows: rows).render()
+            let header = ["KEY ID", "TENANT", "TIER", "STATE", "REQUESTS/MIN", "TOKENS/MIN", "CREATED", "REVOKED"]
+            return TextTable(header: header, rows: rows).render()
         }
     }
 }

@@ -9,7 +9,7 @@ import WireGuard
 struct PeerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "peer", abstract: "Manage WireGuard peers (client devices).",
-        subcommands: [Add.self, Import.self, List.self, Show.self, Rotate.self, Revoke.self]
+        subcommands: [Add.self, Import.self, List.self, Show.self, Config.self, Rotate.self, Revoke.self]
     )
 
     struct Add: ParsableCommand {
@@ -44,6 +44,7 @@ struct PeerCommand: ParsableCommand {
         ))
         var address: String?
         @Option(help: "Write the config to this new file (mode 0600) instead of standard output.") var output: String?
+        @Flag(help: "Show the config as a QR code on the terminal, for a phone's WireGuard app to scan.") var qr = false
         @Option(help: ArgumentHelp(
             "When the peer stops working: a duration (30d, 12h, 90m, 45s) or an ISO 8601 date or time "
                 + "(2026-03-31, 2026-03-31T18:00:00Z). Default: never.",
@@ -54,6 +55,12 @@ struct PeerCommand: ParsableCommand {
         func run() throws {
             // Everything that can fail is checked before the registry changes.
             let suppliedKey = try parseClientKey(publicKey)
+            if qr && suppliedKey != nil {
+                throw PopctlError(
+                    "--qr with --public-key: the device keeps its private key, so a config the PoP prints cannot "
+                        + "hold it and a phone could not use the code; leave --public-key out to have popctl make the pair"
+                )
+            }
             let suppliedPSK = try readPresharedKey(psk)
             let requestedAddress = try address.map { text throws(PopctlError) in
                 guard let parsed = IPAddress(text) else {
@@ -84,7 +91,14 @@ struct PeerCommand: ParsableCommand {
                 presharedKey: psk
             )
             do {
-                try destination.deliver(text)
+                if qr {
+                    // The code replaces the text on standard output; a file named by --output still gets the text.
+                    let code = try PeerCommand.Config.terminalQR(text)
+                    if destination.path != nil { try destination.deliver(text) }
+                    print(code, terminator: "")
+                } else {
+                    try destination.deliver(text)
+                }
             } catch {
                 // Without its config the new peer is useless: take it back out.
                 _ = try? context.store.revokePeer(peer.publicKey.base64)

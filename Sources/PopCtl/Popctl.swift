@@ -7,7 +7,12 @@ public struct Popctl: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "popctl",
         abstract: "Operate a popgate PoP: tenants, WireGuard peers, API keys and popnetd's status.",
-        discussion: "Exit status: 0 success, 1 the operation was refused or failed, 2 usage error.",
+        discussion: """
+            Every subcommand reads popgate.toml from --config PATH, else from $POPGATE_CONFIG, else from \
+            /etc/popgate/popgate.toml.
+            Exit status: 0 success; 1 the operation was refused or failed (the message on standard error says \
+            why and what to do); 2 usage error (an unknown subcommand or option, a missing or invalid argument).
+            """,
         subcommands: [TenantCommand.self, PeerCommand.self, KeyCommand.self, StatusCommand.self]
     )
 

@@ -20,6 +20,8 @@ public struct APIKey: Sendable, Equatable, Codable {
     public let createdAt: Date
     /// When it was revoked, or nil while it is active.
     public let revokedAt: Date?
+    /// Its own allowance, below its tier's.
+    public let limits: APIKeyLimits
 
     /// Active until revoked.
     public var state: APIKeyState { revokedAt == nil ? .active : .revoked }
@@ -27,11 +29,13 @@ public struct APIKey: Sendable, Equatable, Codable {
     enum CodingKeys: String, CodingKey {
         case keyID = "key_id", tenantID = "tenant_id", tenantName = "tenant", defaultTier = "default_tier"
         case createdAt = "created_at", revokedAt = "revoked_at", state
+        case requestsPerMinute = "requests_per_minute", tokensPerMinute = "tokens_per_minute"
     }
 
     /// Creates a key value.
     public init(
-        keyID: String, tenantID: Int64, tenantName: String, defaultTier: Tier, createdAt: Date, revokedAt: Date?
+        keyID: String, tenantID: Int64, tenantName: String, defaultTier: Tier, createdAt: Date, revokedAt: Date?,
+        limits: APIKeyLimits = .none
     ) {
         self.keyID = keyID
         self.tenantID = tenantID
@@ -39,6 +43,7 @@ public struct APIKey: Sendable, Equatable, Codable {
         self.defaultTier = defaultTier
         self.createdAt = createdAt
         self.revokedAt = revokedAt
+        self.limits = limits
     }
 
     public init(from decoder: any Decoder) throws {
@@ -48,7 +53,11 @@ public struct APIKey: Sendable, Equatable, Codable {
             tenantName: try c.decode(String.self, forKey: .tenantName),
             defaultTier: try c.decode(Tier.self, forKey: .defaultTier),
             createdAt: try c.decode(Date.self, forKey: .createdAt),
-            revokedAt: try c.decodeIfPresent(Date.self, forKey: .revokedAt)
+            revokedAt: try c.decodeIfPresent(Date.self, forKey: .revokedAt),
+            limits: APIKeyLimits(
+                requestsPerMinute: try c.decodeIfPresent(Int.self, forKey: .requestsPerMinute),
+                tokensPerMinute: try c.decodeIfPresent(Int.self, forKey: .tokensPerMinute)
+            )
         )
     }
 
@@ -62,5 +71,8 @@ public struct APIKey: Sendable, Equatable, Codable {
         // Explicit null: a script can tell "active" from "field missing".
         try c.encode(revokedAt, forKey: .revokedAt)
         try c.encode(state, forKey: .state)
+        // Null: the tier's limit applies.
+        try c.encode(limits.requestsPerMinute, forKey: .requestsPerMinute)
+        try c.encode(limits.tokensPerMinute, forKey: .tokensPerMinute)
     }
 }

@@ -46,13 +46,16 @@ public struct APIKeyRecord: Sendable, Equatable {
     public let secretHash: [UInt8]
     /// The tier used when a request names none.
     public let defaultTier: Tier
+    /// Its own allowance, below its tier's.
+    public let limits: APIKeyLimits
 
     /// Creates a record.
-    public init(keyID: String, tenantID: Int64, secretHash: [UInt8], defaultTier: Tier) {
+    public init(keyID: String, tenantID: Int64, secretHash: [UInt8], defaultTier: Tier, limits: APIKeyLimits = .none) {
         self.keyID = keyID
         self.tenantID = tenantID
         self.secretHash = secretHash
         self.defaultTier = defaultTier
+        self.limits = limits
     }
 }
 

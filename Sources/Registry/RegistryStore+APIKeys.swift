@@ -17,23 +17,27 @@ extension RegistryStore {
 
     /// Creates an API key for a tenant and returns the token, which is never stored.
     public func createAPIKey(
-        tenant tenantName: String, defaultTier: Tier
+        tenant tenantName: String, defaultTier: Tier, limits: APIKeyLimits = .none
     ) throws(RegistryError) -> (APIKeyRecord, APIKeyToken) {
+        try limits.validate()
         let token = APIKeyToken.generate()
         let now = Date()
         return try write(at: now) { db in
             let tenant = try Self.requireTenant(db, name: tenantName)
             try db.execute(
                 """
-                INSERT INTO api_keys (key_id, tenant_id, secret_hash, default_tier, created_at)
-                VALUES (?, ?, ?, ?, ?)
+                INSERT INTO api_keys (key_id, tenant_id, secret_hash, default_tier, created_at, requests_per_minute,
+                                      tokens_per_minute)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
                 """,
                 [
                     token.keyID, tenant.id, Data(token.secretHash), defaultTier.rawValue, now.timeIntervalSince1970,
+                    limits.requestsPerMinute, limits.tokensPerMinute,
                 ]
             )
             let record = APIKeyRecord(
-                keyID: token.keyID, tenantID: tenant.id, secretHash: token.secretHash, defaultTier: defaultTier
+                keyID: token.keyID, tenantID: tenant.id, secretHash: token.secretHash, defaultTier: defaultTier,
+                limits: limits
             )
             return (record, token)
         }
@@ -68,7 +72,7 @@ extension RegistryStore {
             try db.execute("UPDATE api_keys SET revoked_at = ? WHERE key_id = ?", [now.timeIntervalSince1970, id])
             return APIKey(
                 keyID: key.keyID, tenantID: key.tenantID, tenantName: key.tenantName, defaultTier: key.defaultTier,
-                createdAt: key.createdAt, revokedAt: now
+                createdAt: key.createdAt, revokedAt: now, limits: key.limits
             )
         }
     }
@@ -78,7 +82,8 @@ extension RegistryStore {
     ) throws -> [APIKey] {
         try db.rows(
             """
-            SELECT k.key_id, k.tenant_id, t.name AS tenant_name, k.default_tier, k.created_at, k.revoked_at
+            SELECT k.key_id, k.tenant_id, t.name AS tenant_name, k.default_tier, k.created_at, k.revoked_at,
+                   k.requests_per_minute, k.tokens_per_minute
             FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
             WHERE \(whereClause) ORDER BY k.id
             """,
@@ -89,8 +94,19 @@ extension RegistryStore {
                 tenantName: try row.string("tenant_name"),
                 defaultTier: Tier(rawValue: try row.string("default_tier")) ?? .medium,
                 createdAt: Date(timeIntervalSince1970: try row.double("created_at")),
-                revokedAt: try row.optionalDouble("revoked_at").map(Date.init(timeIntervalSince1970:))
+                revokedAt: try row.optionalDouble("revoked_at").map(Date.init(timeIntervalSince1970:)),
+                limits: try APIKeyLimits(row)
             )
         }
+    }
+}
+
+extension APIKeyLimits {
+    /// The limits in a row that selected `requests_per_minute` and `tokens_per_minute`.
+    init(_ row: SQLRow) throws {
+        self.init(
+            requestsPerMinute: try row.optionalInt("requests_per_minute"),
+            tokensPerMinute: try row.optionalInt("tokens_per_minute")
+        )
     }
 }

@@ -80,12 +80,15 @@ public final class RegistryStore: Sendable {
     /// Keys are few (a handful per tenant) and change rarely: always read whole.
     private static func liveAPIKeys(_ db: any RegistryTransaction) throws -> [APIKeyRecord] {
         try db.rows(
-            "SELECT key_id, tenant_id, secret_hash, default_tier FROM api_keys WHERE revoked_at IS NULL"
+            """
+            SELECT key_id, tenant_id, secret_hash, default_tier, requests_per_minute, tokens_per_minute
+            FROM api_keys WHERE revoked_at IS NULL
+            """
         ).map { row in
             APIKeyRecord(
                 keyID: try row.string("key_id"), tenantID: try row.int64("tenant_id"),
                 secretHash: try row.bytes("secret_hash"),
-                defaultTier: Tier(rawValue: try row.string("default_tier")) ?? .medium
+                defaultTier: Tier(rawValue: try row.string("default_tier")) ?? .medium, limits: try APIKeyLimits(row)
             )
         }
     }

@@ -57,4 +57,22 @@ import Testing
         #expect(streams.acquire(peer: 1))
         #expect(streams.count(peer: 1) == 2)
     }
+
+    @Test func aKeysOwnLimitsLowerItsTiersButNeverRaiseThem() {
+        let limits = RateLimiter(settings: .defaults)  // slow: 60 requests and 200,000 tokens a minute
+        let start = ContinuousClock.now
+        let strict = APIKeyLimits(requestsPerMinute: 2)
+        #expect(limits.admit(apiKey: "k", tier: .slow, own: strict, at: start) == nil)
+        #expect(limits.admit(apiKey: "k", tier: .slow, own: strict, at: start) == nil)
+        let refused = limits.admit(apiKey: "k", tier: .slow, own: strict, at: start)
+        #expect(refused?.limit == .requests && refused?.allowance == 2)
+        // A key's "limit" above its tier's is the tier's.
+        let generous = APIKeyLimits(requestsPerMinute: 1_000_000, tokensPerMinute: 100)
+        for _ in 0..<60 { #expect(limits.admit(apiKey: "g", tier: .slow, own: generous, at: start) == nil) }
+        #expect(limits.admit(apiKey: "g", tier: .slow, own: generous, at: start)?.allowance == 60)
+        // Its own tokens per minute apply to the debt it runs up.
+        #expect(limits.admit(apiKey: "t", tier: .medium, own: generous, at: start) == nil)
+        limits.charge(apiKey: "t", tier: .medium, own: generous, tokens: 150, at: start)
+        #expect(limits.admit(apiKey: "t", tier: .medium, own: generous, at: start)?.limit == .tokens)
+    }
 }

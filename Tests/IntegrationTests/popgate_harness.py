@@ -575,10 +575,10 @@ def seconds_until_cut_off(ns: str, demo: Demo, *, since: float, within: float,
                           request_timeout: float = 0.25) -> float | None:
     """Seconds from `since` (time.monotonic()) until requests from `ns` stopped getting answers, or None if they
     were still answered `within` seconds after `since`."""
-    host, port = demo.api_url.removeprefix("http://").split(":")
+    host, port, _ = _split_url(demo.api_url)  # also http://[IPv6]:PORT
     result = ns_python(
         ns, _CUT_OFF_SCRIPT,
-        {"host": host, "port": int(port), "key": demo.api_key, "since": since, "deadline": since + within,
+        {"host": host, "port": port, "key": demo.api_key, "since": since, "deadline": since + within,
          "request_timeout": request_timeout},
         timeout=within + 20,
     )

@@ -52,3 +52,12 @@ def test_gateway_depends_on_no_netlink_or_nftables_module() -> None:
         assert target in graph, f"target {target} not in the package (targets: {sorted(graph)})"
         leaked = dependency_closure(graph, target) & FORBIDDEN
         assert not leaked, f"{target} depends (transitively) on {sorted(leaked)}"
+
+
+def test_only_popctl_links_libqrencode() -> None:
+    """QR codes are for an operator's terminal: the daemons never link libqrencode (nor its wrapper)."""
+    graph = _package_graph()
+    for target in (*GATEWAY_TARGETS, "NetAgent", "popnetd"):
+        leaked = dependency_closure(graph, target) & {"CQrencode", "QRCode"}
+        assert not leaked, f"{target} depends (transitively) on {sorted(leaked)}"
+    assert "QRCode" in dependency_closure(graph, "popctl"), "popctl no longer draws QR codes"

@@ -61,6 +61,15 @@ def test_a_keys_requests_per_minute_in_a_tier_are_limited_with_retry_after(demo:
     assert [r["status"] for r in _burst(demo, key, 3, tier="fast")] == [200] * 3
 
 
+def test_a_key_created_with_its_own_limit_is_held_to_it(demo: Demo) -> None:
+    key = demo.popctl_ok("key", "create", "--tenant", demo.tenant, "--tier", "slow",
+                         "--requests-per-minute", "3").stdout.strip()
+    replies = _burst(demo, key, 4)
+    assert [r["status"] for r in replies] == [200, 200, 200, 429], replies
+    assert replies[3]["limit"] == "3", replies[3]
+    assert "limit 3" in json.loads(replies[3]["body"])["error"]["message"], replies[3]
+
+
 def test_tokens_are_counted_from_usage_and_a_key_over_its_tokens_waits(demo: Demo) -> None:
     key = _slow_key(demo)
     words = " ".join(["token"] * 3200)

@@ -58,7 +58,8 @@ import WireGuard
         let json = try listing("key", "list", "--json")
         let objects = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [[String: Any]])
         #expect(objects.map { Set($0.keys) } == Array(repeating: [
-            "key_id", "tenant_id", "tenant", "default_tier", "created_at", "revoked_at", "state",
+            "key_id", "tenant_id", "tenant", "default_tier", "created_at", "revoked_at", "state", "requests_per_minute",
+            "tokens_per_minute",
         ], count: 2))
         #expect(objects.first?["revoked_at"] is NSNull)
         let keys = try decode([APIKey].self, json)
@@ -80,6 +81,25 @@ import WireGuard
             }
         }
         #expect(throws: RegistryError.self) { try listing("key", "list", "--tenant", "nobody") }
+    }
+
+    @Test func aKeyCreatedWithLimitsCarriesThemAndBadLimitsChangeNothing() throws {
+        try popctl("key", "create", "--tenant", "acme", "--tier", "fast", "--requests-per-minute", "30",
+                   "--tokens-per-minute", "9000")
+        let key = try #require(try pop.store.apiKeys().first)
+        #expect(key.limits == APIKeyLimits(requestsPerMinute: 30, tokensPerMinute: 9000))
+        #expect(try pop.store.snapshot().apiKeysByID[key.keyID]?.limits == key.limits)
+        let table = try listing("key", "list")
+        #expect(table.contains("REQUESTS/MIN") && table.split(separator: "\n")[1].contains("30"))
+        let json = try #require(
+            try JSONSerialization.jsonObject(with: Data(try listing("key", "list", "--json").utf8)) as? [[String: Any]]
+        )
+        #expect(json.first?["requests_per_minute"] as? Int == 30 && json.first?["tokens_per_minute"] as? Int == 9000)
+        let revision = try pop.store.revision()
+        #expect { try popctl("key", "create", "--tenant", "acme", "--requests-per-minute", "0") } throws: { error in
+            "\(error)".contains("--requests-per-minute 0 is not a positive number")
+        }
+        #expect(try pop.store.revision() == revision)
     }
 
     @Test func keyRevokeTakesTheKeyOutOfTheSnapshotOnce() throws {

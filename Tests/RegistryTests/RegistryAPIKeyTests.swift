@@ -63,4 +63,19 @@ import Testing
         #expect(try store.revision() == revoked)
         #expect(try store.apiKeys().first?.revokedAt == registry.at(0))
     }
+
+    @Test(arguments: RegistryEngine.all) func aKeysOwnLimitsAreStoredAndFollowed(engine: RegistryEngine) throws {
+        let registry = try TemporaryRegistry(engine)
+        let store = registry.store
+        let limits = APIKeyLimits(requestsPerMinute: 5, tokensPerMinute: nil)
+        let (record, _) = try store.createAPIKey(tenant: "acme", defaultTier: .slow, limits: limits)
+        #expect(record.limits == limits)
+        #expect(try store.snapshot().apiKeysByID[record.keyID]?.limits == limits)
+        #expect(try store.apiKeys().first?.limits == limits)
+        let (plain, _) = try store.createAPIKey(tenant: "acme", defaultTier: .slow)
+        #expect(try store.snapshot().apiKeysByID[plain.keyID]?.limits == APIKeyLimits.none)
+        #expect {
+            try store.createAPIKey(tenant: "acme", defaultTier: .slow, limits: APIKeyLimits(tokensPerMinute: -1))
+        } throws: { ($0 as? RegistryError)?.code == .invalidArgument }
+    }
 }

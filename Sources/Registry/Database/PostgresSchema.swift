@@ -12,6 +12,11 @@ enum PostgresSchema {
     /// query protocol takes one at a time); never edit a shipped migration.
     static let migrations: [(names: [String], statements: [String])] = [
         (["v1", "v2", "v3", "v4"], baseline),
+        // A key's own limits, below its tier's (SQLite's v5).
+        (["v5"], [
+            "ALTER TABLE api_keys ADD COLUMN requests_per_minute BIGINT CHECK (requests_per_minute > 0)",
+            "ALTER TABLE api_keys ADD COLUMN tokens_per_minute BIGINT CHECK (tokens_per_minute > 0)",
+        ]),
     ]
 
     /// An arbitrary constant that names "migrating the popgate registry" among advisory locks.

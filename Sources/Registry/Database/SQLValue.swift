@@ -56,6 +56,11 @@ public struct SQLRow: Sendable {
         return try double(column)
     }
 
+    func optionalInt(_ column: String) throws -> Int? {
+        if case .null = try value(column) { return nil }
+        return Int(try int64(column))
+    }
+
     func string(_ column: String) throws -> String {
         guard case .text(let text) = try value(column) else { throw mismatch(column, "text") }
         return text

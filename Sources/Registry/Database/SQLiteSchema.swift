@@ -57,6 +57,7 @@ enum SQLiteSchema {
         migrator.registerMigration("v2", migrate: migrateToV2)
         migrator.registerMigration("v3", migrate: migrateToV3)
         migrator.registerMigration("v4", migrate: migrateToV4)
+        migrator.registerMigration("v5", migrate: migrateToV5)
         return migrator
     }
 
@@ -163,5 +164,14 @@ enum SQLiteSchema {
     /// fires on any column, so the removal moves the revision like every other change.
     private static func migrateToV4(_ db: Database) throws {
         try db.execute(sql: "ALTER TABLE tenants ADD COLUMN removed_at REAL")
+    }
+
+    /// A key's own limits (``APIKeyLimits``), below its tier's; NULL keeps the tier's. The api_keys
+    /// revision trigger (v1) fires on any column, as for every key change.
+    private static func migrateToV5(_ db: Database) throws {
+        try db.execute(sql: """
+            ALTER TABLE api_keys ADD COLUMN requests_per_minute INTEGER CHECK (requests_per_minute > 0);
+            ALTER TABLE api_keys ADD COLUMN tokens_per_minute INTEGER CHECK (tokens_per_minute > 0);
+            """)
     }
 }

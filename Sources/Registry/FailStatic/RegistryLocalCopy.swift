@@ -90,6 +90,8 @@ private struct CopyFile: Codable {
         let tenantID: Int64
         let secretHash: String
         let defaultTier: String
+        let requestsPerMinute: Int?
+        let tokensPerMinute: Int?
     }
 
     var format = 1
@@ -117,7 +119,8 @@ private struct CopyFile: Codable {
         apiKeys = snapshot.apiKeysByID.values.sorted { $0.keyID < $1.keyID }.map { key in
             CopiedKey(
                 keyID: key.keyID, tenantID: key.tenantID, secretHash: Data(key.secretHash).base64EncodedString(),
-                defaultTier: key.defaultTier.rawValue
+                defaultTier: key.defaultTier.rawValue, requestsPerMinute: key.limits.requestsPerMinute,
+                tokensPerMinute: key.limits.tokensPerMinute
             )
         }
     }
@@ -152,7 +155,10 @@ private struct CopyFile: Codable {
             guard let hash = Data(base64Encoded: copied.secretHash), let tier = Tier(rawValue: copied.defaultTier) else {
                 throw CopyFormatError(description: "API key \(copied.keyID) is damaged")
             }
-            return APIKeyRecord(keyID: copied.keyID, tenantID: copied.tenantID, secretHash: [UInt8](hash), defaultTier: tier)
+            return APIKeyRecord(
+                keyID: copied.keyID, tenantID: copied.tenantID, secretHash: [UInt8](hash), defaultTier: tier,
+                limits: APIKeyLimits(requestsPerMinute: copied.requestsPerMinute, tokensPerMinute: copied.tokensPerMinute)
+            )
         }
         return RegistrySnapshot(revision: revision, peers: peers, apiKeys: keys)
     }
