@@ -2,8 +2,9 @@
 # Benchmark: `popctl peer import` of ROWS generated rows (generated keys, one config each) into a
 # throwaway registry, and the same rows with the clients' own public keys (no configs). No WireGuard
 # or root needed: only popctl and SQLite. Prints the wall time of each import.
-# Results go to docs/benchmarks.md by hand.
-#   usage: Benchmarks/peer-import.sh      (env: ROWS=10000 POPGATE_BIN=.build/release TMPDIR=/tmp)
+# Results go to docs/benchmarks.md by hand. REGISTRY=postgres imports into a throwaway PostgreSQL
+# cluster on loopback (Tests/support/throwaway-postgres.sh) instead of a SQLite file.
+#   usage: Benchmarks/peer-import.sh      (env: ROWS=10000 POPGATE_BIN=.build/release TMPDIR=/tmp REGISTRY=sqlite)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROWS=${ROWS:-10000}
@@ -14,11 +15,19 @@ if [ ! -x "$BIN/popctl" ]; then
 fi
 
 dir=$(mktemp -d "${TMPDIR:-/tmp}/peer-import-bench.XXXXXX")
-trap 'rm -rf "$dir"' EXIT
+registry="path = \"$dir/registry.sqlite\""
+if [ "${REGISTRY:-sqlite}" = postgres ]; then
+  # A directory of its own: the server runs as the postgres user, which cannot enter $dir (0700).
+  pgdir=$(mktemp -d "${TMPDIR:-/tmp}/peer-import-pg.XXXXXX")
+  trap 'bash Tests/support/throwaway-postgres.sh stop "$pgdir"; rm -rf "$dir"' EXIT
+  registry="url = \"$(bash Tests/support/throwaway-postgres.sh start "$pgdir")\""
+else
+  trap 'rm -rf "$dir"' EXIT
+fi
 # A /16 pool holds 65,534 clients; preshared keys off so the own-key import needs no --output-dir.
 cat >"$dir/popgate.toml" <<TOML
 [registry]
-path = "$dir/registry.sqlite"
+$registry
 [wireguard]
 private_key_file = "$dir/wg-edge.key"
 address = "10.64.0.1/16"
@@ -56,6 +65,6 @@ run() {
   took=$( { time popctl peer import "$@" >"$dir/out.txt"; } 2>&1 )
   printf '%-40s %s   (%s)\n' "$label" "$took" "$(head -1 "$dir/out.txt" | cut -d';' -f1)"
 }
-echo "== popctl peer import, $ROWS rows per import, $BIN/popctl"
+echo "== popctl peer import, $ROWS rows per import, $BIN/popctl, registry: ${REGISTRY:-sqlite}"
 run "$ROWS rows, generated keys and configs" "$dir/generated.csv" --output-dir "$dir/configs"
 run "$ROWS more rows, clients' own keys" "$dir/own.csv"

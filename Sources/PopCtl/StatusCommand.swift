@@ -40,7 +40,9 @@ struct StatusCommand: ParsableCommand {
         ]
         if let pending = status.rotationsPending { rows.append(["rotations pending", "\(pending)"]) }
         if let state = status.registryState {
-            let since = status.registryDegradedSince.map { " since \(JSONOutput.timestamp($0)) (\(HumanUnits.ago($0, now: now)))" }
+            let since = status.registryDegradedSince.map {
+                " since \(JSONOutput.timestamp($0)) (\(HumanUnits.ago($0, now: now)))"
+            }
             let why = status.registryError.map { ": \($0)" } ?? ""
             rows.append([
                 "registry",

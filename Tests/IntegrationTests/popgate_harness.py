@@ -17,7 +17,7 @@ import time
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence, TypeVar
 
 import pytest
 
@@ -95,6 +95,13 @@ def describe(result: subprocess.CompletedProcess[str]) -> str:
     """A command's result, for assertion messages."""
     cmd = " ".join(shlex.quote(str(c)) for c in result.args)
     return f"$ {cmd}\nexit {result.returncode}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
+
+
+def run_ok(cmd: Sequence[str], *, timeout: float = 10) -> subprocess.CompletedProcess[str]:
+    """`run`, asserting that the command succeeded (described when it did not)."""
+    result = run(cmd, timeout=timeout)
+    assert result.returncode == 0, describe(result)
+    return result
 
 
 def ns_cmd(ns: str, cmd: Sequence[str]) -> list[str]:
@@ -435,6 +442,94 @@ def wait_for(predicate, *, timeout: float, interval: float = 0.1) -> bool:
 
 
 # ------------------------------------------------------------------------------------------------------------
+# Daemons a module starts in namespaces of its own (test_multi_pop.py, test_ipv6_pool.py)
+
+DAEMON_STOP_TIMEOUT = 10
+
+
+class Daemons:
+    """The processes a module starts itself, each in a namespace, remembered by PID (never looked up by name) and
+    logging to `<logs>/<name>.log`; and popctl, run in one namespace with one configuration."""
+
+    def __init__(self, logs: Path, *, popctl_ns: str, popctl_config: Path, wait_timeout: float,
+                 wait_interval: float = 0.1) -> None:
+        self.logs = logs
+        self.popctl_ns, self.popctl_config = popctl_ns, popctl_config
+        self.wait_timeout, self.wait_interval = wait_timeout, wait_interval
+        self.processes: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def start(self, ns: str, name: str, *args: str) -> subprocess.Popen[bytes]:
+        with open(self.logs / f"{name}.log", "wb") as log:
+            process = subprocess.Popen(ns_cmd(ns, [*args]), stdin=subprocess.DEVNULL, stdout=log,
+                                       stderr=subprocess.STDOUT, env=clean_env())
+        self.processes.append((name, process))
+        return process
+
+    def log(self, name: str) -> str:
+        path = self.logs / f"{name}.log"
+        return path.read_text(errors="replace")[-3000:] if path.exists() else ""
+
+    def print_logs(self) -> None:
+        """Every process's log, as captured output (pytest shows it when a test fails)."""
+        for name, _ in self.processes:
+            print(f"----- {name} -----\n{self.log(name)}")
+
+    def check_alive(self) -> None:
+        for name, process in self.processes:
+            assert process.poll() is None, f"{name} exited ({process.returncode}):\n{self.log(name)}"
+
+    def wait(self, what: str, predicate: Callable[[], bool], timeout: float | None = None) -> None:
+        """Waits for `predicate`, failing early (with its log) when one of the processes has exited."""
+        timeout = self.wait_timeout if timeout is None else timeout
+
+        def ready() -> bool:
+            self.check_alive()
+            return predicate()
+        assert wait_for(ready, timeout=timeout, interval=self.wait_interval), (
+            f"gave up after {timeout} s waiting for {what}")
+
+    def stop_all(self) -> None:
+        """Terminates the processes by PID, last started first, and waits for each (killing what does not end)."""
+        for _, process in reversed(self.processes):
+            if process.poll() is None:
+                process.terminate()
+        for _, process in reversed(self.processes):
+            try:
+                process.wait(timeout=DAEMON_STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=DAEMON_STOP_TIMEOUT)
+
+    def popctl(self, *args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+        return run(ns_cmd(self.popctl_ns, [str(BIN / "popctl"), *args, "--config", str(self.popctl_config)]),
+                   timeout=timeout)
+
+    def popctl_ok(self, *args: str) -> subprocess.CompletedProcess[str]:
+        result = self.popctl(*args)
+        assert result.returncode == 0, describe(result)
+        return result
+
+
+D = TypeVar("D", bound=Daemons)
+
+
+def own_topology(daemons: D, start: Callable[[D], None], teardown: Callable[[D | None], list[str]]) -> Iterator[D]:
+    """The body of a module fixture that builds and removes everything it uses (`yield from` it): removes what a
+    killed run left, starts, yields `daemons`; prints every process's log when starting fails (the teardown removes
+    them); always tears down, failing on what `teardown` could not remove (the problems it returns)."""
+    teardown(None)  # what a killed run left
+    try:
+        start(daemons)
+        yield daemons
+    except BaseException:
+        daemons.print_logs()
+        raise
+    finally:
+        problems = teardown(daemons)
+        assert not problems, "\n".join(problems)
+
+
+# ------------------------------------------------------------------------------------------------------------
 # The PoP's WireGuard device and extra client namespaces (peer lifecycle tests)
 
 
@@ -527,20 +622,37 @@ class ClientNamespace:
         assert result.returncode == 0, describe(result)
 
     def _remove(self) -> None:
-        if Path(f"/run/netns/{self.ns}").exists():
-            if self.conf.exists():
-                ns_run(self.ns, ["wg-quick", "down", str(self.conf)], timeout=30)
-            # Whatever still runs in the namespace is ours (wireguard-go started by wg-quick).
-            for pid in run(["ip", "netns", "pids", self.ns], timeout=10).stdout.split():
-                try:
-                    os.kill(int(pid), 15)
-                except ProcessLookupError:
-                    pass
-            wait_for(lambda: not run(["ip", "netns", "pids", self.ns], timeout=10).stdout.strip(), timeout=5)
-            run(["ip", "netns", "del", self.ns], timeout=10)
-        socket = Path(f"/var/run/wireguard/{self.interface}.sock")
-        if socket.exists() and run(["wg", "show", self.interface], timeout=10).returncode != 0:
-            socket.unlink(missing_ok=True)
+        if Path(f"/run/netns/{self.ns}").exists() and self.conf.exists():
+            ns_run(self.ns, ["wg-quick", "down", str(self.conf)], timeout=30)
+        # Whatever still runs in the namespace is ours (wireguard-go started by wg-quick).
+        remove_namespace(self.ns)
+        remove_stale_wireguard_socket(self.interface)
+
+
+def remove_namespace(ns: str) -> str | None:
+    """Deletes network namespace `ns` if it exists, first sending SIGTERM to every process in it and waiting up to
+    5 s for them to go: only for a namespace of the caller's own, where whatever runs is the caller's. Returns the
+    PIDs still in it after those 5 s (`ip netns pids`), None when none were left."""
+    if not Path(f"/run/netns/{ns}").exists():
+        return None
+    for pid in run(["ip", "netns", "pids", ns], timeout=10).stdout.split():
+        try:
+            os.kill(int(pid), 15)
+        except ProcessLookupError:
+            pass
+    left = None
+    if not wait_for(lambda: not run(["ip", "netns", "pids", ns], timeout=10).stdout.strip(), timeout=5):
+        left = run(["ip", "netns", "pids", ns], timeout=10).stdout
+    run(["ip", "netns", "del", ns], timeout=10)
+    return left
+
+
+def remove_stale_wireguard_socket(interface: str) -> None:
+    """Removes a userspace WireGuard device's control socket (/var/run/wireguard/IF.sock) that no device answers on
+    any more, as a killed wireguard-go leaves it."""
+    sock = Path(f"/var/run/wireguard/{interface}.sock")
+    if sock.exists() and run(["wg", "show", interface], timeout=10).returncode != 0:
+        sock.unlink(missing_ok=True)
 
 
 # Polls from inside a namespace until a request gets no HTTP response, or the deadline (CLOCK_MONOTONIC, shared by

@@ -14,21 +14,21 @@ The registry is SQLite (`[registry] path`) under this module's directory; popctl
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
 
 from conftest import require_network_prerequisites
-from popgate_harness import (BIN, Demo, RequestFailed, chat, clean_env, describe, listening, ns_cmd, ns_python, ns_run,
-                             public_key_of_config, require, run, seconds_until_cut_off, sim_text, wait_for)
+from popgate_harness import (BIN, Daemons, Demo, RequestFailed, chat, describe, listening, ns_python, ns_run,
+                             own_topology, public_key_of_config, remove_namespace, remove_stale_wireguard_socket,
+                             require, run, run_ok, seconds_until_cut_off, sim_text, wait_for)
 
 WORK = Path("/run/popgate-v6pool")
 POP_NS, CLIENT_NS, CORE_NS = "v6p-pop", "v6p-cli", "v6p-core"
@@ -46,12 +46,6 @@ TENANT = "v6"
 MESSAGES = [{"role": "user", "content": "hello over IPv6"}]
 START_TIMEOUT = 20
 REVOCATION_DEADLINE = 1.0  # seconds from `popctl peer revoke` returning
-
-
-def _ok(cmd: list[str], timeout: float = 10) -> subprocess.CompletedProcess[str]:
-    result = run(cmd, timeout=timeout)
-    assert result.returncode == 0, describe(result)
-    return result
 
 
 def _config() -> str:
@@ -98,45 +92,18 @@ class Issued:
     public_key: str
 
 
-@dataclass
-class Pop:
-    """The running PoP: processes by PID, the tenant's API key, the peers issued."""
+class Pop(Daemons):
+    """The running PoP: its processes (Daemons, popctl in the PoP's namespace), the tenant's API key, the peers
+    issued."""
 
-    processes: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
-    api_key: str = ""
-    peers: dict[str, Issued] = field(default_factory=dict)
+    def __init__(self) -> None:
+        super().__init__(WORK / "logs", popctl_ns=POP_NS, popctl_config=self.config, wait_timeout=START_TIMEOUT)
+        self.api_key = ""
+        self.peers: dict[str, Issued] = {}
 
     @property
     def config(self) -> Path:
         return WORK / "popgate.toml"
-
-    def start(self, ns: str, name: str, *args: str) -> None:
-        with open(WORK / "logs" / f"{name}.log", "wb") as log:
-            process = subprocess.Popen(ns_cmd(ns, [*args]), stdin=subprocess.DEVNULL, stdout=log,
-                                       stderr=subprocess.STDOUT, env=clean_env())
-        self.processes.append((name, process))
-
-    def log(self, name: str) -> str:
-        path = WORK / "logs" / f"{name}.log"
-        return path.read_text(errors="replace")[-3000:] if path.exists() else ""
-
-    def check_alive(self) -> None:
-        for name, process in self.processes:
-            assert process.poll() is None, f"{name} exited ({process.returncode}):\n{self.log(name)}"
-
-    def wait(self, what: str, predicate: Callable[[], bool], timeout: float = START_TIMEOUT) -> None:
-        def ready() -> bool:
-            self.check_alive()
-            return predicate()
-        assert wait_for(ready, timeout=timeout, interval=0.1), f"gave up after {timeout} s waiting for {what}"
-
-    def popctl(self, *args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-        return run(ns_cmd(POP_NS, [str(BIN / "popctl"), *args, "--config", str(self.config)]), timeout=timeout)
-
-    def popctl_ok(self, *args: str) -> subprocess.CompletedProcess[str]:
-        result = self.popctl(*args)
-        assert result.returncode == 0, describe(result)
-        return result
 
     def as_demo(self) -> Demo:
         """What the harness's request helpers read from the demo (API URL, key, model), for this PoP."""
@@ -182,14 +149,8 @@ def config_address(conf: Path) -> str:
 def _teardown(pop: Pop | None) -> list[str]:
     """Removes everything this module makes (also what a killed run left); returns what could not be removed."""
     problems: list[str] = []
-    for name, process in reversed(pop.processes if pop else []):
-        if process.poll() is None:
-            process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+    if pop:
+        pop.stop_all()
     if Path(f"/run/netns/{CLIENT_NS}").exists():
         for conf in WORK.glob("*.conf"):
             ns_run(CLIENT_NS, ["wg-quick", "down", str(conf)], timeout=30)
@@ -197,21 +158,11 @@ def _teardown(pop: Pop | None) -> list[str]:
         # Ends the wireguard-go popnetd started (it exits when its TUN goes).
         run(["ip", "-n", POP_NS, "link", "del", INTERFACE], timeout=10)
     for ns in NAMESPACES:
-        if not Path(f"/run/netns/{ns}").exists():
-            continue
         # What still runs in our namespaces is ours (wireguard-go started by popnetd or wg-quick).
-        for pid in run(["ip", "netns", "pids", ns], timeout=10).stdout.split():
-            try:
-                os.kill(int(pid), 15)
-            except ProcessLookupError:
-                pass
-        if not wait_for(lambda: not run(["ip", "netns", "pids", ns], timeout=10).stdout.strip(), timeout=5):
-            problems.append(f"processes still in {ns}: {run(['ip', 'netns', 'pids', ns], timeout=10).stdout}")
-        run(["ip", "netns", "del", ns], timeout=10)
+        if (left := remove_namespace(ns)) is not None:
+            problems.append(f"processes still in {ns}: {left}")
     for interface in (INTERFACE, *(c.stem for c in WORK.glob("*.conf"))):
-        sock = Path(f"/var/run/wireguard/{interface}.sock")
-        if sock.exists() and run(["wg", "show", interface], timeout=10).returncode != 0:
-            sock.unlink(missing_ok=True)
+        remove_stale_wireguard_socket(interface)
     shutil.rmtree(WORK, ignore_errors=True)
     return problems
 
@@ -231,7 +182,7 @@ def _make_topology() -> None:
     for ns, link in ((POP_NS, "bb0"), (CORE_NS, "bb0"), (POP_NS, "up0"), (CLIENT_NS, "up0")):
         steps.append(["ip", "-n", ns, "link", "set", link, "up"])
     for step in steps:
-        _ok(step)
+        run_ok(step)
 
 
 def _start(pop: Pop) -> None:
@@ -257,26 +208,14 @@ def _start(pop: Pop) -> None:
 def pop(built: None) -> Iterator[Pop]:
     require_network_prerequisites()
     require(shutil.which("nft"), "nft is not installed (`make deps`)")
-    _teardown(None)  # what a killed run left
-    pop = Pop()
-    try:
-        _start(pop)
-        yield pop
-    except BaseException:
-        for name, _ in pop.processes:
-            print(f"----- {name} -----\n{pop.log(name)}")
-        raise
-    finally:
-        problems = _teardown(pop)
-        assert not problems, "\n".join(problems)
+    yield from own_topology(Pop(), _start, _teardown)
 
 
 @pytest.fixture
 def logs_on_failure(pop: Pop) -> Iterator[None]:
     """The daemons' logs as captured output, which pytest shows when the test fails (the teardown removes them)."""
     yield
-    for name, _ in pop.processes:
-        print(f"----- {name} -----\n{pop.log(name)}")
+    pop.print_logs()
 
 
 # -- the tests (in order: they share the peers issued by the first) ------------------------------------------------
@@ -336,7 +275,7 @@ def test_a_client_tunnels_in_with_the_written_config_and_is_served_on_the_ipv6_a
 def test_a_non_peer_source_in_the_pool_gets_a_silent_close(pop: Pop, logs_on_failure: None) -> None:
     """The gateway's own refusal: an address of the pool that is no peer, put on the PoP's loopback (which the
     nftables policy leaves open), connects but gets no HTTP response."""
-    _ok(["ip", "-n", POP_NS, "-6", "addr", "add", f"{NON_PEER}/128", "dev", "lo", "nodad"])
+    run_ok(["ip", "-n", POP_NS, "-6", "addr", "add", f"{NON_PEER}/128", "dev", "lo", "nodad"])
     try:
         script = r"""
 import http.client, json, sys
@@ -360,7 +299,7 @@ except OSError as e:
         assert outcome["outcome"] == "closed", f"{NON_PEER} (no peer) got {outcome}"
         # The same request from a live peer's address is answered, so the close is about the source.
         peer = pop.peers["v6pb"]
-        _ok(["ip", "-n", POP_NS, "-6", "addr", "add", f"{peer.address}/128", "dev", "lo", "nodad"])
+        run_ok(["ip", "-n", POP_NS, "-6", "addr", "add", f"{peer.address}/128", "dev", "lo", "nodad"])
         try:
             served = ns_python(POP_NS, script, {**args, "source": peer.address}, timeout=20)
         finally:
@@ -374,7 +313,7 @@ def test_a_spoofed_source_through_a_live_tunnel_gets_no_answer(pop: Pop, logs_on
     """WireGuard's cryptokey routing: the PoP drops what a peer sends from an address that is not its own."""
     peer = pop.peers["v6pa"]
     interface = peer.conf.stem
-    _ok(["ip", "-n", CLIENT_NS, "-6", "addr", "add", f"{NON_PEER}/128", "dev", interface, "nodad"])
+    run_ok(["ip", "-n", CLIENT_NS, "-6", "addr", "add", f"{NON_PEER}/128", "dev", interface, "nodad"])
     try:
         script = r"""
 import json, socket, sys

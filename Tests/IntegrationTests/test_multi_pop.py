@@ -31,8 +31,9 @@ from typing import Any, Callable, Iterator
 import pytest
 
 from conftest import require_network_prerequisites
-from popgate_harness import (BIN, POSTGRES_BINDIR, POSTGRES_SCRIPT, Demo, chat, clean_env, describe,
-                             listening, ns_cmd, ns_python, ns_run, psql, require, run, seconds_until_cut_off, wait_for,
+from popgate_harness import (BIN, POSTGRES_BINDIR, POSTGRES_SCRIPT, Daemons, Demo, chat, describe, listening,
+                             ns_cmd, ns_python, ns_run, own_topology, psql, remove_namespace,
+                             remove_stale_wireguard_socket, require, run, run_ok, seconds_until_cut_off, wait_for,
                              wg_key_pair)
 
 WORK = Path("/run/popgate-multipop")
@@ -80,12 +81,6 @@ POPS = (
 NAMESPACES = (CORE_NS, *(p.ns for p in POPS), *(p.client_ns for p in POPS))
 
 
-def _ok(cmd: list[str], timeout: float = 10) -> subprocess.CompletedProcess[str]:
-    result = run(cmd, timeout=timeout)
-    assert result.returncode == 0, describe(result)
-    return result
-
-
 def _pop_config(pop: Pop, url: str) -> str:
     return f"""# Written by test_multi_pop.py: PoP {pop.name} of a two-PoP fleet sharing one PostgreSQL registry.
 [pop]
@@ -126,50 +121,18 @@ models = ["{MODEL}"]
 """
 
 
-class Fleet:
-    """The running fleet: processes by PID, the database's directory and URL."""
+class Fleet(Daemons):
+    """The running fleet: its processes (Daemons), the database's directory and URL."""
 
     def __init__(self) -> None:
-        self.processes: list[tuple[str, subprocess.Popen[bytes]]] = []
+        # popctl on PoP a, like an operator.
+        super().__init__(WORK / "logs", popctl_ns=POPS[0].ns, popctl_config=POPS[0].config,
+                         wait_timeout=START_TIMEOUT, wait_interval=0.2)
         self.pg_dir: Path | None = None
         self.url = ""
         self.port = 0
         self.api_key = ""
         self.tenant = "fleet"
-
-    # -- processes -----------------------------------------------------------------------------------------------
-
-    def start(self, ns: str, name: str, *args: str) -> subprocess.Popen[bytes]:
-        with open(WORK / "logs" / f"{name}.log", "wb") as log:
-            process = subprocess.Popen(ns_cmd(ns, [*args]), stdin=subprocess.DEVNULL, stdout=log,
-                                       stderr=subprocess.STDOUT, env=clean_env())
-        self.processes.append((name, process))
-        return process
-
-    def check_alive(self) -> None:
-        for name, process in self.processes:
-            assert process.poll() is None, f"{name} exited ({process.returncode}):\n{self.log(name)}"
-
-    def log(self, name: str) -> str:
-        path = WORK / "logs" / f"{name}.log"
-        return path.read_text(errors="replace")[-3000:] if path.exists() else ""
-
-    def wait(self, what: str, predicate: Callable[[], bool], timeout: float = START_TIMEOUT) -> None:
-        def ready() -> bool:
-            self.check_alive()
-            return predicate()
-        assert wait_for(ready, timeout=timeout, interval=0.2), f"gave up after {timeout} s waiting for {what}"
-
-    # -- popctl (on PoP a, like an operator) ---------------------------------------------------------------------
-
-    def popctl(self, *args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-        pop = POPS[0]
-        return run(ns_cmd(pop.ns, [str(BIN / "popctl"), *args, "--config", str(pop.config)]), timeout=timeout)
-
-    def popctl_ok(self, *args: str) -> subprocess.CompletedProcess[str]:
-        result = self.popctl(*args)
-        assert result.returncode == 0, describe(result)
-        return result
 
     # -- the database --------------------------------------------------------------------------------------------
 
@@ -311,7 +274,7 @@ def connect(fleet: Fleet, name: str, interface_prefix: str) -> Client:
     private, public, address, preshared = register(fleet, name)
     configs = {}
     for pop in POPS:
-        pop_key = _ok(ns_cmd(pop.ns, ["wg", "show", pop.interface, "public-key"])).stdout.strip()
+        pop_key = run_ok(ns_cmd(pop.ns, ["wg", "show", pop.interface, "public-key"])).stdout.strip()
         # The interface is named after the file (wg-quick): unique machine-wide for wireguard-go's socket.
         conf = WORK / f"{interface_prefix}{pop.name}.conf"
         conf.touch(mode=0o600)
@@ -347,15 +310,8 @@ def _answers(probe: Callable[[], bool]) -> bool:
 def _teardown(fleet: Fleet | None) -> list[str]:
     """Removes everything this module makes; safe after a partial setup and after a killed run. Returns problems."""
     problems: list[str] = []
-    for _, process in reversed(fleet.processes if fleet else []):
-        if process.poll() is None:
-            process.terminate()
-    for name, process in reversed(fleet.processes if fleet else []):
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+    if fleet:
+        fleet.stop_all()
     for pop in POPS:
         if Path(f"/run/netns/{pop.client_ns}").exists():
             for conf in WORK.glob(f"*{pop.name}.conf"):
@@ -370,21 +326,10 @@ def _teardown(fleet: Fleet | None) -> list[str]:
         if stop.returncode != 0:
             problems.append(f"throwaway-postgres.sh stop failed:\n{describe(stop)}")
     for ns in NAMESPACES:
-        if not Path(f"/run/netns/{ns}").exists():
-            continue
         # What still runs in our namespaces is ours (wireguard-go started by wg-quick).
-        pids = [int(p) for p in run(["ip", "netns", "pids", ns], timeout=10).stdout.split()]
-        for pid in pids:
-            try:
-                os.kill(pid, 15)
-            except ProcessLookupError:
-                pass
-        wait_for(lambda: not run(["ip", "netns", "pids", ns], timeout=10).stdout.strip(), timeout=5)
-        run(["ip", "netns", "del", ns], timeout=10)
+        remove_namespace(ns)
     for interface in (*(p.interface for p in POPS), *(c.stem for c in WORK.glob("*.conf"))):
-        sock = Path(f"/var/run/wireguard/{interface}.sock")
-        if sock.exists() and run(["wg", "show", interface], timeout=10).returncode != 0:
-            sock.unlink(missing_ok=True)
+        remove_stale_wireguard_socket(interface)
     shutil.rmtree(WORK, ignore_errors=True)
     return problems
 
@@ -411,7 +356,7 @@ def _make_topology() -> None:
             ["ip", "-n", pop.client_ns, "link", "set", "up0", "up"],
         ]
     for step in steps:
-        _ok(step)
+        run_ok(step)
 
 
 def _start_fleet(fleet: Fleet) -> None:
@@ -455,18 +400,7 @@ def fleet(built: None) -> Iterator[Fleet]:
     for tool in ("initdb", "pg_ctl", "postgres", "psql"):
         require(os.access(POSTGRES_BINDIR / tool, os.X_OK), f"{POSTGRES_BINDIR / tool} is missing (`make deps`)")
     require(shutil.which("runuser"), "runuser is not installed")
-    _teardown(None)  # what a killed run left
-    fleet = Fleet()
-    try:
-        _start_fleet(fleet)
-        yield fleet
-    except BaseException:
-        for name, _ in fleet.processes:
-            print(f"----- {name} -----\n{fleet.log(name)}")
-        raise
-    finally:
-        problems = _teardown(fleet)
-        assert not problems, "\n".join(problems)
+    yield from own_topology(Fleet(), _start_fleet, _teardown)
 
 
 # -- the tests -----------------------------------------------------------------------------------------------------
@@ -507,7 +441,7 @@ def test_each_gateway_refuses_a_peer_revoked_with_popctl_within_a_second(fleet: 
     try:
         for pop in POPS:
             # The address only inside the PoP (no client uses it): requests from it reach the gateway over loopback.
-            _ok(["ip", "-n", pop.ns, "addr", "add", f"{address}/32", "dev", "lo"])
+            run_ok(["ip", "-n", pop.ns, "addr", "add", f"{address}/32", "dev", "lo"])
         for pop in POPS:
             before = gateway_probe(pop, fleet, address, since=time.monotonic(), within=5, once=True)
             assert before["last"] == "HTTP 200", f"PoP {pop.name} did not serve ghost before the revoke: {before}"

@@ -31,7 +31,9 @@ public struct PostgresLocation: Sendable, Equatable, CustomStringConvertible {
             )
         }
         // Foundation keeps an IPv6 literal's brackets on some platforms; the connection wants it bare.
-        let host = components.host.map { $0.hasPrefix("[") && $0.hasSuffix("]") ? String($0.dropFirst().dropLast()) : $0 }
+        let host = components.host.map { name in
+            name.hasPrefix("[") && name.hasSuffix("]") ? String(name.dropFirst().dropLast()) : name
+        }
         guard let host, !host.isEmpty else {
             throw RegistryError(.invalidArgument, "registry url \"\(text)\" names no host; e.g. \(example)")
         }

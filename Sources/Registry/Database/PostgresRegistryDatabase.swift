@@ -177,8 +177,8 @@ struct PostgresTransaction: RegistryTransaction {
         let query = PostgresQuery(unsafeSQL: PostgresPlaceholders.number(sql), binds: binds)
         do {
             return try connection.query(query, logger: logger).wait()
-        } catch let error as PSQLError where error.code == .server && error.serverInfo?[.sqlState]?.hasPrefix("23") == true {
-            // Class 23: integrity constraint violation (unique, check, foreign key).
+        } catch let error as PSQLError where error.serverInfo?[.sqlState]?.hasPrefix("23") == true {
+            // SQLSTATE class 23: integrity constraint violation (unique, check, foreign key).
             throw SQLConstraintViolation(description: Self.explain(error))
         } catch {
             throw SQLFailure(description: Self.explain(error))

@@ -27,7 +27,11 @@ enum PostgresSchema {
         do {
             try transaction.execute("SELECT pg_advisory_xact_lock(?)", [migrationLock])
             try transaction.execute(
-                "CREATE TABLE IF NOT EXISTS registry_migrations (identifier TEXT PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)"
+                """
+                CREATE TABLE IF NOT EXISTS registry_migrations (
+                    identifier TEXT PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL
+                )
+                """
             )
             let applied = Set(try transaction.strings("SELECT identifier FROM registry_migrations"))
             for migration in migrations where !applied.isSuperset(of: migration.names) {

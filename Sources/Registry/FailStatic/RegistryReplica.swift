@@ -58,7 +58,7 @@ public struct RegistryReplica: Sendable {
     /// and there is no local copy.
     public mutating func refresh(at now: Date = Date()) throws(RegistryError) -> Refresh {
         var result = Refresh()
-        if snapshot != nil, let lastFailure, now >= lastFailure, now.timeIntervalSince(lastFailure) < Self.retryInterval {
+        if snapshot != nil, let lastFailure, (0..<Self.retryInterval).contains(now.timeIntervalSince(lastFailure)) {
             keepLast(at: now, in: &result)
             return result
         }
