@@ -87,17 +87,18 @@ clean:
 
 # popctl's man page and bash, zsh and fish completions, generated from its command definitions into CLI_DOCS_DIR
 # (build output, not committed; docs/popctl.md says how to install them). The page comes from swift-argument-parser's
-# generate-manual tool, the one its GenerateManual plugin runs: `swift package generate-manual --help` builds just that
-# tool, where running the plugin would build and document every product of the package.
+# GenerateManual plugin, which builds the package and writes a page per executable into a directory it names.
 CLI_DOCS_DIR ?= .build/cli-docs
 .PHONY: cli-docs
 cli-docs:
 	$(SWIFT) build --product popctl
-	$(SWIFT) package generate-manual --help >/dev/null
-	@bin="$$($(SWIFT) build --show-bin-path)"; \
-	mkdir -p $(CLI_DOCS_DIR); \
-	"$$bin/generate-manual" "$$bin/popctl" --date "$$(git log -1 --format=%cs 2>/dev/null || date -u +%F)" \
-		--output-directory $(CLI_DOCS_DIR); \
+	@mkdir -p $(CLI_DOCS_DIR); \
+	out="$$($(SWIFT) package generate-manual --configuration debug \
+		--date "$$(git log -1 --format=%cs 2>/dev/null || date -u +%F)")"; \
+	page="$$(printf '%s\n' "$$out" | sed -n "s|^Generated manual in '\(file://\)\{0,1\}\(/.*/popctl\)/\{0,1\}'$$|\2|p")/popctl.1"; \
+	[ -f "$$page" ] || { printf '%s\n' "$$out" >&2; echo "make cli-docs: the plugin wrote no popctl.1" >&2; exit 1; }; \
+	cp "$$page" $(CLI_DOCS_DIR)/popctl.1; \
+	bin="$$($(SWIFT) build --show-bin-path)"; \
 	"$$bin/popctl" --generate-completion-script bash >$(CLI_DOCS_DIR)/popctl.bash; \
 	"$$bin/popctl" --generate-completion-script zsh >$(CLI_DOCS_DIR)/_popctl; \
 	"$$bin/popctl" --generate-completion-script fish >$(CLI_DOCS_DIR)/popctl.fish; \

@@ -1,8 +1,7 @@
 """popctl's shell completions, man page and exit statuses, as docs/popctl.md documents them (`make cli-docs`).
 
 The completion script is loaded into a real bash and asked to complete, the way `complete -F` asks; the man page
-comes from swift-argument-parser's generate-manual tool (the one its GenerateManual plugin runs) and is rendered
-with groff. Needs the built popctl, swift, bash and groff (and `wg` for the exit-status test's throwaway PoP); no
+comes from swift-argument-parser's GenerateManual plugin and is rendered with groff. Needs the built popctl, swift, bash and groff (and `wg` for the exit-status test's throwaway PoP); no
 root and no network namespace.
 """
 
@@ -73,21 +72,18 @@ def test_zsh_and_fish_completion_scripts_are_generated(tmp_path: Path) -> None:
 
 
 def _manual(tmp_path: Path) -> str:
-    """popctl's mdoc page from generate-manual. `swift package generate-manual --help` builds that tool alone (the
-    plugin command itself would build and document every product); it lands in the package's bin directory."""
-    popctl = _popctl()
+    """popctl's mdoc page from swift-argument-parser's GenerateManual plugin, as `make cli-docs` runs it: it builds the
+    package (already built here) and writes a page per executable, saying where."""
     env = {"PATH": f"{SWIFT_PATH}:{os.environ.get('PATH', '')}"}
     swift = shutil.which("swift", path=env["PATH"])
     require(swift, f"swift is not installed (looked in {SWIFT_PATH} and PATH)")
-    built = run([swift, "package", "generate-manual", "--help"], timeout=900, env=env, cwd=REPO)
-    assert built.returncode == 0, describe(built)
-    bin_path = run([swift, "build", "--show-bin-path"], timeout=120, env=env, cwd=REPO)
-    assert bin_path.returncode == 0, describe(bin_path)
-    tool = Path(bin_path.stdout.strip().splitlines()[-1]) / "generate-manual"
-    assert tool.is_file(), f"{tool} missing after `swift package generate-manual --help`:\n{describe(built)}"
-    result = run([str(tool), str(popctl), "--output-directory", str(tmp_path)], timeout=60)
+    result = run([swift, "package", "generate-manual", "--configuration", "debug"], timeout=900, env=env, cwd=REPO)
     assert result.returncode == 0, describe(result)
-    return (tmp_path / "popctl.1").read_text()
+    found = re.search(r"^Generated manual in '(?:file://)?(/[^']*/popctl)/?'$", result.stdout, re.M)
+    assert found, f"the plugin did not say where popctl's page went:\n{describe(result)}"
+    page = (Path(found.group(1)) / "popctl.1").read_text()
+    (tmp_path / "popctl.1").write_text(page)
+    return page
 
 
 def _documented_commands(mdoc: str) -> set[tuple[str, ...]]:
