@@ -83,7 +83,13 @@ final class PostgresRegistryDatabase: RegistryDatabase, @unchecked Sendable {
                     connection = nil
                     throw describe(error)
                 }
-                try? transaction.execute("ROLLBACK")
+                do {
+                    try transaction.execute("ROLLBACK")
+                } catch {
+                    // A connection that cannot roll back would start the next transaction inside this one.
+                    _ = try? transaction.connection.close().wait()
+                    connection = nil
+                }
                 throw error
             }
         }
