@@ -55,9 +55,7 @@ extension PeerCommand {
                     ["sent", device.map { HumanUnits.bytes($0.txBytes) } ?? "-"],
                 ]
             }
-            // Label and value, no header: this is a record, not a table.
-            return rows.map { $0[0].padding(toLength: 19, withPad: " ", startingAt: 0) + $0[1] }.joined(separator: "\n")
-                + "\n"
+            return TextRecord(rows: rows).render()
         }
     }
 }

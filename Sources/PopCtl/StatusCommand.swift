@@ -66,8 +66,6 @@ struct StatusCommand: ParsableCommand {
             ])
             if firewall { rows.append(["firewall error", status.firewallError ?? "none"]) }
         }
-        // Label and value, no header: this is a record, not a table.
-        let lines = rows.map { $0[0].padding(toLength: 19, withPad: " ", startingAt: 0) + $0[1] }
-        return lines.joined(separator: "\n") + "\n"
+        return TextRecord(rows: rows).render()
     }
 }
