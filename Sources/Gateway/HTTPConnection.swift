@@ -248,18 +248,18 @@ final class HTTPConnection: ChannelInboundHandler, RemovableChannelHandler {
         ) { [self] outcome in
             guard case .proxying = state else { return }
             end(admission, stream: admission.isStream)
-            served(request, admission, outcome)
+            charge(request, admission, outcome)
+            // The answer is flushed before the log line is made and written: the client does not
+            // wait for it. (A pipelined request may be begun, and logged, in `finish` already.)
             finish(outcome.next, request: request, writeEnd: outcome.writeEnd, channelContext)
+            logServed(request, outcome)
         }
         state = .proxying(request, admission, exchange)
         exchange.start()
     }
 
-    /// Counts, charges and logs a proxied request.
-    private func served(_ request: Request, _ admission: Admission, _ outcome: ProxyExchange.Outcome) {
-        var log = request.log
-        if let backend = outcome.backend { log[metadataKey: "backend"] = "\(backend)" }
-        if let priority = outcome.priority { log[metadataKey: "priority"] = "\(priority)" }
+    /// Counts a proxied request and charges its tokens, before the next request is admitted.
+    private func charge(_ request: Request, _ admission: Admission, _ outcome: ProxyExchange.Outcome) {
         request.record(outcome.status, backend: outcome.backend, timeToFirstByte: outcome.timeToFirstByte, in: context)
         if let usage = outcome.usage {
             context.limiter.charge(
@@ -271,6 +271,12 @@ final class HTTPConnection: ChannelInboundHandler, RemovableChannelHandler {
                 completion: usage.completion
             )
         }
+    }
+
+    private func logServed(_ request: Request, _ outcome: ProxyExchange.Outcome) {
+        var log = request.log
+        if let backend = outcome.backend { log[metadataKey: "backend"] = "\(backend)" }
+        if let priority = outcome.priority { log[metadataKey: "priority"] = "\(priority)" }
         log.info(
             "request served",
             metadata: [

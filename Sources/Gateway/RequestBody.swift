@@ -2,42 +2,96 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 
-/// A model-routed request's JSON body, parsed once: the router needs its model, the stream
-/// handling its `stream` flags, and ``WorkerFields`` its members. Nothing of it is kept after
-/// the request.
+/// A model-routed request's JSON body, read once: the router needs its model, the stream
+/// handling its `stream` flags, and ``WorkerFields`` whether it carries any field the gateway
+/// owns. Nothing of it is kept after the request.
+///
+/// Most bodies are read by one strict scan (``JSONObjectScan``) that builds nothing. A body that
+/// carries a field the gateway owns (`priority`, `cache_salt`, `stream_options`), writes a member
+/// name with escapes, or gives `model` or `stream` twice is decoded in full instead
+/// (`members`), so that what the gateway reads and edits is what the worker's JSON decoder will
+/// see.
 struct RequestBody {
     let bytes: ByteBuffer
-    let members: [String: Any]
     let model: String
+    let isStream: Bool
+    /// Whether the client itself asked for the stream's usage chunk.
+    let clientAsksForUsage: Bool
+    /// The whole object, for a body of the unusual kind above; nil when the scan sufficed, which
+    /// means the text has none of the gateway's fields.
+    let members: [String: Any]?
+    /// Whether the object has no members at all.
+    let isEmptyObject: Bool
 
-    /// Parses `bytes`, or says what is wrong with it in OpenAI's words.
+    static let notAnObject = OpenAIError.invalidBody("The request body is not a JSON object. Send Content-Type: application/json.")
+    static let missingModel = OpenAIError(
+        status: .badRequest, message: "You must provide a model parameter.", code: "missing_model", param: "model"
+    )
+
+    static let streamNotBoolean = OpenAIError(
+        status: .badRequest, message: "'stream' must be true or false.", code: "invalid_type", param: "stream"
+    )
+
+    /// Reads `bytes`, or says what is wrong with it in OpenAI's words.
     static func parse(_ bytes: ByteBuffer) -> Result<RequestBody, OpenAIError> {
+        bytes.withUnsafeReadableBytes { text in
+            guard let scan = JSONObjectScan(text) else { return .failure(notAnObject) }
+            return scanned(scan, text, bytes) ?? decoded(bytes)
+        }
+    }
+
+    /// The body from the scan alone, or nil when it must be decoded in full.
+    private static func scanned(
+        _ scan: JSONObjectScan, _ text: UnsafeRawBufferPointer, _ bytes: ByteBuffer
+    ) -> Result<RequestBody, OpenAIError>? {
+        var model: JSONObjectScan.Member?
+        var stream: JSONObjectScan.Member?
+        for member in scan.members {
+            let name = text[member.name]
+            if name.contains(UInt8(ascii: "\\")) { return nil }
+            if name.elementsEqual("model".utf8) {
+                if model != nil { return nil }
+                model = member
+            } else if name.elementsEqual("stream".utf8) {
+                if stream != nil { return nil }
+                stream = member
+            } else if gatewayFields.contains(where: { name.elementsEqual($0.utf8) }) {
+                return nil
+            }
+        }
+        guard let model, model.kind == .string, model.value.count > 2 else { return .failure(missingModel) }
+        // Python workers read 1 or "yes" as true: only JSON's own values are let through, so a
+        // request the worker streams is always one the gateway counts as a stream.
+        if let stream, ![.true, .false, .null].contains(stream.kind) { return .failure(streamNotBoolean) }
+        let name = text[(model.value.lowerBound + 1)..<(model.value.upperBound - 1)]
+        if name.contains(UInt8(ascii: "\\")) { return nil }
+        return .success(RequestBody(
+            bytes: bytes, model: String(decoding: name, as: UTF8.self), isStream: stream?.kind == .true,
+            clientAsksForUsage: false, members: nil, isEmptyObject: scan.members.isEmpty
+        ))
+    }
+
+    /// The body decoded in full by Foundation.
+    private static func decoded(_ bytes: ByteBuffer) -> Result<RequestBody, OpenAIError> {
         guard let object = try? JSONSerialization.jsonObject(with: Data(bytes.readableBytesView)),
               let members = object as? [String: Any]
-        else {
-            return .failure(.invalidBody("The request body is not a JSON object. Send Content-Type: application/json."))
-        }
-        guard let model = members["model"] as? String, !model.isEmpty else {
-            return .failure(
-                OpenAIError(status: .badRequest, message: "You must provide a model parameter.", code: "missing_model", param: "model")
-            )
-        }
-        return .success(RequestBody(bytes: bytes, members: members, model: model))
+        else { return .failure(notAnObject) }
+        guard let model = members["model"] as? String, !model.isEmpty else { return .failure(missingModel) }
+        return .success(RequestBody(
+            bytes: bytes, model: model, isStream: members["stream"] as? Bool == true,
+            clientAsksForUsage: ((members["stream_options"] as? [String: Any])?["include_usage"] as? Bool) == true,
+            members: members, isEmptyObject: members.isEmpty
+        ))
     }
 
-    /// Whether the client asked for a stream of server-sent events.
-    var isStream: Bool { members["stream"] as? Bool == true }
-
-    /// Whether the client itself asked for the stream's usage chunk.
-    var clientAsksForUsage: Bool {
-        ((members["stream_options"] as? [String: Any])?["include_usage"] as? Bool) == true
-    }
+    /// The top-level fields ``WorkerFields`` sets or removes.
+    static let gatewayFields = ["priority", "cache_salt", "stream_options"]
 
     /// `stream_options` with `include_usage` on, keeping whatever else the client put there; nil
     /// when it is on already or the request is not a stream of an endpoint that takes it.
     func streamOptionsWithUsage(path: String) -> WorkerFields.Value? {
         guard isStream, !clientAsksForUsage, RequestBody.usageOptionPaths.contains(path) else { return nil }
-        var options = members["stream_options"] as? [String: Any] ?? [:]
+        var options = members?["stream_options"] as? [String: Any] ?? [:]
         options["include_usage"] = true
         guard let data = try? JSONSerialization.data(withJSONObject: options, options: [.sortedKeys]) else { return nil }
         return .json(String(decoding: data, as: UTF8.self))

@@ -18,12 +18,11 @@ enum WorkerFields {
 
     /// `body` with each top-level field set or removed as `fields` says.
     ///
-    /// The usual case, a body without any of the fields, is edited as text: the new fields go in
+    /// The usual case, a body without any of the fields (``RequestBody/members`` is nil), is edited as text: the new fields go in
     /// after the opening brace and every other byte stays as the client sent it. Only a body that
     /// carries one of them itself is encoded again.
     static func setting(_ fields: [(name: String, value: Value)], in body: RequestBody) -> ByteBuffer {
-        let object = body.members
-        if fields.contains(where: { object[$0.name] != nil }) {
+        if let object = body.members, fields.contains(where: { object[$0.name] != nil }) {
             var edited = object
             for (name, value) in fields {
                 switch value {
@@ -50,7 +49,7 @@ enum WorkerFields {
         var out = ByteBuffer()
         out.reserveCapacity(bytes.count + 128)
         out.writeBytes(bytes[...brace])
-        out.writeString(members.joined(separator: ",") + (object.isEmpty ? "" : ","))
+        out.writeString(members.joined(separator: ",") + (body.isEmptyObject ? "" : ","))
         out.writeBytes(bytes[(brace + 1)...])
         return out
     }

@@ -6,7 +6,11 @@ import Testing
 
 @Suite struct WorkerFieldsTests {
     func edit(_ text: String, _ fields: KeyValuePairs<String, WorkerFields.Value>) -> String {
-        let body = RequestBody(bytes: ByteBuffer(string: text), members: object(text) ?? [:], model: "m")
+        let members = object(text)
+        let body = RequestBody(
+            bytes: ByteBuffer(string: text), model: "m", isStream: false, clientAsksForUsage: false, members: members,
+            isEmptyObject: members?.isEmpty ?? false
+        )
         return String(buffer: WorkerFields.setting(fields.map { ($0.key, $0.value) }, in: body))
     }
 
