@@ -13,7 +13,8 @@ enum ProxyRoute: Equatable {
 
     /// The path of a request target, without its query.
     static func path(of uri: String) -> String {
-        String(uri.split(separator: "?", maxSplits: 1).first ?? "")
+        guard let query = uri.utf8.firstIndex(of: UInt8(ascii: "?")) else { return uri }
+        return String(uri[..<query])
     }
 
     /// The route for a request line, or the error to answer.

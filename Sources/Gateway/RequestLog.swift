@@ -9,6 +9,8 @@ struct RequestLog {
 
     init(_ logger: Logger) {
         self.logger = logger
+        // Room for every field a request's lines carry, so the table is never grown and rehashed.
+        metadata.reserveCapacity(16)
     }
 
     subscript(metadataKey key: String) -> Logger.MetadataValue? {
