@@ -64,9 +64,12 @@ public struct GatewayServer: Service {
             body: .milliseconds(Int64(settings.bodyTimeoutMilliseconds)),
             idle: .seconds(Int64(settings.idleTimeoutSeconds)), send: .seconds(Int64(settings.sendTimeoutSeconds))
         )
-        var decoderLimits = NIOHTTPDecoderLimitConfiguration()
-        decoderLimits.maxHeaderListSize = settings.maxHeaderBytes
-        decoderLimits.maxHeaderFieldSize = settings.maxHeaderBytes
+        let decoderLimits = {
+            var limits = NIOHTTPDecoderLimitConfiguration()
+            limits.maxHeaderListSize = settings.maxHeaderBytes
+            limits.maxHeaderFieldSize = settings.maxHeaderBytes
+            return limits
+        }()
         let connections = LiveConnections()
         let server = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -103,7 +106,8 @@ public struct GatewayServer: Service {
             .bind(host: host, port: port).get()
         if let address = server.localAddress { onBound(address) }
         logger.info("gateway listening", metadata: [
-            "listen.address": "\(host):\(server.localAddress?.port ?? port)",
+            // An IPv6 address in brackets, so its port cannot be read as one more group.
+            "listen.address": "\(host.contains(":") ? "[\(host)]" : host):\(server.localAddress?.port ?? port)",
             "listen.scheme": "\(tls == nil ? "http" : "https")",
         ])
 
