@@ -18,9 +18,9 @@ enum WorkerFields {
 
     /// `body` with each top-level field set or removed as `fields` says.
     ///
-    /// The usual case, a body without any of the fields (``RequestBody/members`` is nil), is edited as text: the new fields go in
-    /// after the opening brace and every other byte stays as the client sent it. Only a body that
-    /// carries one of them itself is encoded again.
+    /// The usual case, a body without any of the fields (``RequestBody/members`` is nil), is
+    /// edited as text: the new fields go in after the opening brace and every other byte stays as
+    /// the client sent it. Only a body that carries one of them itself is encoded again.
     static func setting(_ fields: [(name: String, value: Value)], in body: RequestBody) -> ByteBuffer {
         if let object = body.members, fields.contains(where: { object[$0.name] != nil }) {
             var edited = object
