@@ -12,6 +12,9 @@
 #   usage: Benchmarks/gateway-vs-nginx.sh   (env: RUNS=5 DURATION=5 POPGATE_BIN=.build/release KEEP=0 PERF=0 ONLY=)
 #   ONLY="chat (small) -c1" runs just the wrk scenarios whose label contains it (a quick look at one change).
 #   PERF=1 adds a `perf record` of popgated under -c64 POST load and prints its flat profile (KEEP=1 keeps the data).
+#   FLOOR=1 adds a third proxy on the tunnel address's port 18083: Benchmarks/ProxyFloor, popgated's data path in
+#   SwiftNIO with nothing the gateway adds, so the gap to NGINX splits into the stack's and the gateway's own
+#   (built in release by the script; FLOOR_BIN names a built proxy-floor instead). Its column is "floor".
 #
 # Topology (nothing is forwarded anywhere):
 #
@@ -34,7 +37,7 @@ readonly POP_NS=pg-gwb-pop CLIENT_NS=pg-gwb-client
 readonly EDGE_IF=pgb-edge CLIENT_IF=pgb-c0
 readonly POP_UPLINK=198.18.91.1 CLIENT_UPLINK=198.18.91.2 WG_PORT=51991
 readonly POP_TUNNEL=10.91.0.1 POOL=10.91.0.0/24
-readonly GATEWAY_PORT=18080 NGINX_PORT=18081 NGINX_STREAM_PORT=18082 SIM_PORT=18000 SIM_STREAM_PORT=18001
+readonly GATEWAY_PORT=18080 NGINX_PORT=18081 NGINX_STREAM_PORT=18082 FLOOR_PORT=18083 SIM_PORT=18000 SIM_STREAM_PORT=18001
 readonly STREAM_TOKENS_PER_SECOND=20
 
 log() { printf '==> %s\n' "$*" >&2; }
@@ -51,6 +54,12 @@ for product in popgated popnetd popctl popgate-inference-sim; do
         PATH=/opt/swift/usr/bin:$PATH swift build -c release --product "$product"
     fi
 done
+if [[ ${FLOOR:-0} == 1 && -z ${FLOOR_BIN:-} ]]; then
+    log "building proxy-floor (release)"
+    (cd Benchmarks/ProxyFloor && PATH=/opt/swift/usr/bin:$PATH swift build -c release -q)
+    FLOOR_BIN=Benchmarks/ProxyFloor/.build/release/proxy-floor
+fi
+[[ ${FLOOR:-0} != 1 || -x ${FLOOR_BIN:-} ]] || die "FLOOR_BIN=$FLOOR_BIN is not an executable"
 missing=()
 command -v nginx >/dev/null || missing+=(nginx-light)
 command -v wrk >/dev/null || missing+=(wrk)
@@ -279,6 +288,10 @@ edge_ready() {
 wait_until 30 "$EDGE_IF up in $POP_NS" edge_ready
 start popgated "$POP_NS" "$BIN/popgated" --config "$config"
 start nginx "$POP_NS" nginx -e stderr -c "$dir/nginx/nginx.conf" -g 'daemon off;'
+if [[ ${FLOOR:-0} == 1 ]]; then
+    start floor "$POP_NS" "$FLOOR_BIN" "$POP_TUNNEL" "$FLOOR_PORT" 127.0.0.1 "$SIM_PORT"
+    wait_until 15 "proxy-floor listening" listening "$FLOOR_PORT"
+fi
 wait_until 15 "popgated listening" listening "$GATEWAY_PORT"
 wait_until 15 "nginx listening" listening "$NGINX_PORT"
 
@@ -306,4 +319,5 @@ ip netns exec "$CLIENT_NS" python3 Benchmarks/gateway_bench.py \
     --direct "$SIM_PORT" --direct-stream "$SIM_STREAM_PORT" \
     --popgated-pid "$(cat "$dir/pids/popgated.pid")" --nginx-pid "$(cat "$dir/pids/nginx.pid")" \
     --pop-namespace "$POP_NS" --stream-tokens-per-second "$STREAM_TOKENS_PER_SECOND" \
-    $([[ ${PERF:-0} == 1 ]] && echo --perf) ${ONLY:+--only "$ONLY"}
+    $([[ ${PERF:-0} == 1 ]] && echo --perf) ${ONLY:+--only "$ONLY"} \
+    $([[ ${FLOOR:-0} == 1 ]] && echo --floor "$FLOOR_PORT" --floor-pid "$(cat "$dir/pids/floor.pid")")

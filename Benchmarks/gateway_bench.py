@@ -155,6 +155,9 @@ class Bench:
             Target("nginx", args.nginx, args.nginx_stream, lambda: [nginx, *children(nginx)]),
         ]
         self.direct = Target("direct", args.direct, args.direct_stream, lambda: [])
+        # FLOOR=1: NIO's bare proxy path (Benchmarks/ProxyFloor), measured in the wrk scenarios only.
+        floor_pid = args.floor_pid
+        self.floor = Target("floor", args.floor, args.floor, lambda: [floor_pid]) if args.floor else None
         self.write_scripts()
 
     def write_scripts(self) -> None:
@@ -204,15 +207,17 @@ class Bench:
 
     def run_scenarios(self, scenarios: list[Scenario]) -> None:
         for scenario in scenarios:
-            for target in self.targets:
+            for target in [*self.targets, *([self.floor] if self.floor else [])]:
                 self.wrk(target, scenario, 2)  # warm-up: pools filled, caches warm
         for run in range(self.args.runs):
             for scenario in scenarios:
                 order = self.targets if run % 2 == 0 else self.targets[::-1]
+                if self.floor:
+                    order = [*order, self.floor]
                 if scenario.direct:
                     order = [*order, self.direct]
                 for target in order:
-                    sample = run == 0 and scenario.connections > 1 and target is not self.direct
+                    sample = run == 0 and scenario.connections > 1 and target in self.targets
                     result, spent = self.wrk(target, scenario, self.args.duration, sample_upstream=sample)
                     scenario.samples.setdefault(target.name, []).append(result)
                     scenario.disk[target.name] = scenario.disk.get(target.name, Counters()) + spent
@@ -327,7 +332,8 @@ def median(values: list[float]) -> float:
 def report_wrk(scenarios: list[Scenario]) -> None:
     print()
     print("-- wrk: medians of runs; ratio = popgate / NGINX")
-    print(f"   {'scenario':<34} {'':>8}  {'popgate':>9} {'nginx':>9} {'ratio':>6}   {'direct':>8}")
+    print(f"   {'scenario':<34} {'':>8}  {'popgate':>9} {'nginx':>9} {'ratio':>6}   {'direct':>8}"
+          + (f"   {'floor':>8} {'ratio':>6}" if any("floor" in s.samples for s in scenarios) else ""))
     for s in scenarios:
         slow = median([r.rps for r in s.samples["nginx"]]) < 100
         rows = [("req/s", lambda r: r.rps, "{:9.2f}" if slow else "{:9.0f}"),
@@ -335,10 +341,14 @@ def report_wrk(scenarios: list[Scenario]) -> None:
         for i, (what, get, fmt) in enumerate(rows):
             pg = median([get(r) for r in s.samples["popgate"]])
             ng = median([get(r) for r in s.samples["nginx"]])
-            direct = f"{median([get(r) for r in s.samples['direct']]):8.2f}" if "direct" in s.samples else ""
+            direct = f"{median([get(r) for r in s.samples['direct']]):8.2f}" if "direct" in s.samples else f"{'':8}"
             label = s.label if i == 0 else ""
             ratio = pg / ng if ng else float("nan")
-            print(f"   {label:<34} {what:>8}  {fmt.format(pg)} {fmt.format(ng)} {ratio:6.2f}   {direct}")
+            floor = ""
+            if "floor" in s.samples:
+                fl = median([get(r) for r in s.samples["floor"]])
+                floor = f"   {fmt.format(fl)} {fl / ng if ng else float('nan'):6.2f}"
+            print(f"   {label:<34} {what:>8}  {fmt.format(pg)} {fmt.format(ng)} {ratio:6.2f}   {direct}{floor}")
         if "direct" in s.samples and s.connections > 1:
             # What a proxy costing nothing would reach: wrk, the tunnel and the worker alone.
             ceiling = median([r.rps for r in s.samples["direct"]]) / median([r.rps for r in s.samples["nginx"]])
@@ -349,8 +359,11 @@ def report_wrk(scenarios: list[Scenario]) -> None:
             pg = median([r.p50_ms for r in s.samples["popgate"]]) - base
             ng = median([r.p50_ms for r in s.samples["nginx"]]) - base
             ratio = f"{pg / ng:6.2f}" if ng > 0 else f"{'-':>6}"
+            floor = ""
+            if "floor" in s.samples:
+                floor = f", floor {median([r.p50_ms for r in s.samples['floor']]) - base:.3f}"
             print(f"   {'':<34} {'added':>8}  {pg:9.3f} {ng:9.3f} {ratio}   (p50 minus the worker's own p50 through "
-                  "the tunnel)")
+                  f"the tunnel{floor})")
 
 
 def report_cost(scenarios: list[Scenario], sse_disk: dict[str, Counters]) -> None:
@@ -359,7 +372,7 @@ def report_cost(scenarios: list[Scenario], sse_disk: dict[str, Counters]) -> Non
           "per request")
     for s in scenarios:
         cells = []
-        for name in ("popgate", "nginx"):
+        for name in ("popgate", "nginx", *(["floor"] if "floor" in s.disk else [])):
             spent = s.disk[name]
             requests = s.requests[name]
             cells.append(f"{name} {spent.write_bytes:>11,} B ({spent.cancelled_write_bytes:>11,}) "
@@ -371,7 +384,7 @@ def report_cost(scenarios: list[Scenario], sse_disk: dict[str, Counters]) -> Non
           "without the proxy's own: the floor no proxy can go under")
     for s in scenarios:
         cells = []
-        for name in ("popgate", "nginx"):
+        for name in ("popgate", "nginx", *(["floor"] if "floor" in s.disk else [])):
             spent = s.disk[name]
             requests = s.requests[name]
             machine = spent.machine_seconds / requests * 1e6
@@ -427,6 +440,8 @@ def main() -> None:
     parser.add_argument("--stream-tokens-per-second", type=float, required=True)
     parser.add_argument("--sse-requests", type=int, default=20)
     parser.add_argument("--idle-connections", type=int, default=2000)
+    parser.add_argument("--floor", type=int, default=0, help="port of Benchmarks/ProxyFloor, also measured")
+    parser.add_argument("--floor-pid", type=int, default=0)
     parser.add_argument("--only", default="", help="run only the wrk scenarios whose label contains this")
     parser.add_argument("--perf", action="store_true", help="profile popgated under -c64 POST load at the end")
     args = parser.parse_args()
