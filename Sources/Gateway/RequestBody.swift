@@ -7,8 +7,8 @@ import NIOHTTP1
 /// owns. Nothing of it is kept after the request.
 ///
 /// Most bodies are read by one strict scan (``JSONObjectScan``) that builds nothing. A body that
-/// carries a field the gateway owns (`priority`, `cache_salt`, `stream_options`), writes a member
-/// name with escapes, or gives `model` or `stream` twice is decoded in full instead
+/// carries a field the gateway owns (`priority`, `cache_salt`, `stream_options`) or writes a member
+/// name or the model with escapes is decoded in full instead
 /// (`members`), so that what the gateway reads and edits is what the worker's JSON decoder will
 /// see.
 struct RequestBody {
@@ -28,6 +28,13 @@ struct RequestBody {
         status: .badRequest, message: "You must provide a model parameter.", code: "missing_model", param: "model"
     )
 
+    static func repeated(_ name: String) -> OpenAIError {
+        OpenAIError(
+            status: .badRequest, message: "'\(name)' appears more than once in the request body; send it once.",
+            code: "duplicate_member", param: name
+        )
+    }
+
     static let streamNotBoolean = OpenAIError(
         status: .badRequest, message: "'stream' must be true or false.", code: "invalid_type", param: "stream"
     )
@@ -36,49 +43,60 @@ struct RequestBody {
     static func parse(_ bytes: ByteBuffer) -> Result<RequestBody, OpenAIError> {
         bytes.withUnsafeReadableBytes { text in
             guard let scan = JSONObjectScan(text) else { return .failure(notAnObject) }
-            return scanned(scan, text, bytes) ?? decoded(bytes)
+            // Decoders differ on which of two same-named members counts (Python's keeps the last):
+            // the two the gateway acts on may appear once, so there is only one reading of them.
+            for name in ["model", "stream"] where scan.members.count(where: { isNamed($0, name, in: text) }) > 1 {
+                return .failure(repeated(name))
+            }
+            // Python workers read 1 or "yes" as true: only JSON's own values are let through, so a
+            // request the worker streams is always one the gateway counts as a stream (and asks for
+            // its usage).
+            let stream = scan.members.first { isNamed($0, "stream", in: text) }
+            if let stream, ![.true, .false, .null].contains(stream.kind) { return .failure(streamNotBoolean) }
+            let isStream = stream?.kind == .true
+            return scanned(scan, text, bytes, isStream: isStream) ?? decoded(bytes, isStream: isStream)
         }
+    }
+
+    /// Whether `member`'s name is `name` once its escapes are decoded.
+    private static func isNamed(_ member: JSONObjectScan.Member, _ name: String, in text: UnsafeRawBufferPointer) -> Bool {
+        let raw = text[member.name]
+        guard raw.contains(UInt8(ascii: "\\")) else { return raw.elementsEqual(name.utf8) }
+        let quoted = Data([UInt8(ascii: "\"")] + raw + [UInt8(ascii: "\"")])
+        return (try? JSONSerialization.jsonObject(with: quoted, options: .fragmentsAllowed)) as? String == name
     }
 
     /// The body from the scan alone, or nil when it must be decoded in full.
     private static func scanned(
-        _ scan: JSONObjectScan, _ text: UnsafeRawBufferPointer, _ bytes: ByteBuffer
+        _ scan: JSONObjectScan, _ text: UnsafeRawBufferPointer, _ bytes: ByteBuffer, isStream: Bool
     ) -> Result<RequestBody, OpenAIError>? {
         var model: JSONObjectScan.Member?
-        var stream: JSONObjectScan.Member?
         for member in scan.members {
             let name = text[member.name]
             if name.contains(UInt8(ascii: "\\")) { return nil }
             if name.elementsEqual("model".utf8) {
-                if model != nil { return nil }
                 model = member
-            } else if name.elementsEqual("stream".utf8) {
-                if stream != nil { return nil }
-                stream = member
             } else if gatewayFields.contains(where: { name.elementsEqual($0.utf8) }) {
                 return nil
             }
         }
         guard let model, model.kind == .string, model.value.count > 2 else { return .failure(missingModel) }
-        // Python workers read 1 or "yes" as true: only JSON's own values are let through, so a
-        // request the worker streams is always one the gateway counts as a stream.
-        if let stream, ![.true, .false, .null].contains(stream.kind) { return .failure(streamNotBoolean) }
         let name = text[(model.value.lowerBound + 1)..<(model.value.upperBound - 1)]
         if name.contains(UInt8(ascii: "\\")) { return nil }
         return .success(RequestBody(
-            bytes: bytes, model: String(decoding: name, as: UTF8.self), isStream: stream?.kind == .true,
+            bytes: bytes, model: String(decoding: name, as: UTF8.self), isStream: isStream,
             clientAsksForUsage: false, members: nil, isEmptyObject: scan.members.isEmpty
         ))
     }
 
     /// The body decoded in full by Foundation.
-    private static func decoded(_ bytes: ByteBuffer) -> Result<RequestBody, OpenAIError> {
+    private static func decoded(_ bytes: ByteBuffer, isStream: Bool) -> Result<RequestBody, OpenAIError> {
         guard let object = try? JSONSerialization.jsonObject(with: Data(bytes.readableBytesView)),
               let members = object as? [String: Any]
         else { return .failure(notAnObject) }
         guard let model = members["model"] as? String, !model.isEmpty else { return .failure(missingModel) }
         return .success(RequestBody(
-            bytes: bytes, model: model, isStream: members["stream"] as? Bool == true,
+            bytes: bytes, model: model, isStream: isStream,
             clientAsksForUsage: ((members["stream_options"] as? [String: Any])?["include_usage"] as? Bool) == true,
             members: members, isEmptyObject: members.isEmpty
         ))

@@ -87,20 +87,38 @@ import Testing
         // An escaped name is the same name to the worker's decoder: the gateway must see it too.
         let escaped = try parse(#"{"model":"m","pri\u006frity":-5}"#).get()
         #expect(escaped.members?["priority"] as? Int == -5)
-        let twice = try parse(#"{"model":"a","model":"b"}"#).get()
-        #expect(twice.members != nil)
         let escapedModel = try parse(#"{"model":"m\u002d1"}"#).get()
         #expect(escapedModel.model == "m-1")
     }
 
     @Test func aStreamFlagMustBeABoolean() {
-        for value in ["1", #""true""#, #""yes""#, "{}"] {
-            guard case .failure(let error) = parse(#"{"model":"m","stream":\#(value)}"#) else {
-                Issue.record("stream \(value) accepted")
+        let bodies = [
+            #"{"model":"m","stream":1}"#, #"{"model":"m","stream":"true"}"#, #"{"model":"m","stream":{}}"#,
+            // Also in a body decoded in full, and under an escaped name.
+            #"{"model":"m","stream":"yes","stream_options":{"include_usage":true}}"#, #"{"model":"m","str\u0065am":1}"#,
+        ]
+        for text in bodies {
+            guard case .failure(let error) = parse(text) else {
+                Issue.record("\(text) accepted")
                 continue
             }
-            #expect(error.status == .badRequest && error.param == "stream")
+            #expect(error.status == .badRequest && error.param == "stream", "\(text)")
         }
+    }
+
+    @Test func theModelAndStreamMayAppearOnlyOnce() throws {
+        let bodies = [
+            #"{"model":"m","stream":false,"stream":true}"#, #"{"model":"a","model":"b"}"#,
+            #"{"model":"m","stream":true,"cache_salt":"x","str\u0065am":false}"#, #"{"mod\u0065l":"a","model":"b"}"#,
+        ]
+        for text in bodies {
+            guard case .failure(let error) = parse(text) else {
+                Issue.record("\(text) accepted")
+                continue
+            }
+            #expect(error.code == "duplicate_member", "\(text)")
+        }
+        #expect(try parse(#"{"model":"m","stream_options":{},"str\u0065am":true}"#).get().isStream)
     }
 
     @Test func aMissingOrEmptyModelIsNamed() {
