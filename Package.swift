@@ -40,6 +40,8 @@ let package = Package(
 
         .target(name: "Sodium", dependencies: ["CSodium"], swiftSettings: settings),
         .target(name: "Addressing", swiftSettings: settings),
+        // The receipt log: receipt encoding, RFC 9162 Merkle tree and proofs, signed checkpoints, tiles.
+        .target(name: "Receipts", dependencies: ["Sodium"], swiftSettings: settings),
         // popctl's terminal QR codes only; the gateway and popnetd never link it.
         .target(name: "QRCode", dependencies: ["CQrencode"], swiftSettings: settings),
         .target(name: "Netlink", dependencies: ["CMnl", "Addressing"], swiftSettings: settings),
@@ -164,6 +166,7 @@ let package = Package(
 
         .testTarget(name: "FirewallTests", dependencies: ["Firewall", "Addressing"], swiftSettings: settings),
         .testTarget(name: "SodiumTests", dependencies: ["Sodium"], swiftSettings: settings),
+        .testTarget(name: "ReceiptsTests", dependencies: ["Receipts", "Sodium"], swiftSettings: settings),
         .testTarget(name: "AddressingTests", dependencies: ["Addressing"], swiftSettings: settings),
         .testTarget(name: "QRCodeTests", dependencies: ["QRCode"], swiftSettings: settings),
         .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "Addressing"], swiftSettings: settings),
