@@ -78,7 +78,7 @@ let package = Package(
         .target(
             name: "Gateway",
             dependencies: [
-                "Registry", "PopConfig", "Sodium", "Addressing",
+                "Registry", "PopConfig", "Sodium", "Addressing", "Receipts",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -124,7 +124,7 @@ let package = Package(
         .executableTarget(
             name: "popgated",
             dependencies: [
-                "Gateway", "PopConfig", "Registry", "Sodium",
+                "Gateway", "PopConfig", "Registry", "Sodium", "Receipts",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -186,7 +186,7 @@ let package = Package(
         .testTarget(
             name: "GatewayTests",
             dependencies: [
-                "Gateway", "Registry", "Sodium", "Addressing", "PopConfig",
+                "Gateway", "Registry", "Sodium", "Addressing", "PopConfig", "Receipts",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

@@ -147,6 +147,12 @@ send_timeout_s = 3
 [netd]
 run_directory = "$DEMO_DIR/run"
 
+# The receipt log: one content-free, signed receipt per request (popaudit verifies it offline).
+[receipts]
+directory = "$DEMO_DIR/state/receipts"
+signing_key_file = "$DEMO_DIR/keys/receipts.key"
+origin = "pop-demo.popgate.invalid/receipts"
+
 # Small enough for the tests to reach (Tests/IntegrationTests/test_limits.py): the other tiers keep
 # the defaults, which no test comes near.
 [limits]

@@ -1,5 +1,6 @@
 import Logging
 import PopConfig
+import Receipts
 
 /// What every connection of the gateway shares: the registry snapshot, the backends and their
 /// state, the worker connections, the limits, and the settings.
@@ -14,4 +15,6 @@ struct GatewayContext: Sendable {
     let settings: GatewaySettings
     let metrics: GatewayMetrics
     let logger: Logger
+    let receipts: ReceiptLog
+    let receiptAPI: ReceiptAPI
 }

@@ -4,6 +4,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import PopConfig
+import Receipts
 import ServiceLifecycle
 
 #if canImport(Glibc)
@@ -23,14 +24,17 @@ public struct GatewayServer: Service {
     private let metrics: GatewayMetrics
     private let onBound: @Sendable (SocketAddress) -> Void
     private let tls: TLSServerContext?
+    private let receipts: ReceiptLog
 
     /// Creates the server; `onBound` is told the bound address once listening. With `tls`, peers
     /// get HTTPS (non-peers still get no byte, not even a handshake).
     public init(
         configuration: PopConfiguration, directory: PeerDirectory, board: BackendBoard, cacheSalt: CacheSalt,
-        workers: WorkerConnectionPool, group: any EventLoopGroup, logger: Logger, metrics: GatewayMetrics = GatewayMetrics(),
-        tls: TLSServerContext? = nil, onBound: @escaping @Sendable (SocketAddress) -> Void = { _ in }
+        workers: WorkerConnectionPool, receipts: ReceiptLog, group: any EventLoopGroup, logger: Logger,
+        metrics: GatewayMetrics = GatewayMetrics(), tls: TLSServerContext? = nil,
+        onBound: @escaping @Sendable (SocketAddress) -> Void = { _ in }
     ) {
+        self.receipts = receipts
         self.tls = tls
         self.configuration = configuration
         self.board = board
@@ -57,7 +61,11 @@ public struct GatewayServer: Service {
             directory: directory, router: router, board: board, workers: workers, cacheSalt: cacheSalt,
             limiter: RateLimiter(settings: configuration.limits),
             streams: StreamCounter(limit: configuration.limits.maxStreamsPerPeer), settings: settings,
-            metrics: metrics, logger: logger
+            metrics: metrics, logger: logger, receipts: receipts,
+            // A receipt asked for at once waits for the checkpoint that will cover it.
+            receiptAPI: ReceiptAPI(
+                log: receipts, checkpointWait: .milliseconds(Int64(2 * configuration.receipts.checkpointIntervalMilliseconds + 1000))
+            )
         )
         let deadlines = RequestDeadlines.Limits(
             header: .milliseconds(Int64(settings.headerTimeoutMilliseconds)),

@@ -4,7 +4,9 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import PopConfig
+import Receipts
 import Registry
+import Sodium
 
 /// Serves the HTTP/1.1 requests of one authenticated-peer connection, one after another:
 /// authentication, limits, routing, and the proxied exchange (``ProxyExchange``).
@@ -32,12 +34,16 @@ final class HTTPConnection: ChannelInboundHandler, RemovableChannelHandler {
         case discarding(Request, OpenAIError, extraHeaders: HTTPHeaders, bytes: Int)
         case collecting(Request, Admission, body: ByteBuffer)
         case proxying(Request, Admission, ProxyExchange)
+        /// The answer is decided; its end waits for the request's receipt to be written.
+        case concluding
         /// Closed, closing or silenced: nothing more is read.
         case done
     }
 
     private let source: IPAddress
     private let context: GatewayContext
+    /// The connection's id in its receipts: requests kept alive on one connection share it.
+    private let session = RequestID.make()
     private var state = State.idle
     /// The last request's identity on this connection. A kept-alive client sends the same key with
     /// every request, and authentication is a pure function of the header, the source and the
@@ -82,7 +88,7 @@ final class HTTPConnection: ChannelInboundHandler, RemovableChannelHandler {
                 end(admission, stream: false)
                 finish(.close, writeEnd: false, channelContext)
             }
-        case .proxying, .done:
+        case .proxying, .concluding, .done:
             break
         }
     }
@@ -100,9 +106,10 @@ final class HTTPConnection: ChannelInboundHandler, RemovableChannelHandler {
             end(admission, stream: admission.isStream)
             request.record(499, in: context)
             request.log.info("client closed the connection before the answer ended")
+            _ = appendReceipt(request, status: 499, channelContext)
         case .collecting(_, let admission, _):
             end(admission, stream: false)
-        case .idle, .discarding, .done:
+        case .idle, .discarding, .concluding, .done:
             break
         }
         state = .done
@@ -143,7 +150,9 @@ final class HTTPConnection: ChannelInboundHandler, RemovableChannelHandler {
                 context.metrics.silentClose(.authFailure)
                 return finish(.silence, writeEnd: false, channelContext)
             }
-            request.tenantLabel = context.directory.livePeer(at: source)?.tenantName ?? "unknown"
+            let peer = context.directory.livePeer(at: source)
+            request.tenantLabel = peer?.tenantName ?? "unknown"
+            request.peerKey = peer?.publicKey.rawBytes
             request.log[metadataKey: "peer.address"] = "\(source)"
             return refuseAfterBody(request, .invalidAPIKey(reason))
         case .authenticated(let who):
@@ -152,11 +161,20 @@ final class HTTPConnection: ChannelInboundHandler, RemovableChannelHandler {
         request.log[metadataKey: "peer.name"] = "\(identity.peer.name)"
         request.log[metadataKey: "tenant"] = "\(identity.peer.tenantName)"
         request.tenantLabel = identity.peer.tenantName
+        request.peerKey = identity.peer.publicKey.rawBytes
 
         let route: ProxyRoute
         switch ProxyRoute.resolve(method: head.method, uri: head.uri) {
         case .failure(let error): return refuseAfterBody(request, error)
         case .success(let resolved): route = resolved
+        }
+        if case .receipts = route {
+            // Reading the log does not add to it: a client polling for its receipt would otherwise
+            // never see the log settle.
+            request.isReceipted = false
+        } else if !context.receipts.isAvailable {
+            request.isReceipted = false
+            return refuseAfterBody(request, .receiptsUnavailable, extraHeaders: ["Retry-After": "1"])
         }
 
         let tier: Tier
@@ -188,25 +206,29 @@ final class HTTPConnection: ChannelInboundHandler, RemovableChannelHandler {
         state = .discarding(request, error, extraHeaders: extraHeaders, bytes: 0)
     }
 
-    /// Answers an error, and logs and counts it.
+    /// Answers an error once its receipt is written, and logs and counts it.
     private func refuse(
         _ request: Request, _ error: OpenAIError, extraHeaders: HTTPHeaders = [:], _ channelContext: ChannelHandlerContext
     ) {
-        Self.write(error: error, requestID: request.id, keepAlive: request.keepAlive, to: channelContext, extraHeaders: extraHeaders)
-        request.log.info("request refused", metadata: ["http.status": "\(error.status.code)", "error.code": "\(error.code ?? "")"])
-        request.record(error.status.code, in: context)
-        finish(.keepAlive, request: request, channelContext)
+        conclude(request, status: error.status.code, channelContext) { [self] in
+            Self.write(
+                error: error, request: request, keepAlive: request.keepAlive, to: channelContext, extraHeaders: extraHeaders
+            )
+            request.log.info("request refused", metadata: ["http.status": "\(error.status.code)", "error.code": "\(error.code ?? "")"])
+            request.record(error.status.code, in: context)
+            finish(.keepAlive, request: request, channelContext)
+        }
     }
 
     /// A body past the limit is answered at once (it may never end), and the rest drained.
     private func bodyTooLarge(_ request: Request, _ admission: Admission, _ channelContext: ChannelHandlerContext) {
         end(admission, stream: false)
-        Self.write(
-            error: .bodyTooLarge(limit: context.settings.maxRequestBodyBytes), requestID: request.id, keepAlive: false,
-            to: channelContext
-        )
-        request.record(HTTPResponseStatus.payloadTooLarge.code, in: context)
-        finish(.silence, channelContext)
+        let error = OpenAIError.bodyTooLarge(limit: context.settings.maxRequestBodyBytes)
+        conclude(request, status: error.status.code, channelContext) { [self] in
+            Self.write(error: error, request: request, keepAlive: false, to: channelContext)
+            request.record(error.status.code, in: context)
+            finish(.silence, channelContext)
+        }
     }
 
     /// The whole request is in: the model listing is answered here, anything else proxied.
@@ -216,13 +238,18 @@ final class HTTPConnection: ChannelInboundHandler, RemovableChannelHandler {
         switch admission.route {
         case .listModels:
             end(admission, stream: false)
-            listModels(tier: admission.tier, request: request, channelContext)
-            request.record(200, in: context)
-            return finish(.keepAlive, request: request, channelContext)
+            return conclude(request, status: 200, channelContext) { [self] in
+                listModels(tier: admission.tier, request: request, channelContext)
+                request.record(200, in: context)
+                finish(.keepAlive, request: request, channelContext)
+            }
+        case .receipts(let route):
+            end(admission, stream: false)
+            return answerReceipts(route, request, tenant: admission.identity.peer.tenantName, channelContext)
         case .modelRouted(let routedPath):
             path = routedPath
         }
-        let refused = { (error: OpenAIError) in
+        let refused = { [request] (error: OpenAIError) in
             self.end(admission, stream: false)
             self.refuse(request, error, channelContext)
         }
@@ -231,6 +258,7 @@ final class HTTPConnection: ChannelInboundHandler, RemovableChannelHandler {
         case .failure(let error): return refused(error)
         case .success(let parsed): body = parsed
         }
+        request.model = body.model
         guard context.router.anyServes(body.model) else { return refused(.modelNotFound(body.model)) }
         request.log[metadataKey: "model"] = "\(body.model)"
         let candidates = context.router.candidates(model: body.model, tier: admission.tier, loads: context.board.current)
@@ -244,15 +272,24 @@ final class HTTPConnection: ChannelInboundHandler, RemovableChannelHandler {
         if body.isStream { context.metrics.streamStarted() }
         let exchange = ProxyExchange(
             context: context, identity: admission.identity, tier: admission.tier, path: path, head: request.head,
-            body: body, requestID: request.id, candidates: candidates, log: request.log, client: channelContext
-        ) { [self] outcome in
+            body: body, requestID: request.id, receiptID: request.receiptHeader, candidates: candidates, log: request.log,
+            client: channelContext
+        ) { [self, request] outcome in
             guard case .proxying = state else { return }
             end(admission, stream: admission.isStream)
             charge(request, admission, outcome)
-            // The answer is flushed before the log line is made and written: the client does not
-            // wait for it. (A pipelined request may be begun, and logged, in `finish` already.)
-            finish(outcome.next, request: request, writeEnd: outcome.writeEnd, channelContext)
-            logServed(request, outcome)
+            conclude(
+                request, status: outcome.status, backend: outcome.backend ?? "", modelVersion: outcome.modelVersion,
+                usage: outcome.usage, channelContext
+            ) { [self] in
+                if let error = outcome.gatewayError {
+                    Self.write(error: error, request: request, keepAlive: request.keepAlive, to: channelContext)
+                }
+                // The answer is flushed before the log line is made and written: the client does not
+                // wait for it. (A pipelined request may be begun, and logged, in `finish` already.)
+                finish(outcome.next, request: request, writeEnd: outcome.writeEnd, channelContext)
+                logServed(request, outcome)
+            }
         }
         state = .proxying(request, admission, exchange)
         exchange.start()
@@ -270,6 +307,86 @@ final class HTTPConnection: ChannelInboundHandler, RemovableChannelHandler {
                 tenant: admission.identity.peer.tenantName, tier: request.tierLabel, prompt: usage.prompt,
                 completion: usage.completion
             )
+        }
+    }
+
+    // MARK: Receipts
+
+    /// Hands the request's receipt to the log; nil when the request gets none.
+    private func appendReceipt(
+        _ request: Request, status: UInt, backend: String = "", modelVersion: String = "", usage: TokenUsage? = nil,
+        _ channelContext: ChannelHandlerContext
+    ) -> EventLoopFuture<UInt64>? {
+        guard request.isReceipted, let peer = request.peerKey else { return nil }
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        let receipt = Receipt(
+            id: request.receiptID, session: session,
+            timeMicroseconds: UInt64(now.tv_sec) * 1_000_000 + UInt64(now.tv_nsec / 1000), tenant: request.tenantLabel,
+            peer: peer, model: request.model, modelVersion: modelVersion, tier: request.tierLabel, backend: backend,
+            status: UInt16(clamping: status),
+            usage: usage.map { .init(promptTokens: UInt32(clamping: $0.prompt), completionTokens: UInt32(clamping: $0.completion)) }
+        )
+        return context.receipts.append(receipt, on: channelContext.eventLoop)
+    }
+
+    /// Runs `answer` once the request's receipt is written: only then does the client get the end
+    /// of its answer, so every receipt id a client has seen a whole answer with is in the log.
+    /// When the receipt cannot be written, the connection is closed without that end.
+    private func conclude(
+        _ request: Request, status: UInt, backend: String = "", modelVersion: String = "", usage: TokenUsage? = nil,
+        _ channelContext: ChannelHandlerContext, answer: @escaping () -> Void
+    ) {
+        guard let written = appendReceipt(
+            request, status: status, backend: backend, modelVersion: modelVersion, usage: usage, channelContext
+        ) else {
+            return answer()
+        }
+        state = .concluding
+        // On the connection's event loop, where the future completes too.
+        written.assumeIsolated().whenComplete { [self] result in
+            guard case .concluding = state else { return }  // the client left meanwhile
+            switch result {
+            case .success:
+                answer()
+            case .failure(let error):
+                request.log.warning(
+                    "receipt not written; closing the connection without the answer's end", metadata: ["error": "\(error)"]
+                )
+                state = .done
+                channelContext.close(promise: nil)
+            }
+        }
+    }
+
+    /// Answers `GET /v1/receipts…` (``ReceiptAPI``); a receipt not yet in a checkpoint is waited for.
+    private func answerReceipts(
+        _ route: ReceiptAPI.Route, _ request: Request, tenant: String, _ channelContext: ChannelHandlerContext
+    ) {
+        state = .concluding
+        context.receiptAPI.answer(
+            route, query: ReceiptAPI.query(of: request.head.uri), tenant: tenant, on: channelContext.eventLoop
+        ).assumeIsolated().whenComplete { [self] result in
+            guard case .concluding = state else { return }
+            switch result {
+            case .success(let body):
+                Self.writeJSON(status: .ok, body: body, request: request, keepAlive: request.keepAlive, to: channelContext)
+                request.log.info("request served", metadata: ["http.status": "200"])
+                request.record(200, in: context)
+                finish(.keepAlive, request: request, channelContext)
+            case .failure(let error as OpenAIError):
+                refuse(request, error, channelContext)
+            case .failure(let error):
+                request.log.warning("receipt log unreadable", metadata: ["error": "\(error)"])
+                refuse(
+                    request,
+                    OpenAIError(
+                        status: .internalServerError, message: "The receipt log could not be read; retry shortly.",
+                        type: "server_error", code: "receipt_log_unreadable"
+                    ),
+                    channelContext
+                )
+            }
         }
     }
 
@@ -297,7 +414,7 @@ final class HTTPConnection: ChannelInboundHandler, RemovableChannelHandler {
         let described = context.router.listing(loads: loads).map { entries[$0] }
         request.log.info("request served", metadata: ["http.status": "200", "models": "\(models.count)"])
         Self.writeJSON(
-            status: .ok, body: ModelListing.body(models: models, described: described), requestID: request.id,
+            status: .ok, body: ModelListing.body(models: models, described: described), request: request,
             keepAlive: request.keepAlive, to: channelContext
         )
     }
@@ -334,11 +451,11 @@ final class HTTPConnection: ChannelInboundHandler, RemovableChannelHandler {
     // MARK: Writing the gateway's own answers
 
     static func write(
-        error: OpenAIError, requestID: String, keepAlive: Bool, to channelContext: ChannelHandlerContext,
+        error: OpenAIError, request: Request, keepAlive: Bool, to channelContext: ChannelHandlerContext,
         extraHeaders: HTTPHeaders = [:]
     ) {
         writeJSON(
-            status: error.status, body: error.body, requestID: requestID, keepAlive: keepAlive, to: channelContext,
+            status: error.status, body: error.body, request: request, keepAlive: keepAlive, to: channelContext,
             extraHeaders: extraHeaders
         )
     }
@@ -346,14 +463,15 @@ final class HTTPConnection: ChannelInboundHandler, RemovableChannelHandler {
     /// A JSON response the gateway makes itself (errors, the model listing), but for its end
     /// (see ``finish(_:request:writeEnd:_:)``).
     static func writeJSON(
-        status: HTTPResponseStatus, body bytes: [UInt8], requestID: String, keepAlive: Bool,
+        status: HTTPResponseStatus, body bytes: [UInt8], request: Request, keepAlive: Bool,
         to channelContext: ChannelHandlerContext, extraHeaders: HTTPHeaders = [:]
     ) {
         let body = ByteBuffer(bytes: bytes)
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: "application/json")
         headers.add(name: "Content-Length", value: "\(body.readableBytes)")
-        headers.add(name: "X-Request-Id", value: requestID)
+        headers.add(name: "X-Request-Id", value: request.id)
+        if request.isReceipted { headers.add(name: "X-Receipt-Id", value: request.receiptHeader) }
         headers.add(contentsOf: extraHeaders)
         if !keepAlive { headers.add(name: "Connection", value: "close") }
         channelContext.write(NIOAny(HTTPServerResponsePart.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
@@ -364,18 +482,33 @@ final class HTTPConnection: ChannelInboundHandler, RemovableChannelHandler {
 extension HTTPConnection {
     /// One request as the log and the metrics see it.
     struct Request {
-        let id = RequestID.make()
+        /// The request's random id, which is also its receipt's.
+        let receiptID = RequestID.make()
+        /// `X-Request-Id`: `req_` and the id's hex.
+        let id: String
         let started = ContinuousClock.now
         let head: HTTPRequestHead
         var log: RequestLog
         var tenantLabel = "unknown"
         var tierLabel = "unknown"
+        /// The peer's WireGuard public key, once the peer is known.
+        var peerKey: [UInt8]?
+        /// The model the body named ("" until it is read).
+        var model = ""
+        /// Whether the request gets a receipt (all do but reads of the receipt log, and the 503s
+        /// given while it cannot be written).
+        var isReceipted = true
 
         init(head: HTTPRequestHead, logger: Logger) {
             self.head = head
+            let hex = String(receiptID.description.dropFirst("rcpt_".count))
+            id = "req_" + hex
             log = RequestLog(logger)
             log[metadataKey: "request.id"] = "\(id)"
         }
+
+        /// `X-Receipt-Id`: `rcpt_` and the same hex as the request id.
+        var receiptHeader: String { receiptID.description }
 
         var keepAlive: Bool { head.isKeepAlive }
 

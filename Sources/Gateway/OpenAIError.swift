@@ -100,6 +100,12 @@ public struct OpenAIError: Error, Sendable, Equatable {
         Array("data: ".utf8) + body + Array("\n\n".utf8)
     }
 
+    static let receiptsUnavailable = OpenAIError(
+        status: .serviceUnavailable,
+        message: "The PoP cannot write receipts right now, and serves no request without one; retry shortly.",
+        type: "server_error", code: "receipts_unavailable"
+    )
+
     static func upstreamUnavailable(_ backend: String) -> OpenAIError {
         OpenAIError(
             status: .badGateway, message: "The inference backend did not answer; retry shortly.", type: "server_error",

@@ -20,6 +20,10 @@ final class ProxyExchange: WorkerResponseReceiver {
         /// The priority sent to a worker that schedules by it.
         var priority: Int?
         var usage: TokenUsage?
+        /// The answering backend's revision of the model (`model_revisions`), for the receipt.
+        var modelVersion = ""
+        /// An answer the gateway gives itself (no backend answered), written once the receipt is.
+        var gatewayError: OpenAIError?
         /// From the start of the exchange to the first body byte sent on to the client (a
         /// stream's first token); nil when the worker sent no body.
         var timeToFirstByte: Duration?
@@ -37,6 +41,7 @@ final class ProxyExchange: WorkerResponseReceiver {
     private let head: HTTPRequestHead
     private let body: RequestBody
     private let requestID: String
+    private let receiptID: String
     private var log: RequestLog
     private let client: ChannelHandlerContext
     private let onEnd: (Outcome) -> Void
@@ -59,9 +64,10 @@ final class ProxyExchange: WorkerResponseReceiver {
     /// `onEnd` is called once, when the answer has been passed on in full or the worker failed.
     init(
         context: GatewayContext, identity: RequestIdentity, tier: Tier, path: String, head: HTTPRequestHead,
-        body: RequestBody, requestID: String, candidates: [Int], log: RequestLog, client: ChannelHandlerContext,
-        onEnd: @escaping (Outcome) -> Void
+        body: RequestBody, requestID: String, receiptID: String, candidates: [Int], log: RequestLog,
+        client: ChannelHandlerContext, onEnd: @escaping (Outcome) -> Void
     ) {
+        self.receiptID = receiptID
         self.context = context
         self.identity = identity
         self.tier = tier
@@ -100,8 +106,9 @@ final class ProxyExchange: WorkerResponseReceiver {
     private func tryNextCandidate() {
         guard nextCandidate < candidates.count else {
             let error = OpenAIError.upstreamUnavailable(context.router.backends[candidates[0]].name)
-            HTTPConnection.write(error: error, requestID: requestID, keepAlive: head.isKeepAlive, to: client)
-            return end(Outcome(status: error.status.code, next: .keepAlive))
+            var outcome = Outcome(status: error.status.code, next: .keepAlive)
+            outcome.gatewayError = error
+            return end(outcome)
         }
         let index = candidates[nextCandidate]
         nextCandidate += 1
@@ -172,10 +179,15 @@ final class ProxyExchange: WorkerResponseReceiver {
         log[metadataKey: "backend"] = "\(backend.name)"
 
         var headers = HTTPHeaders()
-        for name in ["Content-Type", "Cache-Control", "Content-Length"] {
+        // Without a length an HTTP/1.1 answer is chunked, so its last bytes are the end the
+        // gateway holds until the receipt is written (HTTPConnection); an HTTP/1.0 client cannot
+        // read chunks and keeps the worker's length.
+        let forwarded = head.version.minor >= 1 ? ["Content-Type", "Cache-Control"] : ["Content-Type", "Cache-Control", "Content-Length"]
+        for name in forwarded {
             if let value = response.headers.first(name: name) { headers.add(name: name, value: value) }
         }
         headers.add(name: "X-Request-Id", value: requestID)
+        headers.add(name: "X-Receipt-Id", value: receiptID)
         if !head.isKeepAlive { headers.add(name: "Connection", value: "close") }
         client.write(
             NIOAny(HTTPServerResponsePart.head(HTTPResponseHead(version: head.version, status: response.status, headers: headers))),
@@ -188,6 +200,7 @@ final class ProxyExchange: WorkerResponseReceiver {
             status: response.status.code, backend: backend.name,
             priority: backend.priorityScheduling ? tier.vllmPriority : nil, next: .keepAlive
         )
+        outcome!.modelVersion = backend.modelRevisions[body.model] ?? ""
     }
 
     /// Each piece is written as it arrives, and flushed when the read that brought it is done

@@ -6,6 +6,8 @@ enum ProxyRoute: Equatable {
     case modelRouted(path: String)
     /// `GET /v1/models`, answered by the gateway from the backends' own listings (``ModelListing``).
     case listModels
+    /// `GET /v1/receipts…`, answered by the gateway from the receipt log (``ReceiptAPI``).
+    case receipts(ReceiptAPI.Route)
 
     static let modelRoutedPaths: Set<String> = [
         "/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/responses",
@@ -25,6 +27,9 @@ enum ProxyRoute: Equatable {
         }
         if path == "/v1/models" {
             return method == .GET ? .success(.listModels) : .failure(.methodNotAllowed(method, path: path))
+        }
+        if let receipts = ReceiptAPI.route(path: path) {
+            return method == .GET ? .success(.receipts(receipts)) : .failure(.methodNotAllowed(method, path: path))
         }
         return .failure(.notFound(path: path))
     }

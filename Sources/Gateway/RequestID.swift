@@ -1,10 +1,12 @@
 import NIOConcurrencyHelpers
+import Receipts
 import Sodium
 
-/// A random request id (128 bits, hex), returned as `X-Request-Id` and used in logs.
+/// Random 128-bit ids: a request's (its receipt's id too: `X-Request-Id` is `req_` and the hex,
+/// `X-Receipt-Id` `rcpt_` and the same hex) and a connection's (its receipts' session).
 enum RequestID {
-    static func make() -> String {
-        "req_" + Hex.encode(reserve.withLockedValue { $0.next() })
+    static func make() -> ReceiptID {
+        ReceiptID(bytes: reserve.withLockedValue { $0.next() })!
     }
 
     /// Ids are drawn from the kernel's random bytes 4 KiB at a time: one `getrandom` per 256

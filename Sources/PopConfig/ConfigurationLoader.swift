@@ -88,13 +88,14 @@ extension PopConfiguration {
             }
             let weights = try readTierWeights(&reader)
             let priorityScheduling = try reader.bool("priority_scheduling") ?? false
+            let modelRevisions = try readModelRevisions(&reader, models: models)
             if priorityScheduling && kind != .vllm {
                 throw reader.error("priority_scheduling", "only vLLM backends schedule by priority; remove it or set kind = \"vllm\"")
             }
             try reader.rejectUnknownKeys()
             backends.append(BackendSettings(
                 name: name, url: url.hasSuffix("/") ? String(url.dropLast()) : url, models: models, kind: kind,
-                tierWeights: weights, priorityScheduling: priorityScheduling
+                tierWeights: weights, priorityScheduling: priorityScheduling, modelRevisions: modelRevisions
             ))
         }
         guard !backends.isEmpty else {
@@ -109,10 +110,11 @@ extension PopConfiguration {
         let limits = try readLimits(try section("limits"))
         let metrics = try readMetrics(top.subtable("metrics"), path: path, locator: locator, wireguard: wireguard)
         let tls = try readTLS(top.subtable("tls"), path: path, locator: locator)
+        let receipts = try readReceipts(try section("receipts"), popName: popName)
         try top.rejectUnknownKeys()
         return PopConfiguration(
             popName: popName, registry: registry, wireguard: wireguard, gateway: gateway, netd: netd, backends: backends,
-            firewall: firewall, limits: limits, metrics: metrics, tls: tls
+            firewall: firewall, limits: limits, metrics: metrics, tls: tls, receipts: receipts
         )
     }
 

@@ -26,6 +26,8 @@ public struct PopConfiguration: Sendable, Equatable {
     public var metrics: MetricsSettings? = nil
     /// `[tls]`: HTTPS inside the tunnel; nil serves plain HTTP.
     public var tls: TLSSettings? = nil
+    /// `[receipts]`: the receipt log.
+    public var receipts = ReceiptSettings(origin: ReceiptSettings.defaultOrigin(popName: "pop"))
 }
 
 /// `[registry]`.
@@ -141,13 +143,15 @@ public struct BackendSettings: Sendable, Equatable {
     /// Whether the worker schedules by priority (vLLM `--scheduling-policy priority`): only then is
     /// the tier's priority sent, as vLLM refuses a priority it does not schedule by.
     public var priorityScheduling = false
+    /// The revision of each model's weights (`model_revisions`), recorded in receipts as the model version.
+    public var modelRevisions: [String: String] = [:]
 
     /// The tier names `tier_weights` may use (the registry's tiers).
     public static let tierNames = ["slow", "medium", "fast", "ludicrous"]
 
     public init(
         name: String, url: String, models: [String], kind: BackendKind = .vllm, tierWeights: [String: Int]? = nil,
-        priorityScheduling: Bool = false
+        priorityScheduling: Bool = false, modelRevisions: [String: String] = [:]
     ) {
         self.name = name
         self.url = url
@@ -155,6 +159,7 @@ public struct BackendSettings: Sendable, Equatable {
         self.kind = kind
         if let tierWeights { self.tierWeights = tierWeights }
         self.priorityScheduling = priorityScheduling
+        self.modelRevisions = modelRevisions
     }
 }
 

@@ -135,3 +135,12 @@ enum LogFiles {
         String(cString: strerror(errno))
     }
 }
+
+/// A small synced write and removal: whether a log directory can be written again after a
+/// failure (a full disk freed, permissions fixed).
+public enum LogProbe {
+    public static func write(_ path: String) throws {
+        try LogFiles.replace(path, with: [UInt8](repeating: 0, count: 4096), sync: true)
+        LogFiles.remove(path)
+    }
+}

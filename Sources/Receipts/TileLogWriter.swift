@@ -34,6 +34,8 @@ public final class TileLogWriter {
     private var madeDirectories: Set<String> = []
     /// Files written since the last checkpoint, fsynced before the next is signed.
     private var unsynced: Set<String> = []
+    /// Full files written by the append under way.
+    private var writtenFull: [String] = []
     private let lockDescriptor: Int32
     /// The latest signed checkpoint.
     public private(set) var checkpoint: SignedCheckpoint
@@ -88,15 +90,23 @@ public final class TileLogWriter {
         let first = state.size
         let bundleIndex = first / UInt64(TilePath.width)
         let newBundle = bundle + entries
-        try writeVersioned(
-            full: TilePath.entryBundle(index: bundleIndex), key: "entries", width: newBundle.count,
-            bytes: EntryBundle.encode(newBundle)
-        )
-        var next = state
-        var fullTiles: [TileState.FullTile] = []
-        for entry in entries { fullTiles += next.append(leafHash: .leaf(entry)) }
-        try writeTiles(of: next, completed: fullTiles)
-        state = next
+        writtenFull = []
+        do {
+            try writeVersioned(
+                full: TilePath.entryBundle(index: bundleIndex), key: "entries", width: newBundle.count,
+                bytes: EntryBundle.encode(newBundle)
+            )
+            var next = state
+            var fullTiles: [TileState.FullTile] = []
+            for entry in entries { fullTiles += next.append(leafHash: .leaf(entry)) }
+            try writeTiles(of: next, completed: fullTiles)
+            state = next
+        } catch {
+            // A full bundle or tile of entries not taken would be read in place of the partial
+            // ones the next append writes.
+            for path in writtenFull { LogFiles.remove(path) }
+            throw error
+        }
         bundle = newBundle.count == TilePath.width ? [] : newBundle
         return first
     }
@@ -152,6 +162,7 @@ public final class TileLogWriter {
         }
         try LogFiles.replace(path, with: bytes, sync: false)
         unsynced.insert(path)
+        if width == TilePath.width { writtenFull.append(path) }
         if let previous = partialPaths[key], previous != path {
             LogFiles.remove(previous)
             if width == TilePath.width || !previous.hasPrefix(parent + "/") {

@@ -3,6 +3,7 @@ import Gateway
 import Logging
 import NIOPosix
 import PopConfig
+import Receipts
 import Registry
 import Sodium
 import ServiceLifecycle
@@ -39,6 +40,16 @@ struct Popgated: AsyncParsableCommand {
         // The first snapshot is loaded before listening, so no peer is ever refused at start.
         try follower.refresh()
         let cacheSalt = CacheSalt(key: try SecretKeyFile.loadOrCreate(configuration.gateway.cacheSaltKeyFile))
+        // Opening the receipt log replays and checks it; a log that does not verify stops popgated.
+        let receiptSettings = configuration.receipts
+        let receipts = try ReceiptLog(
+            directory: receiptSettings.directory,
+            signer: NoteSigner(
+                name: receiptSettings.origin,
+                key: Ed25519PrivateKey(seed: SecretKeyFile.loadOrCreate(receiptSettings.signingKeyFile))
+            ),
+            checkpointInterval: .milliseconds(receiptSettings.checkpointIntervalMilliseconds), logger: logger
+        )
         let workers = try WorkerConnectionPool(backends: configuration.backends, group: MultiThreadedEventLoopGroup.singleton)
         let board = BackendBoard(
             backends: configuration.backends, unhealthyAfter: configuration.gateway.unhealthyAfter,
@@ -52,10 +63,12 @@ struct Popgated: AsyncParsableCommand {
         await monitor.checkAll()
         let server = GatewayServer(
             configuration: configuration, directory: directory, board: board, cacheSalt: cacheSalt, workers: workers,
-            group: MultiThreadedEventLoopGroup.singleton, logger: logger, metrics: metrics, tls: tls
+            receipts: receipts, group: MultiThreadedEventLoopGroup.singleton, logger: logger, metrics: metrics, tls: tls
         )
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
-            .init(service: follower), .init(service: monitor), .init(service: server),
+            // The receipt log before the server: services stop in reverse order, so the last
+            // requests' receipts are written, and a final checkpoint signed, after the listener closes.
+            .init(service: follower), .init(service: monitor), .init(service: receipts), .init(service: server),
         ]
         if let listen = configuration.metrics?.listen {
             // Backend gauges are copied from the board at each scrape: it changes with every request.

@@ -724,7 +724,8 @@ def second_gateway_config(text: str, port: int, *, gateway: Sequence[str] = (), 
     """A copy of a popgate.toml whose [gateway] listens on `port`, with the `gateway` lines added to [gateway]
     (replacing those keys) and `sections` (more TOML tables) appended.
 
-    Its [metrics] section is left out (then popgated serves no metrics): the demo's gateway holds that port.
+    Its [metrics] section is left out (then popgated serves no metrics): the demo's gateway holds that port. So is its
+    [receipts] section: a receipt log has one writer, and SecondGateway gives the second popgated its own.
     """
     replaced = {"listen_port", *(line.split("=", 1)[0].strip() for line in gateway)}
     lines, section, seen = [], None, False
@@ -732,19 +733,24 @@ def second_gateway_config(text: str, port: int, *, gateway: Sequence[str] = (), 
         stripped = line.strip()
         if stripped.startswith("["):
             section = stripped.split("#", 1)[0].strip()
-            if section != "[metrics]":
+            if section not in ("[metrics]", "[receipts]"):
                 lines.append(line)
             if section == "[gateway]":
                 seen = True
                 lines += [f"listen_port = {port}", *gateway]
             continue
         key = stripped.split("=", 1)[0].strip()
-        if section == "[metrics]" or section == "[gateway]" and key in replaced:
+        if section in ("[metrics]", "[receipts]") or section == "[gateway]" and key in replaced:
             continue
         lines.append(line)
     if not seen:
         lines += ["", "[gateway]", f"listen_port = {port}", *gateway]
     return "\n".join(lines) + "\n" + sections
+
+
+def receipts_section(workdir: Path) -> str:
+    """A [receipts] section keeping a gateway's receipt log and signing key under `workdir`."""
+    return (f'\n[receipts]\ndirectory = "{workdir}/receipts"\nsigning_key_file = "{workdir}/keys/receipts.key"\n')
 
 
 class SecondGateway:
@@ -768,7 +774,7 @@ class SecondGateway:
 
     def __enter__(self) -> "SecondGateway":
         self.workdir.mkdir(exist_ok=True)
-        self.config_path.write_text(self.config)
+        self.config_path.write_text(self.config + receipts_section(self.workdir))
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
                 ns_cmd(self.demo.pop_ns, [str(self.demo.bin / "popgated"), "--config", str(self.config_path)]),

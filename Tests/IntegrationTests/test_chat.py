@@ -185,14 +185,25 @@ print(json.dumps(received.decode("latin-1")))
 
 
 def _split_responses(text: str) -> list[tuple[int, str]]:
-    """Content-Length responses one after another: (status, body) each."""
+    """HTTP/1.1 responses one after another, framed by Content-Length or chunked: (status, body) each."""
     responses = []
     while text:
         head, _, rest = text.partition("\r\n\r\n")
         lines = head.split("\r\n")
-        length = int(next(line.split(":", 1)[1] for line in lines[1:] if line.lower().startswith("content-length")))
-        responses.append((int(lines[0].split(" ", 2)[1]), rest[:length]))
-        text = rest[length:]
+        fields = {name.strip().lower(): value.strip() for name, _, value in (line.partition(":") for line in lines[1:])}
+        if fields.get("transfer-encoding") == "chunked":
+            body = ""
+            while True:
+                size_line, _, rest = rest.partition("\r\n")
+                size = int(size_line, 16)
+                body, rest = body + rest[:size], rest[size + 2:]
+                if size == 0:
+                    break
+        else:
+            length = int(fields["content-length"])
+            body, rest = rest[:length], rest[length:]
+        responses.append((int(lines[0].split(" ", 2)[1]), body))
+        text = rest
     return responses
 
 

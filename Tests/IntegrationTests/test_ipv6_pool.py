@@ -71,6 +71,10 @@ cache_salt_key_file = "{WORK}/keys/cache-salt.key"
 [netd]
 run_directory = "{WORK}/run"
 
+[receipts]
+directory = "{WORK}/receipts"
+signing_key_file = "{WORK}/keys/receipts.key"
+
 [firewall]
 uplink_interface = "up0"
 backbone_interface = "bb0"

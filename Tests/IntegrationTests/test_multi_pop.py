@@ -105,6 +105,10 @@ cache_salt_key_file = "{pop.workdir}/keys/cache-salt.key"
 [netd]
 run_directory = "{pop.workdir}/run"
 
+[receipts]
+directory = "{pop.workdir}/receipts"
+signing_key_file = "{pop.workdir}/keys/receipts.key"
+
 [metrics]
 listen = "{METRICS}"
 
