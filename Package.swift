@@ -16,6 +16,7 @@ let package = Package(
         .executable(name: "popnetd", targets: ["popnetd"]),
         .executable(name: "popgated", targets: ["popgated"]),
         .executable(name: "popctl", targets: ["popctl"]),
+        .executable(name: "popaudit", targets: ["popaudit"]),
         .executable(name: "popgate-inference-sim", targets: ["popgate-inference-sim"]),
         .executable(name: "popgate-wgcheck", targets: ["popgate-wgcheck"]),
         .executable(name: "popgate-fwcheck", targets: ["popgate-fwcheck"]),
@@ -93,7 +94,7 @@ let package = Package(
         .target(
             name: "PopCtl",
             dependencies: [
-                "Registry", "PopConfig", "WireGuard", "Sodium", "Addressing", "QRCode",
+                "Registry", "PopConfig", "WireGuard", "Sodium", "Addressing", "QRCode", "Receipts",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: settings
@@ -136,6 +137,11 @@ let package = Package(
         .executableTarget(
             name: "popctl",
             dependencies: ["PopCtl", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: settings
+        ),
+        .executableTarget(
+            name: "popaudit",
+            dependencies: ["Receipts", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: settings
         ),
         .executableTarget(

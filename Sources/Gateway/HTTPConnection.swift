@@ -318,11 +318,8 @@ final class HTTPConnection: ChannelInboundHandler, RemovableChannelHandler {
         _ channelContext: ChannelHandlerContext
     ) -> EventLoopFuture<UInt64>? {
         guard request.isReceipted, let peer = request.peerKey else { return nil }
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
         let receipt = Receipt(
-            id: request.receiptID, session: session,
-            timeMicroseconds: UInt64(now.tv_sec) * 1_000_000 + UInt64(now.tv_nsec / 1000), tenant: request.tenantLabel,
+            id: request.receiptID, session: session, timeMicroseconds: 0 /* stamped by the log */, tenant: request.tenantLabel,
             peer: peer, model: request.model, modelVersion: modelVersion, tier: request.tierLabel, backend: backend,
             status: UInt16(clamping: status),
             usage: usage.map { .init(promptTokens: UInt32(clamping: $0.prompt), completionTokens: UInt32(clamping: $0.completion)) }

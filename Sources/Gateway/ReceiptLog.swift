@@ -36,6 +36,7 @@ public final class ReceiptLog: Service, @unchecked Sendable {
     private var nextWaiter = 0
     private var exited: CheckedContinuation<Void, Never>?
     private var hasExited = false
+    private var lastTime: UInt64 = 0
 
     private struct Pending {
         let entry: [UInt8]
@@ -52,13 +53,16 @@ public final class ReceiptLog: Service, @unchecked Sendable {
     public init(directory: String, signer: NoteSigner, checkpointInterval: Duration, logger: Logger) throws {
         let index = self.index
         var undecodable = 0
+        var lastTime: UInt64 = 0
         writer = try TileLogWriter(directory: directory, signer: signer) { position, entry in
             guard let receipt = try? ReceiptEncoding.decode(entry) else {
                 undecodable += 1
                 return
             }
             index.add([(position, receipt)])
+            lastTime = max(lastTime, receipt.timeMicroseconds)
         }
+        self.lastTime = lastTime
         for repair in writer.repairs { logger.warning("receipt log repaired", metadata: ["repair": "\(repair)"]) }
         if undecodable > 0 {
             logger.warning("receipt log holds entries that are not receipts", metadata: ["entries": "\(undecodable)"])
@@ -84,14 +88,18 @@ public final class ReceiptLog: Service, @unchecked Sendable {
         condition.withLock { latest }
     }
 
-    /// Hands a receipt to the writer; the future gives its index once it is written, or fails
-    /// when it cannot be.
+    /// Hands a receipt to the writer, stamped with the time; the future gives its index once it
+    /// is written, or fails when it cannot be.
     public func append(_ receipt: Receipt, on eventLoop: any EventLoop) -> EventLoopFuture<UInt64> {
         let promise = eventLoop.makePromise(of: UInt64.self)
-        let entry = ReceiptEncoding.encode(receipt)
         let accepted = condition.withLock {
             guard available, !stopping else { return false }
-            pending.append(Pending(entry: entry, receipt: receipt, promise: promise))
+            // Stamped here, in the order entries are queued, so times never go back along the
+            // log (popaudit checks that).
+            var receipt = receipt
+            receipt.timeMicroseconds = max(Self.now(), lastTime)
+            lastTime = receipt.timeMicroseconds
+            pending.append(Pending(entry: ReceiptEncoding.encode(receipt), receipt: receipt, promise: promise))
             condition.signal()
             return true
         }
@@ -120,6 +128,13 @@ public final class ReceiptLog: Service, @unchecked Sendable {
             }
         }
         return promise.futureResult
+    }
+
+    /// Microseconds since the Unix epoch.
+    private static func now() -> UInt64 {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return UInt64(now.tv_sec) * 1_000_000 + UInt64(now.tv_nsec / 1000)
     }
 
     // MARK: The service

@@ -6,14 +6,14 @@ import PopConfig
 public struct Popctl: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "popctl",
-        abstract: "Operate a popgate PoP: tenants, WireGuard peers, API keys and popnetd's status.",
+        abstract: "Operate a popgate PoP: tenants, WireGuard peers, API keys, popnetd's status and the receipt log.",
         discussion: """
             Every subcommand reads popgate.toml from --config PATH, else from $POPGATE_CONFIG, else from \
             /etc/popgate/popgate.toml.
             Exit status: 0 success; 1 the operation was refused or failed (the message on standard error says \
             why and what to do); 2 usage error (an unknown subcommand or option, a missing or invalid argument).
             """,
-        subcommands: [TenantCommand.self, PeerCommand.self, KeyCommand.self, StatusCommand.self]
+        subcommands: [TenantCommand.self, PeerCommand.self, KeyCommand.self, StatusCommand.self, ReceiptsCommand.self]
     )
 
     public init() {}

@@ -268,7 +268,8 @@ def _split_url(url: str) -> tuple[str, int, str]:
     from urllib.parse import urlsplit
 
     parts = urlsplit(url)
-    return parts.hostname or "", parts.port or 80, parts.path or "/"
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return parts.hostname or "", parts.port or 80, target
 
 
 def http_request(
