@@ -189,6 +189,7 @@ public final class ReceiptLog: Service, @unchecked Sendable {
             }
             if stop { break }
         }
+        writer.close()
         condition.withLock {
             hasExited = true
             exited?.resume()

@@ -36,7 +36,7 @@ public final class TileLogWriter {
     private var unsynced: Set<String> = []
     /// Full files written by the append under way.
     private var writtenFull: [String] = []
-    private let lockDescriptor: Int32
+    private var lockDescriptor: Int32
     /// The latest signed checkpoint.
     public private(set) var checkpoint: SignedCheckpoint
     /// Repairs made on open (tiles rewritten, a torn tail cut), for the daemon's log.
@@ -58,7 +58,7 @@ public final class TileLogWriter {
         try LogFiles.makeDirectory(directory)
         lockDescriptor = try LogFiles.open("\(directory)/.lock", O_RDWR | O_CREAT | O_CLOEXEC, mode: 0o640)
         guard flock(lockDescriptor, LOCK_EX | LOCK_NB) == 0 else {
-            close(lockDescriptor)
+            Glibc.close(lockDescriptor)
             throw ReceiptLogError(
                 "the receipt log \(directory) is held by another process (a second popgated?); give each gateway its own receipts.directory"
             )
@@ -67,13 +67,20 @@ public final class TileLogWriter {
         do {
             try recover(onEntry)
         } catch {
-            close(lockDescriptor)
+            Glibc.close(lockDescriptor)
             throw error
         }
     }
 
     deinit {
-        close(lockDescriptor)
+        close()
+    }
+
+    /// Releases the directory's lock: another writer may open the log. Nothing may be appended after.
+    public func close() {
+        guard lockDescriptor >= 0 else { return }
+        Glibc.close(lockDescriptor)
+        lockDescriptor = -1
     }
 
     // MARK: Appending
@@ -87,6 +94,7 @@ public final class TileLogWriter {
     @discardableResult
     public func append(_ entries: [[UInt8]]) throws -> UInt64 {
         precondition(!entries.isEmpty && entries.count <= roomInBundle, "a batch fills at most the rest of one bundle")
+        precondition(lockDescriptor >= 0, "the log is closed")
         let first = state.size
         let bundleIndex = first / UInt64(TilePath.width)
         let newBundle = bundle + entries

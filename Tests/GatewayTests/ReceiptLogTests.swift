@@ -1,0 +1,67 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import Receipts
+import ServiceLifecycle
+import Sodium
+import Testing
+
+@testable import Gateway
+
+@Suite struct ReceiptLogTests {
+    static func receipt(tenant: String, id: UInt64) -> Receipt {
+        Receipt(
+            id: ReceiptID(high: 42, low: id), session: ReceiptID(high: 1, low: 1), timeMicroseconds: 0, tenant: tenant,
+            peer: [UInt8](repeating: 9, count: 32), model: "m", modelVersion: "", tier: "fast", backend: "b",
+            status: 200, usage: .init(promptTokens: 3, completionTokens: 4)
+        )
+    }
+
+    /// Runs `body` with a receipt log in a fresh directory, served by its writer thread, then stops it.
+    static func withLog(
+        _ directory: String, _ signer: NoteSigner, _ body: @Sendable (ReceiptLog) async throws -> Void
+    ) async throws {
+        let log = try ReceiptLog(directory: directory, signer: signer, checkpointInterval: .milliseconds(50), logger: Logger(label: "test"))
+        let group = ServiceGroup(services: [log], logger: Logger(label: "test"))
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            try await body(log)
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+    }
+
+    @Test func receiptsAreServedToTheirTenantOnlyWithAProofAndSurviveARestart() async throws {
+        let directory = NSTemporaryDirectory() + "receipt-log-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let signer = try NoteSigner(name: "test.example/receipts", key: Ed25519PrivateKey())
+        let loop = MultiThreadedEventLoopGroup.singleton.next()
+        try await Self.withLog(directory, signer) { log in
+            let acme = try await log.append(Self.receipt(tenant: "acme", id: 1), on: loop).get()
+            let globex = try await log.append(Self.receipt(tenant: "globex", id: 2), on: loop).get()
+            #expect((acme, globex) == (0, 1))
+            let api = ReceiptAPI(log: log, checkpointWait: .seconds(5))
+            // The owner gets it, with a proof to a checkpoint that covers it (waited for).
+            let body = try await api.answer(
+                .one(ReceiptID(high: 42, low: 1).description), query: [:], tenant: "acme", on: loop
+            ).get()
+            let (receipt, checkpoint) = try ClientProofs.checkReceipt(Data(body), verifier: signer.verifier)
+            #expect(receipt.tenant == "acme" && checkpoint.size >= 1 && receipt.timeMicroseconds > 0)
+            // Another tenant is told it does not exist, as for an unknown id.
+            await #expect(throws: OpenAIError.self) {
+                try await api.answer(.one(ReceiptID(high: 42, low: 1).description), query: [:], tenant: "globex", on: loop).get()
+            }
+            let listed = try await api.answer(.list, query: [:], tenant: "globex", on: loop).get()
+            let ids = try #require(JSONSerialization.jsonObject(with: Data(listed)) as? [String: Any])["data"] as? [[String: Any]]
+            #expect(ids?.map { $0["id"] as? String } == [ReceiptID(high: 42, low: 2).description])
+            #expect(log.isAvailable)
+        }
+        // Stopping signed a final checkpoint of both; reopening replays and indexes them.
+        try await Self.withLog(directory, signer) { log in
+            #expect(log.checkpoint.checkpoint.size == 2)
+            #expect(log.index.locate(ReceiptID(high: 42, low: 2))?.index == 1)
+        }
+        #expect(LogAudit.verify(directory: directory, verifier: signer.verifier).problem == nil)
+    }
+}
