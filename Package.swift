@@ -17,6 +17,7 @@ let package = Package(
         .executable(name: "popgated", targets: ["popgated"]),
         .executable(name: "popctl", targets: ["popctl"]),
         .executable(name: "popaudit", targets: ["popaudit"]),
+        .executable(name: "popgate-receipts-bench", targets: ["popgate-receipts-bench"]),
         .executable(name: "popgate-inference-sim", targets: ["popgate-inference-sim"]),
         .executable(name: "popgate-wgcheck", targets: ["popgate-wgcheck"]),
         .executable(name: "popgate-fwcheck", targets: ["popgate-fwcheck"]),
@@ -159,6 +160,21 @@ let package = Package(
             dependencies: [
                 "WireGuard", "Netlink", "Addressing", "Sodium",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: settings
+        ),
+
+        // Benchmark driver for the receipt log, against SQLite rows as the anchor (Benchmarks/receipts.sh).
+        .executableTarget(
+            name: "popgate-receipts-bench",
+            dependencies: [
+                "Gateway", "Receipts", "Sodium",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: settings
         ),

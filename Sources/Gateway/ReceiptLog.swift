@@ -109,7 +109,7 @@ public final class ReceiptLog: Service, @unchecked Sendable {
 
     /// The first checkpoint whose tree holds entry `index`: at once when the latest does, else
     /// when the next is signed; fails after `timeout`.
-    func checkpoint(covering index: UInt64, on eventLoop: any EventLoop, timeout: TimeAmount) -> EventLoopFuture<SignedCheckpoint> {
+    public func checkpoint(covering index: UInt64, on eventLoop: any EventLoop, timeout: TimeAmount) -> EventLoopFuture<SignedCheckpoint> {
         let promise = eventLoop.makePromise(of: SignedCheckpoint.self)
         let id: Int? = condition.withLock {
             if latest.checkpoint.size > index { return nil }
