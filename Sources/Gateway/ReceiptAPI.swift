@@ -8,7 +8,8 @@ import Receipts
 /// - `GET /v1/receipts/{id}`: one of the tenant's receipts, its index, its inclusion proof and the
 ///   signed checkpoint the proof leads to (waiting for the next checkpoint when the receipt is
 ///   newer than the latest): everything `popaudit check-receipt` needs, offline.
-/// - `GET /v1/receipts?from_index=&from_time=&limit=`: the tenant's receipts in log order.
+/// - `GET /v1/receipts?from_index=&from_time=&limit=`: the tenant's receipts in log order, once a
+///   checkpoint covers them.
 /// - `GET /v1/receipts/checkpoint`: the latest signed checkpoint.
 /// - `GET /v1/receipts/consistency?from=N&to=M`: the proof that the tree of M entries extends the
 ///   tree of N.
@@ -69,13 +70,15 @@ struct ReceiptAPI {
                 code: "invalid_receipt_id"
             )
         }
-        guard let located = log.index.locate(id), located.tenant == tenant,
-              let entry = try log.reader.entry(located.index)
-        else {
+        guard let located = log.index.locate(id), located.tenant == tenant else {
             throw OpenAIError(status: .notFound, message: "No receipt \(id) for this tenant.", code: "receipt_not_found")
         }
         let reader = log.reader
+        // Its bundle and tiles are on disk once a checkpoint covers it.
         return log.checkpoint(covering: located.index, on: eventLoop, timeout: checkpointWait).flatMapThrowing { signed in
+            guard let entry = try reader.entry(located.index) else {
+                throw ReceiptLogError("entry \(located.index) is not in the log's bundles")
+            }
             let size = signed.checkpoint.size
             let proof = try InclusionProof.make(index: located.index, size: size, from: reader)
             return Self.json(ReceiptAnswer(
@@ -96,13 +99,15 @@ struct ReceiptAPI {
         let fromTime = try Self.number(query, "from_time", default: 0)
         let limit = try Self.number(query, "limit", default: 100)
         guard (1...1000).contains(limit) else { throw Self.badParameter("limit", "must be from 1 to 1000") }
+        // Receipts are listed once a checkpoint covers them (within a second): their bundles are on disk then.
+        let signed = log.checkpoint.checkpoint.size
         let found = log.index.entries(
             tenant: tenant, fromIndex: fromIndex, fromTime: fromTime.multipliedReportingOverflow(by: 1_000_000).overflow ? .max : fromTime * 1_000_000,
             limit: Int(limit)
         )
         var bundles: [UInt64: [[UInt8]]] = [:]
         var data: [ListedReceipt] = []
-        for entry in found {
+        for entry in found where entry.index < signed {
             let bundle = entry.index / UInt64(TilePath.width)
             if bundles[bundle] == nil { bundles[bundle] = try log.reader.bundle(bundle) }
             let entries = bundles[bundle]!

@@ -10,8 +10,8 @@ import ServiceLifecycle
 /// A request's receipt is handed over with ``append(_:on:)`` when it ends; the future completes
 /// once the receipt is written (it then survives popgated being killed, see ``TileLogWriter``),
 /// and only then does the client get the end of its answer. A batch is whatever waits when the
-/// writer is free, cut where a bundle of 256 fills: under load batches grow, idle a receipt is
-/// written alone at once. When writing fails (disk full, permissions) the log is marked
+/// writer is free (one `write(2)` to the journal): under load batches grow, idle a receipt is
+/// written alone at once. The tiles are written when a checkpoint is signed. When writing fails (disk full, permissions) the log is marked
 /// unavailable, the gateway answers new requests 503, and the writer probes the directory once
 /// a second until it can write again.
 public final class ReceiptLog: Service, @unchecked Sendable {
@@ -23,6 +23,8 @@ public final class ReceiptLog: Service, @unchecked Sendable {
     public let directory: String
 
     private let writer: TileLogWriter  // the writer thread's alone, after init
+    /// At most this many receipts go into one journal write.
+    private static let largestBatch = 4096
     private let interval: Duration
     private let logger: Logger
 
@@ -171,7 +173,7 @@ public final class ReceiptLog: Service, @unchecked Sendable {
                 if left <= .zero { break }
                 _ = condition.wait(until: Date(timeIntervalSinceNow: Double(left.components.seconds) + Double(left.components.attoseconds) * 1e-18))
             }
-            let batch = Array(pending.prefix(writer.roomInBundle))
+            let batch = Array(pending.prefix(Self.largestBatch))
             pending.removeFirst(batch.count)
             let stop = stopping && pending.isEmpty
             let isAvailable = available

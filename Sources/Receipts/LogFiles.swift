@@ -113,7 +113,7 @@ enum LogFiles {
         }
     }
 
-    private static func writeAll(_ fd: Int32, _ bytes: [UInt8], path: String) throws(ReceiptLogError) {
+    static func writeAll(_ fd: Int32, _ bytes: [UInt8], path: String) throws(ReceiptLogError) {
         var offset = 0
         while offset < bytes.count {
             let count = bytes[offset...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }

@@ -7,40 +7,46 @@ import Glibc
 /// Appends entries to a c2sp.org/tlog-tiles log in a directory and signs its checkpoints.
 ///
 /// Layout: `tile/entries/…` (entry bundles), `tile/<level>/…` (hash tiles), `checkpoint` (the
-/// latest signed checkpoint) and `checkpoints.log` (every checkpoint signed, appended in order).
+/// latest signed checkpoint), `checkpoints.log` (every checkpoint signed, appended in order), and
+/// `journal` (the entries appended since the last checkpoint).
 ///
 /// Durability, in two steps:
-/// 1. ``append(_:)`` writes the new entries' bundle and the hash tiles they change (each to a
-///    temporary name, then renamed). When it returns, the entries survive the process being
-///    killed: they are in the kernel's page cache.
-/// 2. ``signCheckpoint()`` first fsyncs every file written since the last one, then signs the new size and
-///    appends the note to `checkpoints.log` (fsynced) before replacing `checkpoint`. A signed
-///    checkpoint therefore never covers an entry that a power loss could take.
+/// 1. ``append(_:)`` writes the entries to the journal, in one `write(2)`. When it returns they
+///    survive the process being killed: they are in the kernel's page cache.
+/// 2. ``signCheckpoint()`` writes the bundles and tiles of everything appended since the last
+///    checkpoint, fsyncs them, signs the new size, appends the note to `checkpoints.log` (fsynced)
+///    and replaces `checkpoint`; only then is the journal started afresh. A signed checkpoint
+///    never covers an entry that a power loss could take, and the tiles, read by the receipt API
+///    and copied by exports, are written a few times a second rather than for every batch.
 ///
-/// On open, the log is replayed from its entries: every full tile is checked against the
-/// entries (and rewritten when missing or wrong), the tree is checked against the latest
-/// checkpoint, a torn `checkpoints.log` tail is cut off, and entries written after the last
-/// checkpoint are kept and signed. Not thread-safe: one writer thread owns it, and an exclusive
-/// lock on `DIR/.lock` keeps a second process out.
+/// On open, the log is replayed from its bundles and then the journal: every full tile is checked
+/// against the entries (and rewritten when missing or wrong), the tree is checked against the
+/// latest checkpoint, a torn tail of `checkpoints.log` or of the journal is cut off, and entries
+/// journaled after the last checkpoint are kept and signed. Not thread-safe: one writer thread
+/// owns it, and an exclusive lock on `DIR/.lock` keeps a second process out.
 public final class TileLogWriter {
     public let directory: String
     private let signer: NoteSigner
     private let reader: TileLogReader
+    /// Every entry appended, published or not.
     private var state = TileState()
     /// The entries of the bundle being filled.
     private var bundle: [[UInt8]] = []
+    /// Bundles and tiles completed since the last publication, to be written by the next.
+    private var completedBundles: [(index: UInt64, entries: [[UInt8]])] = []
+    private var completedTiles: [TileState.FullTile] = []
     /// The partial files last written, removed when a wider one replaces them.
     private var partialPaths: [String: String] = [:]
     private var madeDirectories: Set<String> = []
-    /// Files written since the last checkpoint, fsynced before the next is signed.
-    private var unsynced: Set<String> = []
-    /// Full files written by the append under way.
-    private var writtenFull: [String] = []
     private var lockDescriptor: Int32
+    private var journal: Int32 = -1
+    private var journalLength = 0
     /// The latest signed checkpoint.
     public private(set) var checkpoint: SignedCheckpoint
     /// Repairs made on open (tiles rewritten, a torn tail cut), for the daemon's log.
     public private(set) var repairs: [String] = []
+
+    static let journalName = "journal"
 
     /// The number of entries.
     public var size: UInt64 { state.size }
@@ -67,7 +73,7 @@ public final class TileLogWriter {
         do {
             try recover(onEntry)
         } catch {
-            Glibc.close(lockDescriptor)
+            close()
             throw error
         }
     }
@@ -76,8 +82,11 @@ public final class TileLogWriter {
         close()
     }
 
-    /// Releases the directory's lock: another writer may open the log. Nothing may be appended after.
+    /// Releases the journal and the directory's lock: another writer may open the log. Nothing
+    /// may be appended after.
     public func close() {
+        if journal >= 0 { Glibc.close(journal) }
+        journal = -1
         guard lockDescriptor >= 0 else { return }
         Glibc.close(lockDescriptor)
         lockDescriptor = -1
@@ -85,51 +94,72 @@ public final class TileLogWriter {
 
     // MARK: Appending
 
-    /// How many entries fit before the bundle being filled is full: a batch never spans two
-    /// bundles, so each append writes one bundle file.
-    public var roomInBundle: Int { TilePath.width - bundle.count }
-
-    /// Appends `entries` (at most ``roomInBundle``); returns the index of the first. On a throw
-    /// nothing changed in memory, and the next append writes the same files again.
+    /// Appends `entries` to the journal; returns the index of the first. On a throw nothing changed.
     @discardableResult
     public func append(_ entries: [[UInt8]]) throws -> UInt64 {
-        precondition(!entries.isEmpty && entries.count <= roomInBundle, "a batch fills at most the rest of one bundle")
-        precondition(lockDescriptor >= 0, "the log is closed")
-        let first = state.size
-        let bundleIndex = first / UInt64(TilePath.width)
-        let newBundle = bundle + entries
-        writtenFull = []
+        precondition(journal >= 0, "the log is closed")
+        let bytes = EntryBundle.encode(entries)
         do {
-            try writeVersioned(
-                full: TilePath.entryBundle(index: bundleIndex), key: "entries", width: newBundle.count,
-                bytes: EntryBundle.encode(newBundle)
-            )
-            var next = state
-            var fullTiles: [TileState.FullTile] = []
-            for entry in entries { fullTiles += next.append(leafHash: .leaf(entry)) }
-            try writeTiles(of: next, completed: fullTiles)
-            state = next
+            try LogFiles.writeAll(journal, bytes, path: journalPath)
         } catch {
-            // A full bundle or tile of entries not taken would be read in place of the partial
-            // ones the next append writes.
-            for path in writtenFull { LogFiles.remove(path) }
+            // A record cut short would sit in front of the next append's: cut it off.
+            _ = ftruncate(journal, off_t(journalLength))
             throw error
         }
-        bundle = newBundle.count == TilePath.width ? [] : newBundle
+        journalLength += bytes.count
+        let first = state.size
+        for entry in entries { take(entry) }
         return first
     }
 
-    /// Signs a checkpoint of the current size once everything written is on disk; a no-op when
-    /// the latest checkpoint already has this size.
+    /// Adds an entry to the tree in memory, noting the bundle and tiles it completes.
+    private func take(_ entry: [UInt8]) {
+        completedTiles += state.append(leafHash: .leaf(entry))
+        bundle.append(entry)
+        if bundle.count == TilePath.width {
+            completedBundles.append((state.size / UInt64(TilePath.width) - 1, bundle))
+            bundle = []
+        }
+    }
+
+    /// Publishes everything appended and signs a checkpoint of it; a no-op when the latest
+    /// checkpoint already has this size.
     @discardableResult
     public func signCheckpoint() throws -> Bool {
         guard checkpoint.checkpoint.size != state.size else { return false }
-        try LogFiles.sync(files: unsynced)
-        unsynced.removeAll(keepingCapacity: true)
+        var written: Set<String> = []
+        for (index, entries) in completedBundles {
+            written.insert(try writeVersioned(
+                full: TilePath.entryBundle(index: index), key: "entries", width: TilePath.width,
+                bytes: EntryBundle.encode(entries)
+            ))
+        }
+        if !bundle.isEmpty {
+            written.insert(try writeVersioned(
+                full: TilePath.entryBundle(index: state.size / UInt64(TilePath.width)), key: "entries",
+                width: bundle.count, bytes: EntryBundle.encode(bundle)
+            ))
+        }
+        for tile in completedTiles {
+            written.insert(try writeVersioned(
+                full: TilePath.hashTile(level: tile.level, index: tile.index), key: "tile/\(tile.level)",
+                width: TilePath.width, bytes: HashTile.encode(tile.hashes)
+            ))
+        }
+        for level in state.partial.indices where !state.partial[level].isEmpty {
+            written.insert(try writeVersioned(
+                full: TilePath.hashTile(level: level, index: state.counts[level] / UInt64(TilePath.width)),
+                key: "tile/\(level)", width: state.partial[level].count, bytes: HashTile.encode(state.partial[level])
+            ))
+        }
+        try LogFiles.sync(files: written)
         let signed = try SignedCheckpoint(
             signing: Checkpoint(origin: signer.name, size: state.size, root: state.root), with: signer
         )
         try publish(signed)
+        completedBundles = []
+        completedTiles = []
+        try startJournal()
         return true
     }
 
@@ -138,29 +168,27 @@ public final class TileLogWriter {
         // copies its last note into `checkpoint`, never the other way round.
         try LogFiles.append("\(directory)/\(CheckpointLog.fileName)", Array(signed.note.utf8))
         try LogFiles.replace("\(directory)/checkpoint", with: Array(signed.note.utf8), sync: true)
+        try LogFiles.sync(files: ["\(directory)/checkpoint"])
         checkpoint = signed
     }
 
-    private func writeTiles(of next: TileState, completed: [TileState.FullTile]) throws {
-        for tile in completed {
-            try writeVersioned(
-                full: TilePath.hashTile(level: tile.level, index: tile.index), key: "tile/\(tile.level)",
-                width: TilePath.width, bytes: HashTile.encode(tile.hashes)
-            )
-        }
-        for level in next.partial.indices where !next.partial[level].isEmpty {
-            let index = next.counts[level] / UInt64(TilePath.width)
-            let width = next.partial[level].count
-            guard level >= state.partial.count || state.partial[level] != next.partial[level] else { continue }
-            try writeVersioned(
-                full: TilePath.hashTile(level: level, index: index), key: "tile/\(level)", width: width,
-                bytes: HashTile.encode(next.partial[level])
-            )
-        }
+    private var journalPath: String { "\(directory)/\(Self.journalName)" }
+
+    /// A new, empty journal whose entries start at the current size (everything before is in
+    /// the bundles, on disk).
+    private func startJournal() throws {
+        var header: [UInt8] = []
+        withUnsafeBytes(of: state.size.bigEndian) { header += $0 }
+        try LogFiles.replace(journalPath, with: header, sync: true)
+        let fd = try LogFiles.open(journalPath, O_WRONLY | O_APPEND | O_CLOEXEC, mode: 0)
+        if journal >= 0 { Glibc.close(journal) }
+        journal = fd
+        journalLength = header.count
     }
 
-    /// Writes a tile or bundle (full when `width` is 256), then removes the partial one it replaces.
-    private func writeVersioned(full: String, key: String, width: Int, bytes: [UInt8]) throws {
+    /// Writes a tile or bundle (full when `width` is 256), then removes the partial one it
+    /// replaces; returns the path written.
+    private func writeVersioned(full: String, key: String, width: Int, bytes: [UInt8]) throws -> String {
         let relative = width == TilePath.width ? full : "\(TilePath.partialDirectory(of: full))/\(width)"
         let path = "\(directory)/\(relative)"
         let parent = (path as NSString).deletingLastPathComponent
@@ -169,17 +197,19 @@ public final class TileLogWriter {
             madeDirectories.insert(parent)
         }
         try LogFiles.replace(path, with: bytes, sync: false)
-        unsynced.insert(path)
-        if width == TilePath.width { writtenFull.append(path) }
-        if let previous = partialPaths[key], previous != path {
+        if let previous = partialPaths[key], previous != path,
+           width == TilePath.width ? previous.hasPrefix(TilePath.partialDirectory(of: "\(directory)/\(full)") + "/") : true
+        {
             LogFiles.remove(previous)
-            if width == TilePath.width || !previous.hasPrefix(parent + "/") {
-                let previousParent = (previous as NSString).deletingLastPathComponent
+            let previousParent = (previous as NSString).deletingLastPathComponent
+            if previousParent != parent {
                 LogFiles.remove(previousParent)
                 madeDirectories.remove(previousParent)
             }
+            partialPaths[key] = nil
         }
-        partialPaths[key] = width == TilePath.width ? nil : path
+        if width != TilePath.width { partialPaths[key] = path }
+        return path
     }
 
     // MARK: Recovery
@@ -203,16 +233,17 @@ public final class TileLogWriter {
                 }
             }
         }
-        // Replay every entry, checking the full tiles on the way.
         var rootAtLatest: TreeHash? = latest?.checkpoint.size == 0 ? .empty : nil
+        func replay(_ entry: [UInt8]) throws {
+            try onEntry(state.size, entry)
+            for tile in state.append(leafHash: .leaf(entry)) { try checkTile(tile) }
+            if state.size == latest?.checkpoint.size { rootAtLatest = state.root }
+        }
+        // The bundles, checking the full tiles on the way.
         var bundleIndex: UInt64 = 0
         while true {
             let entries = try reader.bundle(bundleIndex)
-            for entry in entries {
-                try onEntry(state.size, entry)
-                for tile in state.append(leafHash: .leaf(entry)) { try checkTile(tile) }
-                if state.size == latest?.checkpoint.size { rootAtLatest = state.root }
-            }
+            for entry in entries { try replay(entry) }
             guard entries.count == TilePath.width else {
                 bundle = entries
                 break
@@ -221,6 +252,13 @@ public final class TileLogWriter {
         }
         removeStrayBundles(after: bundleIndex)
         removeStaleTiles()
+        // Then what the journal holds past them.
+        for entry in try journalEntries(after: state.size) {
+            try onEntry(state.size, entry)
+            take(entry)
+            if state.size == latest?.checkpoint.size { rootAtLatest = state.root }
+        }
+        LogFiles.remove("\(journalPath).tmp")
         if let latest {
             guard state.size >= latest.checkpoint.size else {
                 throw ReceiptLogError(
@@ -237,25 +275,64 @@ public final class TileLogWriter {
                 try LogFiles.replace("\(directory)/checkpoint", with: Array(latest.note.utf8), sync: true)
                 repairs.append("rewrote checkpoint from the last note of checkpoints.log")
             }
-        }
-        // The partial tiles of the current size, rewritten whatever was there.
-        var empty = TileState()
-        swap(&empty, &state)
-        let recovered = empty
-        try writeTiles(of: recovered, completed: [])
-        state = recovered
-        if !bundle.isEmpty {
-            partialPaths["entries"] = "\(directory)/\(TilePath.partialDirectory(of: TilePath.entryBundle(index: bundleIndex)))/\(bundle.count)"
-        }
-        if latest == nil {
-            try LogFiles.sync(files: unsynced)
-            unsynced.removeAll()
-            try publish(
-                try SignedCheckpoint(signing: Checkpoint(origin: signer.name, size: state.size, root: state.root), with: signer)
-            )
+            if state.size == latest.checkpoint.size {
+                // Nothing to sign; the partial files of this size are rewritten whatever was there.
+                try rewritePartials()
+                try startJournal()
+            } else {
+                try signCheckpoint()
+            }
+        } else if state.size == 0 {
+            // A new log: its first checkpoint is of the empty tree.
+            try publish(checkpoint)
+            try startJournal()
         } else {
+            // Entries but never a checkpoint (a crash before the first): they are signed now.
+            try rewritePartials()
             try signCheckpoint()
         }
+    }
+
+    /// The entries of the journal at or past index `from`; a record cut short by a crash is cut off.
+    private func journalEntries(after from: UInt64) throws -> [[UInt8]] {
+        guard let bytes = try LogFiles.read(journalPath), bytes.count >= 8 else { return [] }
+        let base = bytes[0..<8].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        guard base <= from else {
+            throw ReceiptLogError(
+                "the receipt log \(directory) lacks entries \(from) to \(base - 1): its bundles end before its journal begins; run popaudit verify on it"
+            )
+        }
+        var entries: [[UInt8]] = []
+        var offset = 8
+        while offset + 2 <= bytes.count {
+            let count = Int(bytes[offset]) << 8 | Int(bytes[offset + 1])
+            guard offset + 2 + count <= bytes.count else { break }
+            entries.append(Array(bytes[(offset + 2)..<(offset + 2 + count)]))
+            offset += 2 + count
+        }
+        if offset < bytes.count {
+            try LogFiles.truncate(journalPath, to: offset)
+            repairs.append("cut a torn entry of \(bytes.count - offset) bytes from the end of the journal")
+        }
+        return Array(entries.dropFirst(Int(from - base)))
+    }
+
+    /// The partial bundle and tiles of the current size, written anew.
+    private func rewritePartials() throws {
+        var written: Set<String> = []
+        if !bundle.isEmpty {
+            written.insert(try writeVersioned(
+                full: TilePath.entryBundle(index: state.size / UInt64(TilePath.width)), key: "entries",
+                width: bundle.count, bytes: EntryBundle.encode(bundle)
+            ))
+        }
+        for level in state.partial.indices where !state.partial[level].isEmpty {
+            written.insert(try writeVersioned(
+                full: TilePath.hashTile(level: level, index: state.counts[level] / UInt64(TilePath.width)),
+                key: "tile/\(level)", width: state.partial[level].count, bytes: HashTile.encode(state.partial[level])
+            ))
+        }
+        try LogFiles.sync(files: written)
     }
 
     private func checkTile(_ tile: TileState.FullTile) throws {
@@ -263,8 +340,7 @@ public final class TileLogWriter {
         let expected = HashTile.encode(tile.hashes)
         guard try LogFiles.read(path) != expected else { return }
         try LogFiles.makeDirectory((path as NSString).deletingLastPathComponent)
-        try LogFiles.replace(path, with: expected, sync: false)
-        unsynced.insert(path)
+        try LogFiles.replace(path, with: expected, sync: true)
         repairs.append("rewrote tile \(tile.level)/\(tile.index) from the entries")
     }
 
@@ -294,6 +370,6 @@ public final class TileLogWriter {
             LogFiles.remove("\(partials)/\(name)")
             repairs.append("removed the torn or stale partial bundle \(partials)/\(name)")
         }
-        // Tiles of the previous partial widths are replaced by `writeTiles` on the first append.
+        if !bundle.isEmpty { partialPaths["entries"] = "\(partials)/\(bundle.count)" }
     }
 }

@@ -22,7 +22,7 @@ import Testing
         var written = 0
         for size in sizes + [entries.count] where size > written {
             while written < size {
-                let count = min(log.roomInBundle, size - written)
+                let count = min(100, size - written)
                 try log.append(Array(entries[written..<(written + count)]))
                 written += count
             }

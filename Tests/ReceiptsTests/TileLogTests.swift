@@ -20,7 +20,7 @@ import Testing
         var next = start
         var batch = 1
         while next < start + count {
-            let size = min(batch, log.roomInBundle, start + count - next)
+            let size = min(batch, start + count - next)
             try log.append((next..<(next + size)).map(entry))
             next += size
             batch = batch % 37 + 3
@@ -126,5 +126,34 @@ import Testing
         let log = try TileLogWriter(directory: directory, signer: Self.signer)
         #expect(log.repairs.contains("rewrote tile 0/1 from the entries"))
         #expect(try LogFiles.read(tile) == original)
+    }
+
+    @Test func aTornJournalTailIsCutAndAJournalOverlappingTheBundlesIsRead() throws {
+        let directory = Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let journal = "\(directory)/journal"
+        var oldJournal: [UInt8] = []
+        do {
+            let log = try TileLogWriter(directory: directory, signer: Self.signer)
+            try Self.fill(log, from: 0, count: 10)
+            oldJournal = try LogFiles.read(journal)!
+            try log.signCheckpoint()
+            try Self.fill(log, from: 10, count: 5)
+        }
+        // A crash mid-write: half a record at the end.
+        try LogFiles.append(journal, [0, 40, 1, 2, 3])
+        var log = try TileLogWriter(directory: directory, signer: Self.signer)
+        #expect(log.repairs.contains { $0.contains("torn entry of 5 bytes") })
+        #expect(log.size == 15 && log.checkpoint.checkpoint.size == 15)
+        log.close()
+        // A crash after a checkpoint but before the journal was started afresh: the journal still
+        // begins at 0, with entries the bundles hold too.
+        try LogFiles.replace(journal, with: oldJournal, sync: false)
+        log = try TileLogWriter(directory: directory, signer: Self.signer)
+        #expect(log.size == 15)
+        try Self.fill(log, from: 15, count: 300)
+        try log.signCheckpoint()
+        #expect(log.checkpoint.checkpoint.root == (try MemoryTree(entries: (0..<315).map(Self.entry)).root(size: 315)))
+        #expect(LogAudit.verify(directory: directory, verifier: Self.signer.verifier).problem?.contains("is not a receipt") == true)
     }
 }
