@@ -216,6 +216,11 @@ cache_salt_key_file = "$dir/keys/cache-salt.key"
 [netd]
 run_directory = "$dir/run"
 
+# Every request gets a receipt, as in production: the log is on the same disk as the rest of $dir.
+[receipts]
+directory = "$dir/state/receipts"
+signing_key_file = "$dir/keys/receipts.key"
+
 [firewall]
 enabled = false
 

@@ -19,6 +19,9 @@ public final class GatewayMetrics: Sendable {
     private let registry = PrometheusCollectorRegistry()
     private let activeStreams: Gauge
     private let registryDegraded: Gauge
+    private let receiptsAvailable: Gauge
+    private let receiptsWritten: Gauge
+    private let receiptsCheckpointed: Gauge
     private let requests = SeriesCache<RequestSeries, Counter>()
     private let latencies = SeriesCache<LatencySeries, (duration: DurationHistogram, firstToken: DurationHistogram)>()
     private let tokens = SeriesCache<TenantTier, (prompt: Counter, completion: Counter)>()
@@ -37,7 +40,24 @@ public final class GatewayMetrics: Sendable {
                 "1 while the registry database cannot be read and the last snapshot is served (fail static)."
             )
         )
+        receiptsAvailable = registry.makeGauge(
+            descriptor: family("popgate_receipts_available", "1 while receipts can be written; 0 while requests get 503.")
+        )
+        receiptsWritten = registry.makeGauge(
+            descriptor: family("popgate_receipts_written", "Receipts in the log, signed or not yet.")
+        )
+        receiptsCheckpointed = registry.makeGauge(
+            descriptor: family("popgate_receipts_checkpoint_size", "Receipts covered by the latest signed checkpoint.")
+        )
         for reason in SilentCloseReason.allCases { _ = silentCloseCounter(reason) }
+    }
+
+    /// The receipt log's state, copied at each scrape.
+    public func observe(_ receipts: ReceiptLog) {
+        let state = receipts.state
+        receiptsAvailable.set(Double(state.available ? 1 : 0))
+        receiptsWritten.set(Double(state.written))
+        receiptsCheckpointed.set(Double(state.checkpointed))
     }
 
     /// The registry became unreadable (`degraded`) or readable again.

@@ -39,6 +39,7 @@ public final class ReceiptLog: Service, @unchecked Sendable {
     private var exited: CheckedContinuation<Void, Never>?
     private var hasExited = false
     private var lastTime: UInt64 = 0
+    private var written: UInt64 = 0
 
     private struct Pending {
         let entry: [UInt8]
@@ -65,6 +66,7 @@ public final class ReceiptLog: Service, @unchecked Sendable {
             lastTime = max(lastTime, receipt.timeMicroseconds)
         }
         self.lastTime = lastTime
+        written = writer.size
         for repair in writer.repairs { logger.warning("receipt log repaired", metadata: ["repair": "\(repair)"]) }
         if undecodable > 0 {
             logger.warning("receipt log holds entries that are not receipts", metadata: ["entries": "\(undecodable)"])
@@ -83,6 +85,11 @@ public final class ReceiptLog: Service, @unchecked Sendable {
     /// Whether receipts can be written now; while not, new requests are refused with 503.
     public var isAvailable: Bool {
         condition.withLock { available }
+    }
+
+    /// For the metrics: whether receipts can be written, how many are, how many are signed.
+    public var state: (available: Bool, written: UInt64, checkpointed: UInt64) {
+        condition.withLock { (available, written, latest.checkpoint.size) }
     }
 
     /// The latest signed checkpoint.
@@ -203,6 +210,7 @@ public final class ReceiptLog: Service, @unchecked Sendable {
         do {
             let first = try writer.append(batch.map(\.entry))
             index.add(batch.enumerated().map { (first + UInt64($0.offset), $0.element.receipt) })
+            condition.withLock { written = first + UInt64(batch.count) }
             for (offset, item) in batch.enumerated() { item.promise.succeed(first + UInt64(offset)) }
         } catch {
             markUnavailable(error)

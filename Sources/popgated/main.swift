@@ -75,7 +75,11 @@ struct Popgated: AsyncParsableCommand {
             let backends = configuration.backends
             services.append(.init(service: MetricsServer(
                 listen: listen, group: MultiThreadedEventLoopGroup.singleton, logger: logger,
-                render: { metrics.observe(board, backends: backends); return metrics.render() }
+                render: {
+                    metrics.observe(board, backends: backends)
+                    metrics.observe(receipts)
+                    return metrics.render()
+                }
             )))
         }
         let group = ServiceGroup(

@@ -233,6 +233,18 @@ def test_a_newer_checkpoint_extends_the_one_a_client_kept(demo: Demo, workdir: P
     assert result.returncode == 2 and "verifier key" in result.stderr, describe(result)
 
 
+def _gauge(text: str, name: str) -> float:
+    return float(next(line.split()[1] for line in text.splitlines() if line.startswith(name + " ")))
+
+
+def test_the_operator_sees_the_log_in_the_metrics(demo: Demo) -> None:
+    assert chat(demo.client_ns, demo, MESSAGES, max_tokens=1).status == 200
+    signed = get(demo, "/v1/receipts/checkpoint")["tree_size"]
+    metrics = http_request(demo.env["OPS_NS"], "GET", demo.env["METRICS_URL"], timeout=5).body.decode()
+    assert _gauge(metrics, "popgate_receipts_available") == 1
+    assert _gauge(metrics, "popgate_receipts_written") >= _gauge(metrics, "popgate_receipts_checkpoint_size") >= signed
+
+
 def test_no_prompt_reaches_the_receipts_or_the_logs(demo: Demo) -> None:
     canary = f"canary-{uuid.uuid4().hex}"
     messages = [{"role": "user", "content": f"Remember {canary}."}]
