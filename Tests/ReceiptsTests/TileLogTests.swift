@@ -15,7 +15,17 @@ import Testing
 
     static func entry(_ index: Int) -> [UInt8] { Array("receipt \(index)".utf8) }
 
-    /// Appends `count` entries in batches of varying sizes, as the gateway's writer cuts them.
+    /// A log of `count` entries under a checkpoint, closed again; the caller removes the directory.
+    static func signedLog(count: Int) throws -> String {
+        let directory = temporaryDirectory()
+        let log = try TileLogWriter(directory: directory, signer: signer)
+        try fill(log, from: 0, count: count)
+        try log.signCheckpoint()
+        log.close()
+        return directory
+    }
+
+    /// Appends `count` entries in batches of varying sizes, as the gateway's writer takes them.
     static func fill(_ log: TileLogWriter, from start: Int, count: Int) throws {
         var next = start
         var batch = 1
@@ -78,14 +88,9 @@ import Testing
         #expect(notes.map { try! SignedCheckpoint(note: $0, verifier: Self.signer.verifier).checkpoint.size } == [0, 300, 320, 420])
     }
 
-    @Test func aTornCheckpointTailIsCutAndAnAlteredEntryStopsTheStart() throws {
-        let directory = Self.temporaryDirectory()
+    @Test func aTornCheckpointTailIsCut() throws {
+        let directory = try Self.signedLog(count: 10)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        do {
-            let log = try TileLogWriter(directory: directory, signer: Self.signer)
-            try Self.fill(log, from: 0, count: 10)
-            try log.signCheckpoint()
-        }
         let logPath = "\(directory)/checkpoints.log"
         let whole = try LogFiles.read(logPath)!
         try LogFiles.append(logPath, Array("test.example/log\n11\n".utf8))
@@ -98,13 +103,8 @@ import Testing
     }
 
     @Test func anAlteredEntryStopsTheStart() throws {
-        let directory = Self.temporaryDirectory()
+        let directory = try Self.signedLog(count: 300)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        do {
-            let log = try TileLogWriter(directory: directory, signer: Self.signer)
-            try Self.fill(log, from: 0, count: 300)
-            try log.signCheckpoint()
-        }
         let bundle = "\(directory)/tile/entries/000"
         var bytes = try LogFiles.read(bundle)!
         bytes[5] ^= 1
@@ -113,13 +113,8 @@ import Testing
     }
 
     @Test func aMissingOrWrongTileIsRewrittenFromTheEntries() throws {
-        let directory = Self.temporaryDirectory()
+        let directory = try Self.signedLog(count: 600)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        do {
-            let log = try TileLogWriter(directory: directory, signer: Self.signer)
-            try Self.fill(log, from: 0, count: 600)
-            try log.signCheckpoint()
-        }
         let tile = "\(directory)/tile/0/001"
         let original = try LogFiles.read(tile)!
         try FileManager.default.removeItem(atPath: tile)
