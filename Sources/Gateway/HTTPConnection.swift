@@ -249,7 +249,8 @@ final class HTTPConnection: ChannelInboundHandler, RemovableChannelHandler {
         case .modelRouted(let routedPath):
             path = routedPath
         }
-        let refused = { [request] (error: OpenAIError) in
+        // Captures `request` by reference: a refusal's receipt names the model once it is read.
+        let refused = { (error: OpenAIError) in
             self.end(admission, stream: false)
             self.refuse(request, error, channelContext)
         }

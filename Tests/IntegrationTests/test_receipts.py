@@ -103,6 +103,12 @@ def test_refused_and_streamed_requests_get_receipts_too(demo: Demo) -> None:
     assert missing.status == 404
     assert get(demo, f"/v1/receipts/{missing.header('X-Receipt-Id')}")["receipt"]["status"] == 404
 
+    unknown_model = http_request(demo.client_ns, "POST", demo.api_url + "/v1/chat/completions",
+                                 headers=bearer(demo.api_key), json_body={"model": "no-such-model", "messages": MESSAGES})
+    assert unknown_model.status == 404
+    receipt = get(demo, f"/v1/receipts/{unknown_model.header('X-Receipt-Id')}")["receipt"]
+    assert (receipt["status"], receipt["model"], receipt["backend"], receipt["usage"]) == (404, "no-such-model", "", None)
+
     stream = stream_chat(demo.client_ns, demo.api_url, demo.api_key,
                          {"model": demo.model, "messages": MESSAGES, "max_tokens": 4, "stream": True,
                           "stream_options": {"include_usage": True}})
