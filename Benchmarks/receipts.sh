@@ -2,7 +2,7 @@
 # Benchmark: popgated's receipt log (Gateway's ReceiptLog: the writer thread, journal, tiles and signed
 # checkpoints, on this machine's disk) against the anchor, the same receipts as rows of an SQLite table
 # (WAL, synchronous=NORMAL), in one run (issue 6). Prints medians of RUNS runs and log/SQLite ratios of:
-#   - receipts appended per second, sustained (4 event loops, 256 in flight each; SQLite: 256 rows per commit)
+#   - receipts appended per second, sustained (4 threads appending; SQLite: 256 rows per commit)
 #   - the time until one receipt is written, one in flight (SQLite: a one-row commit)
 #   - the time from a receipt's append to the signed checkpoint that covers it (no anchor: SQLite signs nothing)
 # Every run's log is checked with LogAudit (popaudit's verify) before its figures count.

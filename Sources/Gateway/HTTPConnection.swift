@@ -34,7 +34,7 @@ final class HTTPConnection: ChannelInboundHandler, RemovableChannelHandler {
         case discarding(Request, OpenAIError, extraHeaders: HTTPHeaders, bytes: Int)
         case collecting(Request, Admission, body: ByteBuffer)
         case proxying(Request, Admission, ProxyExchange)
-        /// The answer is decided; its end waits for the request's receipt to be written.
+        /// Waiting for the receipt log to answer a `GET /v1/receipts…`.
         case concluding
         /// Closed, closing or silenced: nothing more is read.
         case done
@@ -106,7 +106,7 @@ final class HTTPConnection: ChannelInboundHandler, RemovableChannelHandler {
             end(admission, stream: admission.isStream)
             request.record(499, in: context)
             request.log.info("client closed the connection before the answer ended")
-            _ = appendReceipt(request, status: 499, channelContext)
+            _ = writeReceipt(request, status: 499)
         case .collecting(_, let admission, _):
             end(admission, stream: false)
         case .idle, .discarding, .concluding, .done:
@@ -313,19 +313,24 @@ final class HTTPConnection: ChannelInboundHandler, RemovableChannelHandler {
 
     // MARK: Receipts
 
-    /// Hands the request's receipt to the log; nil when the request gets none.
-    private func appendReceipt(
-        _ request: Request, status: UInt, backend: String = "", modelVersion: String = "", usage: TokenUsage? = nil,
-        _ channelContext: ChannelHandlerContext
-    ) -> EventLoopFuture<UInt64>? {
-        guard request.isReceipted, let peer = request.peerKey else { return nil }
+    /// Writes the request's receipt; false when it could not be (a request that gets none is fine).
+    private func writeReceipt(
+        _ request: Request, status: UInt, backend: String = "", modelVersion: String = "", usage: TokenUsage? = nil
+    ) -> Bool {
+        guard request.isReceipted, let peer = request.peerKey else { return true }
         let receipt = Receipt(
             id: request.receiptID, session: session, timeMicroseconds: 0 /* stamped by the log */, tenant: request.tenantLabel,
             peer: peer, model: request.model, modelVersion: modelVersion, tier: request.tierLabel, backend: backend,
             status: UInt16(clamping: status),
             usage: usage.map { .init(promptTokens: UInt32(clamping: $0.prompt), completionTokens: UInt32(clamping: $0.completion)) }
         )
-        return context.receipts.append(receipt, on: channelContext.eventLoop)
+        do {
+            try context.receipts.append(receipt)
+            return true
+        } catch {
+            request.log.warning("receipt not written", metadata: ["error": "\(error)"])
+            return false
+        }
     }
 
     /// Runs `answer` once the request's receipt is written: only then does the client get the end
@@ -333,28 +338,13 @@ final class HTTPConnection: ChannelInboundHandler, RemovableChannelHandler {
     /// When the receipt cannot be written, the connection is closed without that end.
     private func conclude(
         _ request: Request, status: UInt, backend: String = "", modelVersion: String = "", usage: TokenUsage? = nil,
-        _ channelContext: ChannelHandlerContext, answer: @escaping () -> Void
+        _ channelContext: ChannelHandlerContext, answer: () -> Void
     ) {
-        guard let written = appendReceipt(
-            request, status: status, backend: backend, modelVersion: modelVersion, usage: usage, channelContext
-        ) else {
-            return answer()
+        guard writeReceipt(request, status: status, backend: backend, modelVersion: modelVersion, usage: usage) else {
+            state = .done
+            return channelContext.close(promise: nil)
         }
-        state = .concluding
-        // On the connection's event loop, where the future completes too.
-        written.assumeIsolated().whenComplete { [self] result in
-            guard case .concluding = state else { return }  // the client left meanwhile
-            switch result {
-            case .success:
-                answer()
-            case .failure(let error):
-                request.log.warning(
-                    "receipt not written; closing the connection without the answer's end", metadata: ["error": "\(error)"]
-                )
-                state = .done
-                channelContext.close(promise: nil)
-            }
-        }
+        answer()
     }
 
     /// Answers `GET /v1/receipts…` (``ReceiptAPI``); a receipt not yet in a checkpoint is waited for.

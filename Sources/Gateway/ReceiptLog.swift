@@ -4,16 +4,16 @@ import NIOCore
 import Receipts
 import ServiceLifecycle
 
-/// popgated's receipt log: receipts are appended by one writer thread, in batches, and a
-/// checkpoint covering them is signed within the configured interval.
+/// popgated's receipt log: each request's receipt is appended to the log's journal on the event
+/// loop where the request ends, and a thread of its own signs a checkpoint covering new receipts
+/// within the configured interval.
 ///
-/// A request's receipt is handed over with ``append(_:on:)`` when it ends; the future completes
-/// once the receipt is written (it then survives popgated being killed, see ``TileLogWriter``),
-/// and only then does the client get the end of its answer. A batch is whatever waits when the
-/// writer is free (one `write(2)` to the journal): under load batches grow, idle a receipt is
-/// written alone at once. The tiles are written when a checkpoint is signed. When writing fails (disk full, permissions) the log is marked
-/// unavailable, the gateway answers new requests 503, and the writer probes the directory once
-/// a second until it can write again.
+/// ``append(_:)`` returns once the receipt is written: one `write(2)` to the journal (it then
+/// survives popgated being killed, see ``TileLogWriter``), and only then does the client get the
+/// end of its answer. Like NGINX's access log, the write is made on the event loop: it goes to the
+/// page cache, and a hop to another thread and back cost more than the write. When writing fails
+/// (disk full, permissions) the log is marked unavailable, the gateway answers new requests 503,
+/// and the writer thread probes the directory once a second until it can write again.
 public final class ReceiptLog: Service, @unchecked Sendable {
     /// The key that verifies the log's checkpoints.
     public let verifier: NoteVerifier
@@ -22,15 +22,12 @@ public final class ReceiptLog: Service, @unchecked Sendable {
     let index = ReceiptIndex()
     public let directory: String
 
-    private let writer: TileLogWriter  // the writer thread's alone, after init
-    /// At most this many receipts go into one journal write.
-    private static let largestBatch = 4096
+    private let writer: TileLogWriter
     private let interval: Duration
     private let logger: Logger
 
     // Guarded by `condition`.
     private let condition = NSCondition()
-    private var pending: [Pending] = []
     private var stopping = false
     private var latest: SignedCheckpoint
     private var available = true
@@ -40,12 +37,6 @@ public final class ReceiptLog: Service, @unchecked Sendable {
     private var hasExited = false
     private var lastTime: UInt64 = 0
     private var written: UInt64 = 0
-
-    private struct Pending {
-        let entry: [UInt8]
-        let receipt: Receipt
-        let promise: EventLoopPromise<UInt64>
-    }
 
     private struct Waiter {
         let index: UInt64
@@ -97,23 +88,38 @@ public final class ReceiptLog: Service, @unchecked Sendable {
         condition.withLock { latest }
     }
 
-    /// Hands a receipt to the writer, stamped with the time; the future gives its index once it
-    /// is written, or fails when it cannot be.
-    public func append(_ receipt: Receipt, on eventLoop: any EventLoop) -> EventLoopFuture<UInt64> {
-        let promise = eventLoop.makePromise(of: UInt64.self)
-        let accepted = condition.withLock {
-            guard available, !stopping else { return false }
-            // Stamped here, in the order entries are queued, so times never go back along the
+    /// Writes a receipt, stamped with the time; returns its index in the log. Throws when it
+    /// cannot be written (and the log is then unavailable until a probe succeeds).
+    @discardableResult
+    public func append(_ receipt: Receipt) throws -> UInt64 {
+        var failedNow = false
+        let outcome: Result<UInt64, any Error> = condition.withLock {
+            guard available, !stopping else {
+                return .failure(ReceiptLogError("the receipt log \(directory) cannot be written"))
+            }
+            // Stamped under the lock that orders the journal, so times never go back along the
             // log (popaudit checks that).
             var receipt = receipt
             receipt.timeMicroseconds = max(Self.now(), lastTime)
             lastTime = receipt.timeMicroseconds
-            pending.append(Pending(entry: ReceiptEncoding.encode(receipt), receipt: receipt, promise: promise))
-            condition.signal()
-            return true
+            do {
+                let position = try writer.append([ReceiptEncoding.encode(receipt)])
+                index.add([(position, receipt)])
+                written = position + 1
+                return .success(position)
+            } catch {
+                available = false
+                failedNow = true
+                return .failure(error)
+            }
         }
-        if !accepted { promise.fail(ReceiptLogError("the receipt log \(directory) cannot be written")) }
-        return promise.futureResult
+        if failedNow, case .failure(let error) = outcome {
+            logger.error(
+                "receipts cannot be written; new requests get 503 until they can",
+                metadata: ["receipts.directory": "\(directory)", "error": "\(error)"]
+            )
+        }
+        return try outcome.get()
     }
 
     /// The first checkpoint whose tree holds entry `index`: at once when the latest does, else
@@ -149,11 +155,11 @@ public final class ReceiptLog: Service, @unchecked Sendable {
     // MARK: The service
 
     public func run() async throws {
-        let thread = Thread { [self] in writeLoop() }
-        thread.name = "receipt-writer"
+        let thread = Thread { [self] in checkpointLoop() }
+        thread.name = "receipt-checkpoints"
         thread.start()
-        // Until popgated stops (SIGTERM) or the group is cancelled; then the last receipts are
-        // written and a final checkpoint signed before run returns.
+        // Until popgated stops (SIGTERM) or the group is cancelled; then a final checkpoint is
+        // signed before run returns.
         try? await gracefulShutdown()
         await withCheckedContinuation { continuation in
             condition.withLock {
@@ -164,38 +170,24 @@ public final class ReceiptLog: Service, @unchecked Sendable {
         }
     }
 
-    private func writeLoop() {
+    /// Signs a checkpoint each interval while receipts were added; probes an unavailable log each second.
+    private func checkpointLoop() {
         var nextCheckpoint = ContinuousClock.now + interval
-        var nextProbe = ContinuousClock.now
         while true {
-            let needsCheckpoint = writer.size != writer.checkpoint.checkpoint.size
             condition.lock()
-            while pending.isEmpty && !stopping {
-                let wake = !available ? nextProbe : needsCheckpoint ? nextCheckpoint : nil
-                guard let wake else {
-                    condition.wait()
-                    continue
-                }
-                let left = wake - ContinuousClock.now
+            while !stopping {
+                let left = nextCheckpoint - ContinuousClock.now
                 if left <= .zero { break }
-                _ = condition.wait(until: Date(timeIntervalSinceNow: Double(left.components.seconds) + Double(left.components.attoseconds) * 1e-18))
+                let seconds = Double(left.components.seconds) + Double(left.components.attoseconds) * 1e-18
+                _ = condition.wait(until: Date(timeIntervalSinceNow: seconds))
             }
-            let batch = Array(pending.prefix(Self.largestBatch))
-            pending.removeFirst(batch.count)
-            let stop = stopping && pending.isEmpty
+            let stop = stopping
             let isAvailable = available
             condition.unlock()
 
-            if !batch.isEmpty { write(batch) }
-            let now = ContinuousClock.now
-            if !isAvailable && now >= nextProbe {
-                probe()
-                nextProbe = now + .seconds(1)
-            }
-            if now >= nextCheckpoint || stop {
-                signCheckpoint()
-                nextCheckpoint = now + interval
-            }
+            if !isAvailable { probe() }
+            signCheckpoint()
+            nextCheckpoint = ContinuousClock.now + (isAvailable ? interval : min(interval, .seconds(1)))
             if stop { break }
         }
         writer.close()
@@ -203,18 +195,6 @@ public final class ReceiptLog: Service, @unchecked Sendable {
             hasExited = true
             exited?.resume()
             exited = nil
-        }
-    }
-
-    private func write(_ batch: [Pending]) {
-        do {
-            let first = try writer.append(batch.map(\.entry))
-            index.add(batch.enumerated().map { (first + UInt64($0.offset), $0.element.receipt) })
-            condition.withLock { written = first + UInt64(batch.count) }
-            for (offset, item) in batch.enumerated() { item.promise.succeed(first + UInt64(offset)) }
-        } catch {
-            markUnavailable(error)
-            for item in batch { item.promise.fail(error) }
         }
     }
 
@@ -236,14 +216,13 @@ public final class ReceiptLog: Service, @unchecked Sendable {
 
     /// Tries a small synced write in the directory; on success the log takes receipts again.
     private func probe() {
-        let path = "\(directory)/.probe"
         do {
-            try LogProbe.write(path)
-            condition.withLock { available = true }
-            logger.notice("receipt log writable again; requests are served", metadata: ["receipts.directory": "\(directory)"])
+            try LogProbe.write("\(directory)/.probe")
         } catch {
-            // Still failing: stay unavailable, try again in a second.
+            return  // still failing: stay unavailable, try again in a second
         }
+        condition.withLock { available = true }
+        logger.notice("receipt log writable again; requests are served", metadata: ["receipts.directory": "\(directory)"])
     }
 
     private func markUnavailable(_ error: any Error) {

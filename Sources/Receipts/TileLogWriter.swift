@@ -12,7 +12,8 @@ import Glibc
 ///
 /// Durability, in two steps:
 /// 1. ``append(_:)`` writes the entries to the journal, in one `write(2)`. When it returns they
-///    survive the process being killed: they are in the kernel's page cache.
+///    survive the process being killed: they are in the kernel's page cache. Any thread may
+///    append; the journal's lock keeps appends whole and in order.
 /// 2. ``signCheckpoint()`` writes the bundles and tiles of everything appended since the last
 ///    checkpoint, fsyncs them, signs the new size, appends the note to `checkpoints.log` (fsynced)
 ///    and replaces `checkpoint`; only then is the journal started afresh. A signed checkpoint
@@ -22,13 +23,14 @@ import Glibc
 /// On open, the log is replayed from its bundles and then the journal: every full tile is checked
 /// against the entries (and rewritten when missing or wrong), the tree is checked against the
 /// latest checkpoint, a torn tail of `checkpoints.log` or of the journal is cut off, and entries
-/// journaled after the last checkpoint are kept and signed. Not thread-safe: one writer thread
-/// owns it, and an exclusive lock on `DIR/.lock` keeps a second process out.
-public final class TileLogWriter {
+/// journaled after the last checkpoint are kept and signed. ``signCheckpoint()`` and ``close()``
+/// belong to one thread (popgated's writer thread); an exclusive lock on `DIR/.lock` keeps a
+/// second process out.
+public final class TileLogWriter: @unchecked Sendable {
     public let directory: String
     private let signer: NoteSigner
     private let reader: TileLogReader
-    /// Every entry appended, published or not.
+    /// Every entry taken from the journal into the tree (the writer thread's).
     private var state = TileState()
     /// The entries of the bundle being filled.
     private var bundle: [[UInt8]] = []
@@ -39,8 +41,12 @@ public final class TileLogWriter {
     private var partialPaths: [String: String] = [:]
     private var madeDirectories: Set<String> = []
     private var lockDescriptor: Int32
+    // Guarded by `journalLock`: the journal, and the entries appended since the tree last took them.
+    private let journalLock = NSLock()
     private var journal: Int32 = -1
     private var journalLength = 0
+    private var journaled: [[UInt8]] = []
+    private var appended: UInt64 = 0
     /// The latest signed checkpoint.
     public private(set) var checkpoint: SignedCheckpoint
     /// Repairs made on open (tiles rewritten, a torn tail cut), for the daemon's log.
@@ -48,8 +54,8 @@ public final class TileLogWriter {
 
     static let journalName = "journal"
 
-    /// The number of entries.
-    public var size: UInt64 { state.size }
+    /// The number of entries appended.
+    public var size: UInt64 { journalLock.withLock { appended } }
 
     /// The verifier key of the log.
     public var verifier: NoteVerifier { signer.verifier }
@@ -85,8 +91,10 @@ public final class TileLogWriter {
     /// Releases the journal and the directory's lock: another writer may open the log. Nothing
     /// may be appended after.
     public func close() {
-        if journal >= 0 { Glibc.close(journal) }
-        journal = -1
+        journalLock.withLock {
+            if journal >= 0 { Glibc.close(journal) }
+            journal = -1
+        }
         guard lockDescriptor >= 0 else { return }
         Glibc.close(lockDescriptor)
         lockDescriptor = -1
@@ -97,19 +105,21 @@ public final class TileLogWriter {
     /// Appends `entries` to the journal; returns the index of the first. On a throw nothing changed.
     @discardableResult
     public func append(_ entries: [[UInt8]]) throws -> UInt64 {
-        precondition(journal >= 0, "the log is closed")
         let bytes = EntryBundle.encode(entries)
-        do {
-            try LogFiles.writeAll(journal, bytes, path: journalPath)
-        } catch {
-            // A record cut short would sit in front of the next append's: cut it off.
-            _ = ftruncate(journal, off_t(journalLength))
-            throw error
+        return try journalLock.withLock {
+            guard journal >= 0 else { throw ReceiptLogError("the receipt log \(directory) is closed") }
+            do {
+                try LogFiles.writeAll(journal, bytes, path: journalPath)
+            } catch {
+                // A record cut short would sit in front of the next append's: cut it off.
+                _ = ftruncate(journal, off_t(journalLength))
+                throw error
+            }
+            journalLength += bytes.count
+            journaled += entries
+            defer { appended += UInt64(entries.count) }
+            return appended
         }
-        journalLength += bytes.count
-        let first = state.size
-        for entry in entries { take(entry) }
-        return first
     }
 
     /// Adds an entry to the tree in memory, noting the bundle and tiles it completes.
@@ -126,6 +136,11 @@ public final class TileLogWriter {
     /// checkpoint already has this size.
     @discardableResult
     public func signCheckpoint() throws -> Bool {
+        let taken = journalLock.withLock {
+            defer { journaled = [] }
+            return journaled
+        }
+        for entry in taken { take(entry) }
         guard checkpoint.checkpoint.size != state.size else { return false }
         var written: Set<String> = []
         for (index, entries) in completedBundles {
@@ -159,7 +174,7 @@ public final class TileLogWriter {
         try publish(signed)
         completedBundles = []
         completedTiles = []
-        try startJournal()
+        try journalLock.withLock { try startJournal() }
         return true
     }
 
@@ -174,16 +189,18 @@ public final class TileLogWriter {
 
     private var journalPath: String { "\(directory)/\(Self.journalName)" }
 
-    /// A new, empty journal whose entries start at the current size (everything before is in
-    /// the bundles, on disk).
+    /// A new journal whose entries start at the tree's size (everything before is in the
+    /// bundles, on disk), holding what was appended since the tree took its entries. Called with
+    /// `journalLock` held.
     private func startJournal() throws {
-        var header: [UInt8] = []
-        withUnsafeBytes(of: state.size.bigEndian) { header += $0 }
-        try LogFiles.replace(journalPath, with: header, sync: true)
+        var bytes: [UInt8] = []
+        withUnsafeBytes(of: state.size.bigEndian) { bytes += $0 }
+        bytes += EntryBundle.encode(journaled)
+        try LogFiles.replace(journalPath, with: bytes, sync: true)
         let fd = try LogFiles.open(journalPath, O_WRONLY | O_APPEND | O_CLOEXEC, mode: 0)
         if journal >= 0 { Glibc.close(journal) }
         journal = fd
-        journalLength = header.count
+        journalLength = bytes.count
     }
 
     /// Writes a tile or bundle (full when `width` is 256), then removes the partial one it
@@ -259,6 +276,7 @@ public final class TileLogWriter {
             if state.size == latest?.checkpoint.size { rootAtLatest = state.root }
         }
         LogFiles.remove("\(journalPath).tmp")
+        appended = state.size
         if let latest {
             guard state.size >= latest.checkpoint.size else {
                 throw ReceiptLogError(
@@ -278,14 +296,14 @@ public final class TileLogWriter {
             if state.size == latest.checkpoint.size {
                 // Nothing to sign; the partial files of this size are rewritten whatever was there.
                 try rewritePartials()
-                try startJournal()
+                try journalLock.withLock { try startJournal() }
             } else {
                 try signCheckpoint()
             }
         } else if state.size == 0 {
             // A new log: its first checkpoint is of the empty tree.
             try publish(checkpoint)
-            try startJournal()
+            try journalLock.withLock { try startJournal() }
         } else {
             // Entries but never a checkpoint (a crash before the first): they are signed now.
             try rewritePartials()

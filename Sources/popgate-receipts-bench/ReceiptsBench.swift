@@ -21,8 +21,7 @@ struct ReceiptsBench: AsyncParsableCommand {
 
     @Option(help: "A directory for the logs (made if missing; emptied first).") var directory: String
     @Option(help: "Seconds per phase.") var seconds = 5.0
-    @Option(help: "Event loops appending at once in the throughput phase.") var producers = 4
-    @Option(help: "Appends each producer keeps in flight.") var window = 256
+    @Option(help: "Threads appending at once in the throughput phase.") var producers = 4
     @Option(help: "Checkpoint interval, ms (popgated's default).") var checkpointMs = 1000
 
     func run() async throws {
@@ -66,28 +65,19 @@ struct ReceiptsBench: AsyncParsableCommand {
         )
     }
 
-    /// Receipts appended per second with `producers` event loops each keeping `window` in flight.
+    /// Receipts appended per second with `producers` threads appending at once, as event loops do.
     private func sustained(_ log: ReceiptLog) async throws -> Double {
-        let loops = MultiThreadedEventLoopGroup.singleton
         let started = ContinuousClock.now
         let end = started + .milliseconds(Int(seconds * 1000))
-        let window = self.window
         let counts = try await withThrowingTaskGroup(of: Int.self) { tasks in
             for producer in 0..<producers {
                 tasks.addTask {
-                    let loop = loops.next()
                     var done = 0
                     var number = UInt64(producer) << 40
                     while ContinuousClock.now < end {
-                        var futures: [EventLoopFuture<UInt64>] = []
-                        futures.reserveCapacity(window)
-                        for _ in 0..<window {
-                            number += 1
-                            futures.append(log.append(Self.receipt(number), on: loop))
-                        }
-                        // One wait per window: the benchmark's own task switches stay out of the figure.
-                        try await EventLoopFuture.andAllSucceed(futures, on: loop).get()
-                        done += window
+                        number += 1
+                        try log.append(Self.receipt(number))
+                        done += 1
                     }
                     return done
                 }
@@ -97,8 +87,8 @@ struct ReceiptsBench: AsyncParsableCommand {
         return Double(counts) / (ContinuousClock.now - started).seconds
     }
 
-    /// One append at a time, as a request's end waits for it: from the event loop, to the writer
-    /// thread, and back to the event loop. µs until written, and until a checkpoint covering it is signed.
+    /// One append at a time on an event loop, as a request's end waits for it: µs until written,
+    /// and until a checkpoint covering it is signed.
     private func oneInFlight(_ log: ReceiptLog) async throws -> ([Double], [Double]) {
         let loop = MultiThreadedEventLoopGroup.singleton.next()
         let end = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
@@ -111,18 +101,21 @@ struct ReceiptsBench: AsyncParsableCommand {
                 guard ContinuousClock.now < end else { return done.succeed((written, checkpointed)) }
                 number += 1
                 let start = ContinuousClock.now
-                log.append(Self.receipt(number), on: loop).assumeIsolated().whenComplete { result in
-                    guard case .success(let index) = result else { return done.fail(ValidationError("an append failed")) }
-                    written.append((ContinuousClock.now - start).microseconds)
-                    // When the checkpoint is signed, not when anyone gets to look.
-                    checkpointed.append(
-                        log.checkpoint(covering: index, on: loop, timeout: .seconds(10)).map { _ in
-                            (ContinuousClock.now - start).microseconds
-                        }
-                    )
-                    // A request every 2 ms: a busy connection, not a flood.
-                    loop.assumeIsolated().scheduleTask(in: .milliseconds(2)) { next() }
+                let index: UInt64
+                do {
+                    index = try log.append(Self.receipt(number))
+                } catch {
+                    return done.fail(error)
                 }
+                written.append((ContinuousClock.now - start).microseconds)
+                // When the checkpoint is signed, not when anyone gets to look.
+                checkpointed.append(
+                    log.checkpoint(covering: index, on: loop, timeout: .seconds(10)).map { _ in
+                        (ContinuousClock.now - start).microseconds
+                    }
+                )
+                // A request every 2 ms: a busy connection, not a flood.
+                loop.assumeIsolated().scheduleTask(in: .milliseconds(2)) { next() }
             }
             next()
         }

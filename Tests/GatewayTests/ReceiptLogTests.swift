@@ -38,8 +38,8 @@ import Testing
         let signer = try NoteSigner(name: "test.example/receipts", key: Ed25519PrivateKey())
         let loop = MultiThreadedEventLoopGroup.singleton.next()
         try await Self.withLog(directory, signer) { log in
-            let acme = try await log.append(Self.receipt(tenant: "acme", id: 1), on: loop).get()
-            let globex = try await log.append(Self.receipt(tenant: "globex", id: 2), on: loop).get()
+            let acme = try log.append(Self.receipt(tenant: "acme", id: 1))
+            let globex = try log.append(Self.receipt(tenant: "globex", id: 2))
             #expect((acme, globex) == (0, 1))
             let api = ReceiptAPI(log: log, checkpointWait: .seconds(5))
             // The owner gets it, with a proof to a checkpoint that covers it (waited for).
