@@ -4,7 +4,7 @@ import Receipts
 /// Where each receipt is in the log, for the receipt API: by id, and by tenant in log order.
 ///
 /// Built from the log's entries at start and kept in memory (about 60 bytes a receipt). The
-/// writer thread adds to it after each append; the event loops read it.
+/// event loops add to it as they append, and read it for the receipt API.
 final class ReceiptIndex: Sendable {
     struct Located: Sendable {
         let index: UInt64

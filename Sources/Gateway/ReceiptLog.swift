@@ -13,7 +13,7 @@ import ServiceLifecycle
 /// end of its answer. Like NGINX's access log, the write is made on the event loop: it goes to the
 /// page cache, and a hop to another thread and back cost more than the write. When writing fails
 /// (disk full, permissions) the log is marked unavailable, the gateway answers new requests 503,
-/// and the writer thread probes the directory once a second until it can write again.
+/// and the checkpoint thread probes the directory once a second until it can write again.
 public final class ReceiptLog: Service, @unchecked Sendable {
     /// The key that verifies the log's checkpoints.
     public let verifier: NoteVerifier
