@@ -39,11 +39,13 @@ let package = Package(
         .systemLibrary(name: "CMnl", pkgConfig: "libmnl", providers: [.apt(["libmnl-dev"])]),
         .systemLibrary(name: "CNftnl", pkgConfig: "libnftnl", providers: [.apt(["libnftnl-dev"])]),
         .systemLibrary(name: "CQrencode", pkgConfig: "libqrencode", providers: [.apt(["libqrencode-dev"])]),
+        // syncfs(2), which glibc declares only under _GNU_SOURCE; the receipt log's alone.
+        .systemLibrary(name: "CLinuxFS"),
 
         .target(name: "Sodium", dependencies: ["CSodium"], swiftSettings: settings),
         .target(name: "Addressing", swiftSettings: settings),
         // The receipt log: receipt encoding, RFC 9162 Merkle tree and proofs, signed checkpoints, tiles.
-        .target(name: "Receipts", dependencies: ["Sodium"], swiftSettings: settings),
+        .target(name: "Receipts", dependencies: ["Sodium", "CLinuxFS"], swiftSettings: settings),
         // popctl's terminal QR codes only; the gateway and popnetd never link it.
         .target(name: "QRCode", dependencies: ["CQrencode"], swiftSettings: settings),
         .target(name: "Netlink", dependencies: ["CMnl", "Addressing"], swiftSettings: settings),

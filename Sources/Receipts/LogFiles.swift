@@ -1,3 +1,4 @@
+import CLinuxFS
 import Foundation
 
 #if canImport(Glibc)
@@ -83,25 +84,15 @@ enum LogFiles {
         (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
     }
 
-    /// fsyncs each file (one that was replaced since is skipped: its successor is in the list),
-    /// then each directory holding them, so the names are durable too.
-    static func sync(files: Set<String>) throws(ReceiptLogError) {
-        var directories: Set<String> = []
-        for path in files {
-            let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
-            if fd < 0 {
-                if errno == ENOENT { continue }
-                throw ReceiptLogError("cannot open \(path) to sync it: \(errorText())")
-            }
-            defer { Glibc.close(fd) }
-            try fsync(fd, path: path)
-            directories.insert((path as NSString).deletingLastPathComponent)
-        }
-        for directory in directories {
-            let fd = Glibc.open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-            guard fd >= 0 else { continue }  // removed: a partial tile's directory once the tile filled
-            defer { Glibc.close(fd) }
-            try fsync(fd, path: directory)
+    /// Makes everything written on the file system holding `directory` durable: one syncfs(2)
+    /// for all the bundles, tiles and directories written since the last checkpoint, however
+    /// many (an fsync each cost 0.7 ms a file here, and a busy log writes four files per 256
+    /// receipts).
+    static func syncFileSystem(of directory: String) throws(ReceiptLogError) {
+        let fd = try open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC, mode: 0)
+        defer { Glibc.close(fd) }
+        guard popgate_syncfs(fd) == 0 else {
+            throw ReceiptLogError("cannot sync the file system of \(directory): \(errorText())")
         }
     }
 

@@ -8,15 +8,17 @@ import Glibc
 ///
 /// Layout: `tile/entries/…` (entry bundles), `tile/<level>/…` (hash tiles), `checkpoint` (the
 /// latest signed checkpoint), `checkpoints.log` (every checkpoint signed, appended in order), and
-/// `journal` (the entries appended since the last checkpoint).
+/// `journal.<first index>` (the entries appended since the last checkpoint; not part of the
+/// tlog-tiles layout).
 ///
 /// Durability, in two steps:
 /// 1. ``append(_:)`` writes the entries to the journal, in one `write(2)`. When it returns they
 ///    survive the process being killed: they are in the kernel's page cache. Any thread may
 ///    append; the journal's lock keeps appends whole and in order.
 /// 2. ``signCheckpoint()`` writes the bundles and tiles of everything appended since the last
-///    checkpoint, fsyncs them, signs the new size, appends the note to `checkpoints.log` (fsynced)
-///    and replaces `checkpoint`; only then is the journal started afresh. A signed checkpoint
+///    checkpoint, makes them durable (syncfs), signs the new size, appends the note to `checkpoints.log` (fsynced)
+///    and replaces `checkpoint`. Appends go on meanwhile, into a new journal the checkpoint
+///    started when it took the entries; the old one is removed once they are signed. A signed checkpoint
 ///    never covers an entry that a power loss could take, and the tiles, read by the receipt API
 ///    and copied by exports, are written a few times a second rather than for every batch.
 ///
@@ -47,12 +49,16 @@ public final class TileLogWriter: @unchecked Sendable {
     private var journalLength = 0
     private var journaled: [[UInt8]] = []
     private var appended: UInt64 = 0
+    /// Journals whose entries the tree has taken, removed once a checkpoint covers them (the
+    /// writer thread's).
+    private var retiredJournals: [String] = []
+    private var journalPath = ""
     /// The latest signed checkpoint.
     public private(set) var checkpoint: SignedCheckpoint
     /// Repairs made on open (tiles rewritten, a torn tail cut), for the daemon's log.
     public private(set) var repairs: [String] = []
 
-    static let journalName = "journal"
+    static let journalPrefix = "journal."
 
     /// The number of entries appended.
     public var size: UInt64 { journalLock.withLock { appended } }
@@ -136,45 +142,52 @@ public final class TileLogWriter: @unchecked Sendable {
     /// checkpoint already has this size.
     @discardableResult
     public func signCheckpoint() throws -> Bool {
-        let taken = journalLock.withLock {
+        // The entries so far are taken, and appends go on into a new journal starting after them.
+        let taken: [[UInt8]] = try journalLock.withLock {
+            guard !journaled.isEmpty else { return [] }
+            let previous = journalPath
+            try startJournal(at: appended)
+            retiredJournals.append(previous)
             defer { journaled = [] }
             return journaled
         }
         for entry in taken { take(entry) }
         guard checkpoint.checkpoint.size != state.size else { return false }
-        var written: Set<String> = []
         for (index, entries) in completedBundles {
-            written.insert(try writeVersioned(
+            try writeVersioned(
                 full: TilePath.entryBundle(index: index), key: "entries", width: TilePath.width,
                 bytes: EntryBundle.encode(entries)
-            ))
+            )
         }
         if !bundle.isEmpty {
-            written.insert(try writeVersioned(
+            try writeVersioned(
                 full: TilePath.entryBundle(index: state.size / UInt64(TilePath.width)), key: "entries",
                 width: bundle.count, bytes: EntryBundle.encode(bundle)
-            ))
+            )
         }
         for tile in completedTiles {
-            written.insert(try writeVersioned(
+            try writeVersioned(
                 full: TilePath.hashTile(level: tile.level, index: tile.index), key: "tile/\(tile.level)",
                 width: TilePath.width, bytes: HashTile.encode(tile.hashes)
-            ))
+            )
         }
         for level in state.partial.indices where !state.partial[level].isEmpty {
-            written.insert(try writeVersioned(
+            try writeVersioned(
                 full: TilePath.hashTile(level: level, index: state.counts[level] / UInt64(TilePath.width)),
                 key: "tile/\(level)", width: state.partial[level].count, bytes: HashTile.encode(state.partial[level])
-            ))
+            )
         }
-        try LogFiles.sync(files: written)
+        // Every entry the old journals hold is in a bundle now (in the page cache: safe from a
+        // crash of the process). Removed before the sync, their pages are never written to disk.
+        for path in retiredJournals { LogFiles.remove(path) }
+        retiredJournals = []
+        try LogFiles.syncFileSystem(of: directory)
         let signed = try SignedCheckpoint(
             signing: Checkpoint(origin: signer.name, size: state.size, root: state.root), with: signer
         )
         try publish(signed)
         completedBundles = []
         completedTiles = []
-        try journalLock.withLock { try startJournal() }
         return true
     }
 
@@ -183,29 +196,27 @@ public final class TileLogWriter: @unchecked Sendable {
         // copies its last note into `checkpoint`, never the other way round.
         try LogFiles.append("\(directory)/\(CheckpointLog.fileName)", Array(signed.note.utf8))
         try LogFiles.replace("\(directory)/checkpoint", with: Array(signed.note.utf8), sync: true)
-        try LogFiles.sync(files: ["\(directory)/checkpoint"])
+        try LogFiles.syncFileSystem(of: directory)
         checkpoint = signed
     }
 
-    private var journalPath: String { "\(directory)/\(Self.journalName)" }
-
-    /// A new journal whose entries start at the tree's size (everything before is in the
-    /// bundles, on disk), holding what was appended since the tree took its entries. Called with
+    /// A new, empty journal for the entries from index `first` on, which appends go to from now.
+    /// Its header (the index, big-endian) is written whole before it is named. Called with
     /// `journalLock` held.
-    private func startJournal() throws {
-        var bytes: [UInt8] = []
-        withUnsafeBytes(of: state.size.bigEndian) { bytes += $0 }
-        bytes += EntryBundle.encode(journaled)
-        try LogFiles.replace(journalPath, with: bytes, sync: true)
-        let fd = try LogFiles.open(journalPath, O_WRONLY | O_APPEND | O_CLOEXEC, mode: 0)
+    private func startJournal(at first: UInt64) throws {
+        var header: [UInt8] = []
+        withUnsafeBytes(of: first.bigEndian) { header += $0 }
+        let path = "\(directory)/\(Self.journalPrefix)\(first)"
+        try LogFiles.replace(path, with: header, sync: false)
+        let fd = try LogFiles.open(path, O_WRONLY | O_APPEND | O_CLOEXEC, mode: 0)
         if journal >= 0 { Glibc.close(journal) }
         journal = fd
-        journalLength = bytes.count
+        journalPath = path
+        journalLength = header.count
     }
 
-    /// Writes a tile or bundle (full when `width` is 256), then removes the partial one it
-    /// replaces; returns the path written.
-    private func writeVersioned(full: String, key: String, width: Int, bytes: [UInt8]) throws -> String {
+    /// Writes a tile or bundle (full when `width` is 256), then removes the partial one it replaces.
+    private func writeVersioned(full: String, key: String, width: Int, bytes: [UInt8]) throws {
         let relative = width == TilePath.width ? full : "\(TilePath.partialDirectory(of: full))/\(width)"
         let path = "\(directory)/\(relative)"
         let parent = (path as NSString).deletingLastPathComponent
@@ -226,7 +237,6 @@ public final class TileLogWriter: @unchecked Sendable {
             partialPaths[key] = nil
         }
         if width != TilePath.width { partialPaths[key] = path }
-        return path
     }
 
     // MARK: Recovery
@@ -269,14 +279,19 @@ public final class TileLogWriter: @unchecked Sendable {
         }
         removeStrayBundles(after: bundleIndex)
         removeStaleTiles()
-        // Then what the journal holds past them.
-        for entry in try journalEntries(after: state.size) {
-            try onEntry(state.size, entry)
-            take(entry)
-            if state.size == latest?.checkpoint.size { rootAtLatest = state.root }
+        // Then what the journals hold past them, oldest first.
+        let journals = try journalFiles()
+        for (path, base) in journals {
+            for entry in try journalEntries(path, base: base, after: state.size) {
+                try onEntry(state.size, entry)
+                take(entry)
+                if state.size == latest?.checkpoint.size { rootAtLatest = state.root }
+            }
         }
-        LogFiles.remove("\(journalPath).tmp")
         appended = state.size
+        // Appends go to a new journal; the old ones go once a checkpoint covers what they hold.
+        try journalLock.withLock { try startJournal(at: appended) }
+        retiredJournals = journals.map(\.path).filter { $0 != journalPath }
         if let latest {
             guard state.size >= latest.checkpoint.size else {
                 throw ReceiptLogError(
@@ -296,14 +311,14 @@ public final class TileLogWriter: @unchecked Sendable {
             if state.size == latest.checkpoint.size {
                 // Nothing to sign; the partial files of this size are rewritten whatever was there.
                 try rewritePartials()
-                try journalLock.withLock { try startJournal() }
+                for path in retiredJournals { LogFiles.remove(path) }
+                retiredJournals = []
             } else {
                 try signCheckpoint()
             }
         } else if state.size == 0 {
             // A new log: its first checkpoint is of the empty tree.
             try publish(checkpoint)
-            try journalLock.withLock { try startJournal() }
         } else {
             // Entries but never a checkpoint (a crash before the first): they are signed now.
             try rewritePartials()
@@ -311,13 +326,28 @@ public final class TileLogWriter: @unchecked Sendable {
         }
     }
 
-    /// The entries of the journal at or past index `from`; a record cut short by a crash is cut off.
-    private func journalEntries(after from: UInt64) throws -> [[UInt8]] {
-        guard let bytes = try LogFiles.read(journalPath), bytes.count >= 8 else { return [] }
-        let base = bytes[0..<8].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+    /// The journals in the directory and the index each starts at, oldest first (a temporary
+    /// one a crash left is removed).
+    private func journalFiles() throws -> [(path: String, base: UInt64)] {
+        var found: [(path: String, base: UInt64)] = []
+        for name in LogFiles.list(directory) where name.hasPrefix(Self.journalPrefix) {
+            let path = "\(directory)/\(name)"
+            guard let base = UInt64(name.dropFirst(Self.journalPrefix.count)) else {
+                LogFiles.remove(path)
+                continue
+            }
+            found.append((path, base))
+        }
+        return found.sorted { $0.base < $1.base }
+    }
+
+    /// The entries of the journal at `path` (whose first is `base`) at or past index `from`; a
+    /// record cut short by a crash is cut off.
+    private func journalEntries(_ path: String, base: UInt64, after from: UInt64) throws -> [[UInt8]] {
+        guard let bytes = try LogFiles.read(path), bytes.count >= 8 else { return [] }
         guard base <= from else {
             throw ReceiptLogError(
-                "the receipt log \(directory) lacks entries \(from) to \(base - 1): its bundles end before its journal begins; run popaudit verify on it"
+                "the receipt log \(directory) lacks entries \(from) to \(base - 1): they are in no bundle and no journal; run popaudit verify on it"
             )
         }
         var entries: [[UInt8]] = []
@@ -329,28 +359,27 @@ public final class TileLogWriter: @unchecked Sendable {
             offset += 2 + count
         }
         if offset < bytes.count {
-            try LogFiles.truncate(journalPath, to: offset)
-            repairs.append("cut a torn entry of \(bytes.count - offset) bytes from the end of the journal")
+            try LogFiles.truncate(path, to: offset)
+            repairs.append("cut a torn entry of \(bytes.count - offset) bytes from the end of \(path)")
         }
-        return Array(entries.dropFirst(Int(from - base)))
+        return Array(entries.dropFirst(Int(min(from - base, UInt64(entries.count)))))
     }
 
     /// The partial bundle and tiles of the current size, written anew.
     private func rewritePartials() throws {
-        var written: Set<String> = []
         if !bundle.isEmpty {
-            written.insert(try writeVersioned(
+            try writeVersioned(
                 full: TilePath.entryBundle(index: state.size / UInt64(TilePath.width)), key: "entries",
                 width: bundle.count, bytes: EntryBundle.encode(bundle)
-            ))
+            )
         }
         for level in state.partial.indices where !state.partial[level].isEmpty {
-            written.insert(try writeVersioned(
+            try writeVersioned(
                 full: TilePath.hashTile(level: level, index: state.counts[level] / UInt64(TilePath.width)),
                 key: "tile/\(level)", width: state.partial[level].count, bytes: HashTile.encode(state.partial[level])
-            ))
+            )
         }
-        try LogFiles.sync(files: written)
+        try LogFiles.syncFileSystem(of: directory)
     }
 
     private func checkTile(_ tile: TileState.FullTile) throws {

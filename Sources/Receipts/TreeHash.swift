@@ -16,22 +16,13 @@ public struct TreeHash: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// RFC 9162 §2.1.1: the hash of a leaf, `SHA-256(0x00 || entry)`.
-    public static func leaf(_ entry: some Collection<UInt8>) -> TreeHash {
-        var input = [UInt8]()
-        input.reserveCapacity(entry.count + 1)
-        input.append(0x00)
-        input.append(contentsOf: entry)
-        return TreeHash(digest: SHA256.hash(input))
+    public static func leaf(_ entry: [UInt8]) -> TreeHash {
+        TreeHash(digest: SHA256.hash(prefix: 0x00, entry))
     }
 
     /// RFC 9162 §2.1.1: the hash of an interior node, `SHA-256(0x01 || left || right)`.
     public static func node(_ left: TreeHash, _ right: TreeHash) -> TreeHash {
-        var input = [UInt8]()
-        input.reserveCapacity(1 + 2 * SHA256.byteCount)
-        input.append(0x01)
-        input.append(contentsOf: left.bytes)
-        input.append(contentsOf: right.bytes)
-        return TreeHash(digest: SHA256.hash(input))
+        TreeHash(digest: SHA256.hash(prefix: 0x01, left.bytes, right.bytes))
     }
 
     /// The root of the empty tree, `SHA-256("")`.

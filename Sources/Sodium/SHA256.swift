@@ -18,3 +18,38 @@ public enum SHA256 {
         return digest
     }
 }
+
+extension SHA256 {
+    /// The SHA-256 digest of `prefix ‖ data`, hashed in place (no concatenated copy): RFC 9162's
+    /// leaf hash, hashed once per receipt.
+    public static func hash(prefix: UInt8, _ data: [UInt8]) -> [UInt8] {
+        hashParts(prefix) { state in
+            data.withUnsafeBufferPointer { _ = crypto_hash_sha256_update(state, $0.baseAddress, UInt64($0.count)) }
+        }
+    }
+
+    /// The SHA-256 digest of `prefix ‖ first ‖ second`: RFC 9162's interior node hash.
+    public static func hash(prefix: UInt8, _ first: [UInt8], _ second: [UInt8]) -> [UInt8] {
+        hashParts(prefix) { state in
+            first.withUnsafeBufferPointer { _ = crypto_hash_sha256_update(state, $0.baseAddress, UInt64($0.count)) }
+            second.withUnsafeBufferPointer { _ = crypto_hash_sha256_update(state, $0.baseAddress, UInt64($0.count)) }
+        }
+    }
+
+    private static func hashParts(
+        _ prefix: UInt8, _ update: (UnsafeMutablePointer<crypto_hash_sha256_state>) -> Void
+    ) -> [UInt8] {
+        SodiumLibrary.ensureInitialized()
+        var state = crypto_hash_sha256_state()
+        var first = prefix
+        return [UInt8](unsafeUninitializedCapacity: byteCount) { digest, count in
+            withUnsafeMutablePointer(to: &state) { state in
+                _ = crypto_hash_sha256_init(state)
+                _ = crypto_hash_sha256_update(state, &first, 1)
+                update(state)
+                _ = crypto_hash_sha256_final(state, digest.baseAddress!)
+            }
+            count = byteCount
+        }
+    }
+}

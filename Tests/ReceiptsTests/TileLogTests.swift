@@ -126,29 +126,35 @@ import Testing
     @Test func aTornJournalTailIsCutAndAJournalOverlappingTheBundlesIsRead() throws {
         let directory = Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let journal = "\(directory)/journal"
-        var oldJournal: [UInt8] = []
+        func journals() -> [String] {
+            (try? FileManager.default.contentsOfDirectory(atPath: directory))?.filter { $0.hasPrefix("journal.") }.sorted() ?? []
+        }
+        var firstJournal: [UInt8] = []
         do {
             let log = try TileLogWriter(directory: directory, signer: Self.signer)
             try Self.fill(log, from: 0, count: 10)
-            oldJournal = try LogFiles.read(journal)!
+            firstJournal = try LogFiles.read("\(directory)/journal.0")!
             try log.signCheckpoint()
+            // Signed: the journal of entries 0-9 is gone, and appends go to the one from 10.
+            #expect(journals() == ["journal.10"])
             try Self.fill(log, from: 10, count: 5)
         }
         // A crash mid-write: half a record at the end.
-        try LogFiles.append(journal, [0, 40, 1, 2, 3])
+        try LogFiles.append("\(directory)/journal.10", [0, 40, 1, 2, 3])
         var log = try TileLogWriter(directory: directory, signer: Self.signer)
         #expect(log.repairs.contains { $0.contains("torn entry of 5 bytes") })
         #expect(log.size == 15 && log.checkpoint.checkpoint.size == 15)
+        #expect(journals() == ["journal.15"])
         log.close()
-        // A crash after a checkpoint but before the journal was started afresh: the journal still
-        // begins at 0, with entries the bundles hold too.
-        try LogFiles.replace(journal, with: oldJournal, sync: false)
+        // A crash after a checkpoint but before the old journal was removed: it holds entries the
+        // bundles hold too, and is read past them.
+        try LogFiles.replace("\(directory)/journal.0", with: firstJournal, sync: false)
         log = try TileLogWriter(directory: directory, signer: Self.signer)
         #expect(log.size == 15)
         try Self.fill(log, from: 15, count: 300)
         try log.signCheckpoint()
         #expect(log.checkpoint.checkpoint.root == (try MemoryTree(entries: (0..<315).map(Self.entry)).root(size: 315)))
+        #expect(journals() == ["journal.315"])
         #expect(LogAudit.verify(directory: directory, verifier: Self.signer.verifier).problem?.contains("is not a receipt") == true)
     }
 }
