@@ -2,8 +2,8 @@
 # popgate end-to-end demo on one machine, in network namespaces.
 #
 #   demo.sh up              build the topology, start the daemons, provision tenant/peer/key, bring a client up
-#   demo.sh run             show a plain and a streaming chat completion through the tunnel, and an outsider
-#                           getting nothing
+#   demo.sh run             show a plain and a streaming chat completion through the tunnel, an outsider
+#                           getting nothing, the metrics, and the first request's receipt checked by popaudit
 #   demo.sh down            stop and remove everything `up` and `client` made (safe to run twice)
 #   demo.sh all             up, run, down; down runs even when up or run fails (what `make demo` runs)
 #   demo.sh client NS PEER  one more client: namespace NS on the uplink, peer PEER of tenant acme, tunnel up
@@ -350,7 +350,7 @@ write_env() {
 cmd_up() {
     [[ $EUID -eq 0 ]] || die "needs root (network namespaces, WireGuard)"
     local bin
-    for bin in popctl popnetd popgated popgate-inference-sim; do
+    for bin in popctl popnetd popgated popgate-inference-sim popaudit; do
         [[ -x $POPGATE_BIN/$bin ]] || die "$POPGATE_BIN/$bin is missing: build first (\`make build\`), or set POPGATE_BIN"
     done
     for bin in wg wg-quick wireguard-go curl python3; do
@@ -420,7 +420,7 @@ cmd_run() {
     show_cmd "ip netns exec $CLIENT_NS curl -sS $POP_API_URL/v1/chat/completions -H 'Authorization: Bearer popk_…'" \
         "-H 'Content-Type: application/json' -d '$body'"
     local code
-    code="$(in_ns "$CLIENT_NS" curl -sS -m 15 -o "$tmp/plain.json" -w '%{http_code}' \
+    code="$(in_ns "$CLIENT_NS" curl -sS -m 15 -o "$tmp/plain.json" -D "$tmp/plain.headers" -w '%{http_code}' \
         -H "Authorization: Bearer $API_KEY" -H 'Content-Type: application/json' \
         -d "$body" "$POP_API_URL/v1/chat/completions")" || code="curl failed"
     if [[ $code == 200 ]] && python3 - "$tmp/plain.json" <<'EOF'
@@ -501,6 +501,25 @@ print("usage:", json.dumps(usage))
         echo "OK"
     else
         echo "FAILED: no metrics from $METRICS_URL"
+        rc=1
+    fi
+
+    step "5. The receipt of request 1: the client fetches it with its proof and checks it offline; the operator exports the log for an auditor"
+    local receipt_id key
+    receipt_id="$(tr -d '\r' <"$tmp/plain.headers" 2>/dev/null | awk 'tolower($1) == "x-receipt-id:" { print $2 }')"
+    show_cmd "ip netns exec $CLIENT_NS curl -sS $POP_API_URL/v1/receipts/${receipt_id:-rcpt_…} -H 'Authorization: Bearer popk_…' >receipt.json"
+    if [[ -n $receipt_id ]] && in_ns "$CLIENT_NS" curl -fsS -m 10 -H "Authorization: Bearer $API_KEY" \
+        "$POP_API_URL/v1/receipts/$receipt_id" >"$tmp/receipt.json" && key="$(popctl receipts key)"; then
+        show_cmd 'popaudit check-receipt receipt.json --key "$(popctl receipts key)"'
+        "$POPGATE_BIN/popaudit" check-receipt "$tmp/receipt.json" --key "$key" || rc=1
+        show_cmd "popctl receipts export DIR && popaudit verify DIR --key \"\$(popctl receipts key)\""
+        if popctl receipts export "$tmp/audit" >/dev/null && "$POPGATE_BIN/popaudit" verify "$tmp/audit" --key "$key"; then
+            echo "OK"
+        else
+            rc=1
+        fi
+    else
+        echo "FAILED: no receipt for request 1 (X-Receipt-Id: ${receipt_id:-none})"
         rc=1
     fi
 

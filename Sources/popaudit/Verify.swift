@@ -25,7 +25,8 @@ extension Popaudit {
                 throw ValidationError("\(directory) is not a directory")
             }
             let report = LogAudit.verify(directory: directory, verifier: verifier)
-            let summary = "\(report.entries) receipts, \(report.checkpoints) checkpoints, \(report.tiles) tiles; "
+            func count(_ number: some BinaryInteger, _ noun: String) -> String { "\(number) \(noun)\(number == 1 ? "" : "s")" }
+            let summary = "\(count(report.entries, "receipt")), \(count(report.checkpoints, "checkpoint")), \(count(report.tiles, "tile")); "
                 + "latest checkpoint: size \(report.treeSize), root \(report.rootHash)"
             options.finish(
                 valid: report.valid, text: report.problem ?? summary,
