@@ -86,7 +86,7 @@ struct ReceiptAPI {
                 leafIndex: located.index, treeSize: size, inclusionProof: proof.map(\.base64), checkpoint: signed.note
             ))
         }.flatMapErrorThrowing { error in
-            if error is OpenAIError { throw error }
+            guard error is CheckpointNotYetSigned else { throw error }
             throw OpenAIError(
                 status: .serviceUnavailable, message: "The receipt is written but not yet in a signed checkpoint; retry in a second.",
                 type: "server_error", code: "receipt_pending"
@@ -101,13 +101,14 @@ struct ReceiptAPI {
         guard (1...1000).contains(limit) else { throw Self.badParameter("limit", "must be from 1 to 1000") }
         // Receipts are listed once a checkpoint covers them (within a second): their bundles are on disk then.
         let signed = log.checkpoint.checkpoint.size
+        let fromMicroseconds = fromTime.multipliedReportingOverflow(by: 1_000_000)
         let found = log.index.entries(
-            tenant: tenant, fromIndex: fromIndex, fromTime: fromTime.multipliedReportingOverflow(by: 1_000_000).overflow ? .max : fromTime * 1_000_000,
-            limit: Int(limit)
+            tenant: tenant, fromIndex: fromIndex, fromTime: fromMicroseconds.overflow ? .max : fromMicroseconds.partialValue,
+            below: signed, limit: Int(limit)
         )
         var bundles: [UInt64: [[UInt8]]] = [:]
         var data: [ListedReceipt] = []
-        for entry in found where entry.index < signed {
+        for entry in found {
             let bundle = entry.index / UInt64(TilePath.width)
             if bundles[bundle] == nil { bundles[bundle] = try log.reader.bundle(bundle) }
             let entries = bundles[bundle]!

@@ -36,8 +36,9 @@ final class ReceiptIndex: Sendable {
         tables.withLockedValue { $0.byID[id] }
     }
 
-    /// The tenant's receipts from index `fromIndex` and time `fromTime` on, at most `limit`, in log order.
-    func entries(tenant: String, fromIndex: UInt64, fromTime: UInt64, limit: Int) -> [TenantEntry] {
+    /// The tenant's receipts from index `fromIndex` and time `fromTime` on, below index `end`, at
+    /// most `limit`, in log order.
+    func entries(tenant: String, fromIndex: UInt64, fromTime: UInt64, below end: UInt64, limit: Int) -> [TenantEntry] {
         tables.withLockedValue { tables in
             guard let list = tables.byTenant[tenant] else { return [] }
             // Indexes ascend: binary search for the first at or after `fromIndex`.
@@ -49,6 +50,7 @@ final class ReceiptIndex: Sendable {
             }
             var found: [TenantEntry] = []
             for entry in list[low...] where entry.timeMicroseconds >= fromTime {
+                if entry.index >= end { break }
                 found.append(entry)
                 if found.count == limit { break }
             }

@@ -139,7 +139,7 @@ public final class ReceiptLog: Service, @unchecked Sendable {
         eventLoop.scheduleTask(in: timeout) { [self] in
             // Whoever removes the waiter completes it, so it is completed once.
             if let waiter = condition.withLock({ waiters.removeValue(forKey: id) }) {
-                waiter.promise.fail(ReceiptLogError("no checkpoint covering entry \(index) was signed in time"))
+                waiter.promise.fail(CheckpointNotYetSigned(index: index))
             }
         }
         return promise.futureResult
@@ -237,4 +237,9 @@ public final class ReceiptLog: Service, @unchecked Sendable {
             )
         }
     }
+}
+
+/// No checkpoint covering an entry was signed within the time a caller would wait.
+public struct CheckpointNotYetSigned: Error, Sendable {
+    public let index: UInt64
 }

@@ -41,7 +41,9 @@ import Testing
             let acme = try log.append(Self.receipt(tenant: "acme", id: 1))
             let globex = try log.append(Self.receipt(tenant: "globex", id: 2))
             #expect((acme, globex) == (0, 1))
-            let api = ReceiptAPI(log: log, checkpointWait: .seconds(5))
+            // Generous: under `swift test`, CPU-bound suites can hold the cooperative threads that
+            // start the checkpoint thread for seconds. Unstarved, the wait is one 50 ms interval.
+            let api = ReceiptAPI(log: log, checkpointWait: .seconds(60))
             // The owner gets it, with a proof to a checkpoint that covers it (waited for).
             let body = try await api.answer(
                 .one(ReceiptID(high: 42, low: 1).description), query: [:], tenant: "acme", on: loop
@@ -63,5 +65,21 @@ import Testing
             #expect(log.index.locate(ReceiptID(high: 42, low: 2))?.index == 1)
         }
         #expect(LogAudit.verify(directory: directory, verifier: signer.verifier).problem == nil)
+    }
+
+    @Test func theTenantListStopsAtTheSignedSizeSoAPageNeverSkipsAReceipt() {
+        let index = ReceiptIndex()
+        var receipts: [(index: UInt64, receipt: Receipt)] = []
+        for position in UInt64(0)..<10 {
+            var receipt = Self.receipt(tenant: position % 2 == 0 ? "acme" : "globex", id: position)
+            receipt.timeMicroseconds = 1000 * position
+            receipts.append((position, receipt))
+        }
+        index.add(receipts)
+        // acme holds 0, 2, 4, 6, 8; only those below the signed size 7 are listed.
+        #expect(index.entries(tenant: "acme", fromIndex: 0, fromTime: 0, below: 7, limit: 10).map(\.index) == [0, 2, 4, 6])
+        #expect(index.entries(tenant: "acme", fromIndex: 3, fromTime: 0, below: 10, limit: 2).map(\.index) == [4, 6])
+        #expect(index.entries(tenant: "acme", fromIndex: 0, fromTime: 5000, below: 10, limit: 10).map(\.index) == [6, 8])
+        #expect(index.entries(tenant: "nobody", fromIndex: 0, fromTime: 0, below: 10, limit: 10).isEmpty)
     }
 }
