@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 .DEFAULT_GOAL := build
-.PHONY: deps build test demo clean
+.PHONY: deps build release install test demo clean
 
 # The toolchain lives outside the default PATH on these machines (CI runs without a login shell).
 export PATH := /opt/swift/usr/bin:$(PATH)
@@ -60,10 +60,42 @@ deps:
 build:
 	$(SWIFT) build --build-tests
 
+# What a PoP node runs, built for release with the Swift runtime linked in: the node needs no Swift
+# toolchain, only the Debian libraries bootstrap-pop.sh installs. One release variant only (the
+# static runtime recompiles every module).
+RELEASE_FLAGS := -c release --static-swift-stdlib
+NODE_DAEMONS := popnetd popgated
+NODE_TOOLS := popctl popaudit
+release:
+	@for product in $(NODE_DAEMONS) $(NODE_TOOLS); do \
+		$(SWIFT) build $(RELEASE_FLAGS) --product "$$product"; \
+	done
+
+# The layout docs/operator-guide.md documents. DESTDIR stages a tree (an image, a tarball); PREFIX is
+# where it will live on the node, written into the units and bootstrap-pop.sh.
+PREFIX ?= /usr/local
+DESTDIR ?=
+install: release
+	@bin="$$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path)"; \
+	root="$(DESTDIR)$(PREFIX)"; \
+	install -d -m 0755 "$$root/sbin" "$$root/bin" "$$root/lib/systemd/system" "$$root/share/popgate" \
+		"$$root/share/doc/popgate"; \
+	for product in $(NODE_DAEMONS); do install -m 0755 "$$bin/$$product" "$$root/sbin/$$product"; done; \
+	for product in $(NODE_TOOLS); do install -m 0755 "$$bin/$$product" "$$root/bin/$$product"; done; \
+	for unit in systemd/*.service; do \
+		sed 's|/usr/local/|$(PREFIX)/|g' "$$unit" >"$$root/lib/systemd/system/$$(basename "$$unit")"; \
+		chmod 0644 "$$root/lib/systemd/system/$$(basename "$$unit")"; \
+	done; \
+	sed 's|^PREFIX=/usr/local$$|PREFIX=$(PREFIX)|' provisioning/bootstrap-pop.sh >"$$root/share/popgate/bootstrap-pop.sh"; \
+	chmod 0755 "$$root/share/popgate/bootstrap-pop.sh"; \
+	install -m 0644 provisioning/popgate.toml.in nftables/popgate.nft "$$root/share/popgate/"; \
+	install -m 0644 README.md docs/*.md "$$root/share/doc/popgate/"; \
+	echo "installed popgate into $$root"
+
 # Both suites always run; the target fails if either failed. They share one throwaway PostgreSQL cluster
 # (POPGATE_TEST_POSTGRES_URL), which is stopped and removed however the run ends: the server runs detached, so
 # nothing else would stop it.
-test: deps build
+test: deps build release
 	@pgdir="$$(mktemp -d -t popgate-pg.XXXXXX)"; \
 	trap 'bash $(PG_SCRIPT) stop "$$pgdir" || { echo "make test: left a cluster in $$pgdir" >&2; exit 1; }' EXIT; \
 	trap 'exit 130' INT; trap 'exit 143' TERM; \

@@ -44,6 +44,8 @@ let package = Package(
 
         .target(name: "Sodium", dependencies: ["CSodium"], swiftSettings: settings),
         .target(name: "Addressing", swiftSettings: settings),
+        // The daemons' readiness for systemd's Type=notify units.
+        .target(name: "SystemdNotify", swiftSettings: settings),
         // The receipt log: receipt encoding, RFC 9162 Merkle tree and proofs, signed checkpoints, tiles.
         .target(name: "Receipts", dependencies: ["Sodium", "CLinuxFS"], swiftSettings: settings),
         // popctl's terminal QR codes only; the gateway and popnetd never link it.
@@ -61,6 +63,7 @@ let package = Package(
             dependencies: [
                 "Sodium", "Addressing",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -117,7 +120,7 @@ let package = Package(
         .executableTarget(
             name: "popnetd",
             dependencies: [
-                "NetAgent", "PopConfig", "Registry", "WireGuard", "Sodium", "Firewall",
+                "NetAgent", "PopConfig", "Registry", "WireGuard", "Sodium", "Firewall", "SystemdNotify",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -128,7 +131,7 @@ let package = Package(
         .executableTarget(
             name: "popgated",
             dependencies: [
-                "Gateway", "PopConfig", "Registry", "Sodium", "Receipts",
+                "Gateway", "PopConfig", "Registry", "Sodium", "Receipts", "SystemdNotify",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -13,7 +13,9 @@ public struct Popctl: ParsableCommand {
             Exit status: 0 success; 1 the operation was refused or failed (the message on standard error says \
             why and what to do); 2 usage error (an unknown subcommand or option, a missing or invalid argument).
             """,
-        subcommands: [TenantCommand.self, PeerCommand.self, KeyCommand.self, StatusCommand.self, ReceiptsCommand.self]
+        subcommands: [
+            TenantCommand.self, PeerCommand.self, KeyCommand.self, StatusCommand.self, ReceiptsCommand.self, NodeCommand.self,
+        ]
     )
 
     public init() {}

@@ -15,11 +15,13 @@ public final class RegistryStore: Sendable {
 
     /// Opens the registry at `location`. A SQLite file is created if needed and migrated now; a
     /// PostgreSQL server is connected to (and migrated) by the first read or write, so a daemon can
-    /// start while it is unreachable.
-    public init(location: RegistryLocation) throws(RegistryError) {
+    /// start while it is unreachable. With `readOnly`, a SQLite file is only read: it must exist
+    /// with the current schema (popgated, which never writes the registry, opens it so, as a user
+    /// the file is only readable by).
+    public init(location: RegistryLocation, readOnly: Bool = false) throws(RegistryError) {
         self.location = location
         switch location {
-        case .sqlite(let path): database = try SQLiteRegistryDatabase(path: path)
+        case .sqlite(let path): database = try SQLiteRegistryDatabase(path: path, readOnly: readOnly)
         case .postgres(let postgres): database = PostgresRegistryDatabase(postgres)
         }
     }

@@ -6,6 +6,7 @@ import PopConfig
 import Receipts
 import Registry
 import Sodium
+import SystemdNotify
 import ServiceLifecycle
 import UnixSignals
 
@@ -29,7 +30,8 @@ struct Popgated: AsyncParsableCommand {
         let configuration = try PopConfiguration.load(path: PopConfiguration.resolvePath(explicit: config))
         // Before anything else starts: a bad certificate or key must stop popgated, naming the file.
         let tls = try configuration.tls.map(TLSServerContext.init(settings:))
-        let store = try RegistryStore(location: configuration.registry.location)
+        // popgated only reads the registry: as user popgate it may not write it (docs/architecture.md).
+        let store = try RegistryStore(location: configuration.registry.location, readOnly: true)
         let directory = PeerDirectory()
         let metrics = GatewayMetrics()
         let follower = RegistryFollower(
@@ -63,7 +65,8 @@ struct Popgated: AsyncParsableCommand {
         await monitor.checkAll()
         let server = GatewayServer(
             configuration: configuration, directory: directory, board: board, cacheSalt: cacheSalt, workers: workers,
-            receipts: receipts, group: MultiThreadedEventLoopGroup.singleton, logger: logger, metrics: metrics, tls: tls
+            receipts: receipts, group: MultiThreadedEventLoopGroup.singleton, logger: logger, metrics: metrics, tls: tls,
+            onBound: { _ in SystemdNotify.ready() }
         )
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             // The receipt log before the server: services stop in reverse order, so the last

@@ -7,6 +7,7 @@ import PopConfig
 import Registry
 import ServiceLifecycle
 import Sodium
+import SystemdNotify
 import UnixSignals
 import WireGuard
 
@@ -20,11 +21,24 @@ struct Popnetd: AsyncParsableCommand {
     @Option(help: "popgate.toml to use (default: $POPGATE_CONFIG, else /etc/popgate/popgate.toml).")
     var config: String?
 
+    @Flag(help: """
+        Print this node's closed nftables policy, with no peers, as an nft script for the boot unit \
+        (popgate-firewall.service loads /etc/popgate/popgate.nft), and exit.
+        """)
+    var printBootPolicy = false
+
     func run() async throws {
         LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
         var logger = Logger(label: "popnetd")
         logger.logLevel = .info
         let configuration = try PopConfiguration.load(path: PopConfiguration.resolvePath(explicit: config))
+        if printBootPolicy {
+            guard case .enabled(let settings) = configuration.firewall else {
+                throw NetAgentError("--print-boot-policy needs a [firewall] section with enabled = true in popgate.toml")
+            }
+            print(try FirewallPolicy(settings, configuration: configuration).nftScript, terminator: "")
+            return
+        }
         let lock = try InstanceLock(path: "\(configuration.netd.runDirectory)/popnetd.lock")
         // Only the lock holder may replace a socket left by a crash, and it removes its own before
         // the lock goes (a successor could otherwise lose a fresh socket to this one's cleanup).
@@ -69,6 +83,8 @@ struct Popnetd: AsyncParsableCommand {
         let group = ServiceGroup(
             configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         )
+        // The policy is in force and the tunnel is up: systemd may now start popgated (Type=notify).
+        SystemdNotify.ready()
         try await group.run()
         logger.info("popnetd stopped")
     }

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 
 /// The registry on one machine: a SQLite file through GRDB, in WAL mode so `popctl` writes while
 /// both daemons read. SQLite runs one write transaction at a time per file, which is the
@@ -8,27 +9,62 @@ final class SQLiteRegistryDatabase: RegistryDatabase {
     private let pool: DatabasePool
     let path: String
 
-    /// Opens (creating if needed, with mode 0600) and migrates the database at `path`.
-    init(path: String) throws(RegistryError) {
+    /// Opens (creating if needed, with mode 0600) and migrates the database at `path`; with
+    /// `readOnly`, opens an existing database for reading only, and refuses one whose schema is not
+    /// the current one (migrating is left to the processes that write).
+    init(path: String, readOnly: Bool = false) throws(RegistryError) {
         self.path = path
         do {
-            let directory = (path as NSString).deletingLastPathComponent
-            if !directory.isEmpty {
-                try FileManager.default.createDirectory(
-                    atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o750]
-                )
-            }
             var configuration = Configuration()
             configuration.busyMode = .timeout(5)
             configuration.foreignKeysEnabled = true
-            let previousMask = umask(0o077)
-            defer { umask(previousMask) }
-            pool = try DatabasePool(path: path, configuration: configuration)
-            try SQLiteSchema.migrator.migrate(pool)
+            if readOnly {
+                guard FileManager.default.fileExists(atPath: path) else {
+                    throw RegistryError(
+                        .storage, "the registry at \(path) does not exist yet; popnetd and popctl create it (start popnetd first)"
+                    )
+                }
+                configuration.readonly = true
+                pool = try DatabasePool(path: path, configuration: configuration)
+            } else {
+                // Persistent WAL: the -wal and -shm files stay when the last writer closes, so popgated,
+                // which may only read the directory, can always open the database (a read-only
+                // connection cannot create them). They take the database file's owner and mode.
+                configuration.prepareDatabase { db in
+                    var persist: CInt = 1
+                    let code = sqlite3_file_control(db.sqliteConnection, nil, SQLITE_FCNTL_PERSIST_WAL, &persist)
+                    guard code == SQLITE_OK else { throw DatabaseError(resultCode: ResultCode(rawValue: code)) }
+                }
+                let directory = (path as NSString).deletingLastPathComponent
+                if !directory.isEmpty {
+                    try FileManager.default.createDirectory(
+                        atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o750]
+                    )
+                }
+                let previousMask = umask(0o077)
+                defer { umask(previousMask) }
+                pool = try DatabasePool(path: path, configuration: configuration)
+                try SQLiteSchema.migrator.migrate(pool)
+            }
+        } catch let error as RegistryError {
+            throw error
         } catch {
             throw RegistryError(
                 .storage, "cannot open the registry at \(path): \(error); check the path and its permissions"
             )
+        }
+        if readOnly {
+            let current: Bool
+            do { current = try pool.read { db in try SQLiteSchema.migrator.hasCompletedMigrations(db) } } catch {
+                throw RegistryError(.storage, "cannot read the registry at \(path): \(error); check its permissions")
+            }
+            guard current else {
+                throw RegistryError(
+                    .storage,
+                    "the registry at \(path) has an older schema; start popnetd or run any popctl command once "
+                        + "to migrate it"
+                )
+            }
         }
     }
 
