@@ -1,4 +1,5 @@
 import Addressing
+import Foundation
 import TOMLKit
 
 /// Reads typed values out of one TOML table, turning every problem into a ``ConfigError`` that
@@ -24,6 +25,13 @@ struct TableReader {
         return index.map { "\(name)[\($0)].\(key)" } ?? "\(name).\(key)"
     }
 
+    /// Makes `key` known here, so ``rejectUnknownKeys()`` accepts it, and reports it to the
+    /// ``KeyPathRecorder`` bound to the current task, if any.
+    private mutating func ask(_ key: String) {
+        known.insert(key)
+        KeyPathRecorder.current?.record(name.map { index == nil ? "\($0).\(key)" : "\($0)[].\(key)" } ?? key)
+    }
+
     func error(_ key: String?, _ message: String) -> ConfigError {
         ConfigError(
             path: path, key: key.map(keyPath) ?? name, line: locator.line(table: name, index: index, key: key),
@@ -32,7 +40,7 @@ struct TableReader {
     }
 
     mutating func string(_ key: String) throws(ConfigError) -> String? {
-        known.insert(key)
+        ask(key)
         guard let value = table[key] else { return nil }
         guard let text = value.string else { throw error(key, "expected a string, found \(value.type)") }
         return text
@@ -44,7 +52,7 @@ struct TableReader {
     }
 
     mutating func int(_ key: String, range: ClosedRange<Int>) throws(ConfigError) -> Int? {
-        known.insert(key)
+        ask(key)
         guard let value = table[key] else { return nil }
         guard let number = value.int else { throw error(key, "expected an integer, found \(value.type)") }
         guard range.contains(number) else {
@@ -54,14 +62,14 @@ struct TableReader {
     }
 
     mutating func bool(_ key: String) throws(ConfigError) -> Bool? {
-        known.insert(key)
+        ask(key)
         guard let value = table[key] else { return nil }
         guard let flag = value.bool else { throw error(key, "expected true or false, found \(value.type)") }
         return flag
     }
 
     mutating func strings(_ key: String) throws(ConfigError) -> [String]? {
-        known.insert(key)
+        ask(key)
         guard let value = table[key] else { return nil }
         guard let array = value.array else { throw error(key, "expected an array of strings, found \(value.type)") }
         var out: [String] = []
@@ -73,7 +81,7 @@ struct TableReader {
     }
 
     mutating func ints(_ key: String, range: ClosedRange<Int>) throws(ConfigError) -> [Int]? {
-        known.insert(key)
+        ask(key)
         guard let value = table[key] else { return nil }
         guard let array = value.array else { throw error(key, "expected an array of integers, found \(value.type)") }
         var out: [Int] = []
@@ -104,14 +112,14 @@ struct TableReader {
     }
 
     mutating func subtable(_ key: String) throws(ConfigError) -> TOMLTable? {
-        known.insert(key)
+        ask(key)
         guard let value = table[key] else { return nil }
         guard let sub = value.table else { throw error(key, "expected a table [\(keyPath(key))]") }
         return sub
     }
 
     mutating func tableArray(_ key: String) throws(ConfigError) -> [TOMLTable] {
-        known.insert(key)
+        ask(key)
         guard let value = table[key] else { return [] }
         guard let array = value.array else { throw error(key, "expected an array of tables [[\(key)]]") }
         var out: [TOMLTable] = []
@@ -127,5 +135,38 @@ struct TableReader {
         for key in table.keys.sorted() where !known.contains(key) {
             throw error(key, "unknown key; check its spelling against docs/configuration.md")
         }
+    }
+}
+
+/// Collects the path of every key the loader asks a ``TableReader`` for, whether the file sets it
+/// or not (`gateway.listen_port`, `limits.slow.requests_per_minute`, `backends[].url`), so a test
+/// can hold docs/configuration.md to the keys the code really reads. Unbound, as outside that
+/// test, it costs one task-local read per key.
+final class KeyPathRecorder: @unchecked Sendable {
+    @TaskLocal static var current: KeyPathRecorder?
+
+    // NSLock rather than Synchronization.Mutex: the package still builds for macOS 14.
+    private let lock = NSLock()
+    private var paths: Set<String> = []
+
+    func record(_ path: String) {
+        lock.withLock { _ = paths.insert(path) }
+    }
+
+    var recorded: Set<String> {
+        lock.withLock { paths }
+    }
+}
+
+extension PopConfiguration {
+    /// ``parse(_:path:)``, also returning the path of every key the loader asked for (see ``KeyPathRecorder``).
+    static func parseRecordingKeyPaths(
+        _ text: String, path: String = "popgate.toml"
+    ) throws(ConfigError) -> (configuration: PopConfiguration, keyPaths: Set<String>) {
+        let recorder = KeyPathRecorder()
+        let result = KeyPathRecorder.$current.withValue(recorder) {
+            Result { () throws(ConfigError) in try parse(text, path: path) }
+        }
+        return (try result.get(), recorder.recorded)
     }
 }
