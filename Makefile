@@ -63,7 +63,7 @@ build:
 # What a PoP node runs, built for release with the Swift runtime linked in: the node needs no Swift
 # toolchain, only the Debian libraries bootstrap-pop.sh installs. One release variant only (the
 # static runtime recompiles every module).
-RELEASE_FLAGS := -c release --static-swift-stdlib
+RELEASE_FLAGS ?= -c release --static-swift-stdlib
 NODE_DAEMONS := popnetd popgated
 NODE_TOOLS := popctl popaudit
 release:

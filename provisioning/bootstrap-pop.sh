@@ -89,6 +89,19 @@ fi
 [ -x "$ROOT$PREFIX/bin/popctl" ] && [ -x "$ROOT$PREFIX/sbin/popnetd" ] ||
   die "popgate is not installed under ${ROOT}${PREFIX}: run \`make install${ROOT:+ DESTDIR=$ROOT} PREFIX=$PREFIX\` first"
 
+# In --root mode commands run in the tree with chroot, and they need its /proc: the Swift runtime reads a
+# program's arguments from /proc/self/cmdline (without it, popctl and popnetd would see none at all).
+PROC_MOUNTED=0 POLICY_RC_D=0
+cleanup() {
+  if [ "$POLICY_RC_D" = 1 ]; then rm -f "$ROOT/usr/sbin/policy-rc.d"; fi
+  if [ "$PROC_MOUNTED" = 1 ]; then umount "$ROOT/proc"; fi
+}
+trap cleanup EXIT
+if [ -n "$ROOT" ] && ! mountpoint -q "$ROOT/proc"; then
+  mount -t proc proc "$ROOT/proc"
+  PROC_MOUNTED=1
+fi
+
 # A command inside the node: directly on this host, through chroot in --root mode.
 in_node() {
   if [ -n "$ROOT" ]; then chroot "$ROOT" "$@"; else "$@"; fi
@@ -101,7 +114,8 @@ put_file() {
     fix_owner_mode "$path" "$owner" "$mode"
     return
   fi
-  install -d -m 0755 "$(dirname "$target")"
+  # Only a missing directory: `install -d -m` would also reset an existing one's mode.
+  [ -d "$(dirname "$target")" ] || install -d -m 0755 "$(dirname "$target")"
   local temporary
   temporary=$(mktemp "$target.XXXXXX")
   printf '%s' "$content" >"$temporary"
@@ -136,19 +150,15 @@ step_packages() {
   fi
   if [ -n "$ROOT" ]; then
     # Inside an image nothing may start: policy-rc.d refuses every service start for the install.
+    POLICY_RC_D=1
     printf '#!/bin/sh\nexit 101\n' >"$ROOT/usr/sbin/policy-rc.d"
     chmod 0755 "$ROOT/usr/sbin/policy-rc.d"
-    mount -t proc proc "$ROOT/proc"
-    trap 'umount "$ROOT/proc" 2>/dev/null || true; rm -f "$ROOT/usr/sbin/policy-rc.d"' EXIT
   fi
   in_node env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  in_node env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  in_node env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" \
+    >/dev/null 2> >(grep -v -e '^debconf: delaying package configuration' -e 'Is /dev/pts mounted' >&2)
   in_node apt-get clean
-  if [ -n "$ROOT" ]; then
-    umount "$ROOT/proc"
-    rm -f "$ROOT/usr/sbin/policy-rc.d"
-    trap - EXIT
-  fi
+  if [ "$POLICY_RC_D" = 1 ]; then rm -f "$ROOT/usr/sbin/policy-rc.d"; POLICY_RC_D=0; fi
   report changed "packages: installed ${missing[*]}"
 }
 
@@ -198,12 +208,13 @@ management_prefixes = [${prefixes%, }]
 
 # Keys, the registry and the receipt directory, by popctl itself: one owner of their formats.
 step_state() {
-  local output line
+  local output line state path
   output=$(in_node "$PREFIX/bin/popctl" node init --config /etc/popgate/popgate.toml --gateway-user "$GATEWAY_USER")
   while IFS= read -r line; do
-    case "$line" in
-      created*|changed*) report changed "${line#* }" ;;
-      ok*) report ok "${line#ok }" ;;
+    read -r state path <<<"$line"
+    case "$state" in
+      created|changed) report changed "$path" ;;
+      ok) report ok "$path" ;;
       *) printf '%-8s %s\n' info "$line" ;;
     esac
   done <<<"$output"
@@ -253,12 +264,15 @@ step_boot_policy() {
 step_units() {
   if [ "$WIREGUARD_BACKEND" = userspace ]; then
     # wireguard-go needs the TUN device and its socket directory; nothing else changes.
-    put_file /etc/systemd/system/popnetd.service.d/wireguard-userspace.conf root:root 0644 "# bootstrap-pop.sh --wireguard-backend userspace: wireguard-go needs /dev/net/tun.
+    put_file /etc/systemd/system/popnetd.service.d/wireguard-userspace.conf root:root 0644 "# bootstrap-pop.sh --wireguard-backend userspace: wireguard-go needs /dev/net/tun (bound into
+# the private /dev, and allowed, alone) and its socket directory. KillMode=process: wireguard-go
+# outlives a restart of popnetd, as a kernel device does, so the tunnels stay up and popnetd
+# finds the device again when it comes back.
 [Service]
-PrivateDevices=no
-DevicePolicy=closed
+BindPaths=/dev/net/tun
 DeviceAllow=/dev/net/tun rw
 RuntimeDirectory=popgate wireguard
+KillMode=process
 "
   fi
   local unit disabled=()

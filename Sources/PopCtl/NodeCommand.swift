@@ -61,7 +61,9 @@ struct NodeCommand: ParsableCommand {
             case .sqlite(let path):
                 let existed = FileManager.default.fileExists(atPath: path)
                 try report.directory((path as NSString).deletingLastPathComponent, owner: Owner(user: 0, group: gateway.group), mode: 0o750)
-                _ = try RegistryStore(location: .sqlite(path: path))
+                // Created (and migrated) only when missing: opening an existing database for writing
+                // touches it, and a second `node init` must change nothing. popnetd migrates an older one.
+                if !existed { _ = try RegistryStore(location: .sqlite(path: path)) }
                 // The registry keeps its -wal and -shm files (persistent WAL), and popgated's read-only
                 // connection needs all three readable; SQLite gives files it creates later the database's
                 // owner and mode.
