@@ -14,11 +14,13 @@ SWIFT ?= swift
 # integration tests drive, and the tools the demo and the tests use in the namespaces (tcpdump for the
 # silent-close captures, openssl for the TLS test's certificates), PostgreSQL's server binaries for the throwaway
 # clusters the registry tests run against, libqrencode for popctl's terminal QR codes (qrencode and zbar-tools
-# check them in the tests), and groff to render popctl's generated man page.
+# check them in the tests), groff to render popctl's generated man page, and for the appliance tests
+# (test_systemd_units.py, test_provisioning.py): systemd-analyze, debootstrap for a Debian 12 tree to provision,
+# and systemd-nspawn to boot it.
 PG_PACKAGE := postgresql-15
 APT_PACKAGES := libmnl-dev libnftnl-dev libsodium-dev libsqlite3-dev pkg-config \
 	nftables wireguard-go wireguard-tools iproute2 curl tcpdump openssl $(PG_PACKAGE) \
-	libqrencode-dev qrencode zbar-tools groff-base
+	libqrencode-dev qrencode zbar-tools groff-base systemd debootstrap systemd-container
 
 # Starts (prints its URL) and stops a PostgreSQL cluster of its own in a directory of its own, on 127.0.0.1.
 PG_SCRIPT := Tests/support/throwaway-postgres.sh
