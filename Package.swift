@@ -193,6 +193,7 @@ let package = Package(
 
         .testTarget(name: "FirewallTests", dependencies: ["Firewall", "Addressing"], swiftSettings: settings),
         .testTarget(name: "SodiumTests", dependencies: ["Sodium"], swiftSettings: settings),
+        .testTarget(name: "SystemdNotifyTests", dependencies: ["SystemdNotify"], swiftSettings: settings),
         .testTarget(name: "ReceiptsTests", dependencies: ["Receipts", "Sodium"], swiftSettings: settings),
         .testTarget(name: "AddressingTests", dependencies: ["Addressing"], swiftSettings: settings),
         .testTarget(name: "QRCodeTests", dependencies: ["QRCode"], swiftSettings: settings),
