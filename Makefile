@@ -92,6 +92,13 @@ install: release
 	chmod 0755 "$$root/share/popgate/bootstrap-pop.sh"; \
 	install -m 0644 provisioning/popgate.toml.in nftables/popgate.nft "$$root/share/popgate/"; \
 	install -m 0644 README.md docs/*.md "$$root/share/doc/popgate/"; \
+	install -d -m 0755 "$$root/share/bash-completion/completions" "$$root/share/zsh/site-functions" \
+		"$$root/share/fish/vendor_completions.d"; \
+	"$$bin/popctl" --generate-completion-script bash >"$$root/share/bash-completion/completions/popctl"; \
+	"$$bin/popctl" --generate-completion-script zsh >"$$root/share/zsh/site-functions/_popctl"; \
+	"$$bin/popctl" --generate-completion-script fish >"$$root/share/fish/vendor_completions.d/popctl.fish"; \
+	chmod 0644 "$$root/share/bash-completion/completions/popctl" "$$root/share/zsh/site-functions/_popctl" \
+		"$$root/share/fish/vendor_completions.d/popctl.fish"; \
 	echo "installed popgate into $$root"
 
 # Both suites always run; the target fails if either failed. They share one throwaway PostgreSQL cluster

@@ -49,6 +49,8 @@ DOCUMENTED_LAYOUT = {
     "lib/systemd/system/popgate-firewall.service", "lib/systemd/system/popnetd.service",
     "lib/systemd/system/popgated.service",
     "share/popgate/bootstrap-pop.sh", "share/popgate/popgate.toml.in", "share/popgate/popgate.nft",
+    "share/bash-completion/completions/popctl", "share/zsh/site-functions/_popctl",
+    "share/fish/vendor_completions.d/popctl.fish",
 }
 EXPOSURE_BOUNDS = {"popgated.service": 1.5, "popnetd.service": 2.0}
 # Linux capability numbers (linux/capability.h).
