@@ -8,7 +8,8 @@
 #
 # --root DIR provisions the Debian tree in DIR (an image being built) instead of this host:
 # packages are installed and popgate's own commands run inside it with chroot, and nothing on
-# the running host is changed. docs/operator-guide.md has the whole procedure.
+# the running host is changed. Such a tree holds no keys: every node made from it makes its own
+# at its first boot (popgate-node-init.service). docs/operator-guide.md has the whole procedure.
 set -euo pipefail
 
 SELF=$(basename "$0")
@@ -17,14 +18,15 @@ SCRIPT_DIR=$(cd "$(dirname "$0")" && pwd)
 PREFIX=/usr/local
 ROOT=""
 POP_NAME="" TUNNEL_ADDRESS="" ENDPOINT="" UPLINK="" BACKBONE="" BACKEND_URL="" MODEL=""
-LISTEN_PORT=51820 WIREGUARD_BACKEND=kernel MANAGEMENT_IF=""
+LISTEN_PORT=51820 WIREGUARD_BACKEND="" MANAGEMENT_IF=""
 declare -a MANAGEMENT_PREFIXES=()
 GATEWAY_USER=popgate
 # What popnetd and popgated link dynamically (the Swift runtime is linked in statically), the
 # tools popnetd and the operator use, and the firewall.
 PACKAGES=(nftables wireguard-tools iproute2 libsodium23 libmnl0 libnftnl11 libsqlite3-0 libqrencode4 systemd)
-UNITS=(popgate-firewall.service popnetd.service popgated.service)
-CHANGES=0
+UNITS=(popgate-firewall.service popgate-node-init.service popnetd.service popgated.service)
+CONFIG=/etc/popgate/popgate.toml
+CHANGES=0 UNITS_CHANGED=0
 
 usage() {
   cat <<EOF
@@ -41,7 +43,7 @@ Site options (needed only while /etc/popgate/popgate.toml does not exist; an exi
   --listen-port PORT          WireGuard UDP port (default $LISTEN_PORT)
   --management IF             management interface (optional)
   --management-prefix CIDR    network allowed to reach ssh on it (repeatable; needs --management)
-  --wireguard-backend kernel|userspace   (default kernel; userspace runs wireguard-go)
+  --wireguard-backend kernel|userspace|auto   (default kernel; userspace runs wireguard-go)
 
 Other options:
   --root DIR                  provision the Debian tree in DIR, not this host
@@ -79,11 +81,20 @@ while [ $# -gt 0 ]; do
 done
 
 [ "$(id -u)" -eq 0 ] || die "run as root: it creates a user, sets owners and installs packages"
-case "$WIREGUARD_BACKEND" in kernel|userspace) ;; *) die "--wireguard-backend is kernel or userspace, not $WIREGUARD_BACKEND" ;; esac
+case "$WIREGUARD_BACKEND" in ""|kernel|userspace|auto) ;; *) die "--wireguard-backend is kernel, userspace or auto, not $WIREGUARD_BACKEND" ;; esac
+# systemd looks for units under these two prefixes only.
+case "$PREFIX" in /usr/local|/usr) ;; *) die "--prefix must be /usr/local or /usr (where systemd finds units), not $PREFIX" ;; esac
+if [ ${#MANAGEMENT_PREFIXES[@]} -gt 0 ] && [ -z "$MANAGEMENT_IF" ]; then
+  die "--management-prefix needs --management IF (without it no management traffic is admitted at all)"
+fi
+for value in "$POP_NAME" "$TUNNEL_ADDRESS" "$ENDPOINT" "$UPLINK" "$BACKBONE" "$BACKEND_URL" "$MODEL" "$LISTEN_PORT" \
+  "$MANAGEMENT_IF" "${MANAGEMENT_PREFIXES[@]}"; do
+  case "$value" in *[\"\\\|\&]*|*$'\n'*) die "a site option may not contain \", \\, |, & or a newline: $value" ;; esac
+done
 if [ -n "$ROOT" ]; then
   [ -d "$ROOT" ] || die "--root $ROOT is not a directory"
-  ROOT=$(cd "$ROOT" && pwd)
-  [ "$ROOT" != / ] || die "--root / is this host: leave --root out"
+  ROOT=$(cd "$ROOT" && pwd -P)
+  if [ "$ROOT" -ef / ]; then die "--root $ROOT is this host: leave --root out"; fi
   [ -f "$ROOT/etc/debian_version" ] || die "$ROOT holds no Debian tree (no etc/debian_version); make one with debootstrap"
 fi
 [ -x "$ROOT$PREFIX/bin/popctl" ] && [ -x "$ROOT$PREFIX/sbin/popnetd" ] ||
@@ -139,7 +150,7 @@ fix_owner_mode() {
 
 step_packages() {
   local wanted=("${PACKAGES[@]}") missing=() package
-  [ "$WIREGUARD_BACKEND" = userspace ] && wanted+=(wireguard-go)
+  if [ "$BACKEND" != kernel ]; then wanted+=(wireguard-go); fi
   for package in "${wanted[@]}"; do
     dpkg-query --admindir="$ROOT/var/lib/dpkg" -W -f='${Status}\n' "$package" 2>/dev/null |
       grep -q '^install ok installed$' || missing+=("$package")
@@ -150,13 +161,19 @@ step_packages() {
   fi
   if [ -n "$ROOT" ]; then
     # Inside an image nothing may start: policy-rc.d refuses every service start for the install.
-    POLICY_RC_D=1
-    printf '#!/bin/sh\nexit 101\n' >"$ROOT/usr/sbin/policy-rc.d"
-    chmod 0755 "$ROOT/usr/sbin/policy-rc.d"
+    # An image builder's own policy-rc.d is left as it is.
+    if [ ! -e "$ROOT/usr/sbin/policy-rc.d" ]; then
+      POLICY_RC_D=1
+      printf '#!/bin/sh\nexit 101\n' >"$ROOT/usr/sbin/policy-rc.d"
+      chmod 0755 "$ROOT/usr/sbin/policy-rc.d"
+    fi
   fi
-  in_node env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  in_node env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" \
-    >/dev/null 2> >(grep -v -e '^debconf: delaying package configuration' -e 'Is /dev/pts mounted' >&2)
+  local output
+  if ! output=$(in_node env DEBIAN_FRONTEND=noninteractive apt-get update -qq 2>&1 &&
+    in_node env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" 2>&1); then
+    printf '%s\n' "$output" >&2
+    die "installing ${missing[*]} failed (is the Debian mirror reachable?)"
+  fi
   in_node apt-get clean
   if [ "$POLICY_RC_D" = 1 ]; then rm -f "$ROOT/usr/sbin/policy-rc.d"; POLICY_RC_D=0; fi
   report changed "packages: installed ${missing[*]}"
@@ -174,20 +191,22 @@ step_user() {
 }
 
 step_config() {
-  local config=/etc/popgate/popgate.toml
   if [ ! -d "$ROOT/etc/popgate" ]; then
     install -d "$ROOT/etc/popgate"
   fi
   fix_owner_mode /etc/popgate "root:$GATEWAY_USER" 0750
-  if [ -f "$ROOT$config" ]; then
-    fix_owner_mode "$config" "root:$GATEWAY_USER" 0640
+  if [ -f "$ROOT$CONFIG" ]; then
+    fix_owner_mode "$CONFIG" "root:$GATEWAY_USER" 0640
+    if [ -n "$POP_NAME$TUNNEL_ADDRESS$ENDPOINT$UPLINK$BACKBONE$BACKEND_URL$MODEL$MANAGEMENT_IF" ]; then
+      printf '%s: note: %s exists and is kept; the site options were not used (edit it by hand)\n' "$SELF" "$CONFIG" >&2
+    fi
     return
   fi
   local option missing=()
   for option in POP_NAME TUNNEL_ADDRESS ENDPOINT UPLINK BACKBONE BACKEND_URL MODEL; do
     [ -n "${!option}" ] || missing+=("--$(tr 'A-Z_' 'a-z-' <<<"$option")")
   done
-  [ ${#missing[@]} -eq 0 ] || die "$config does not exist yet; to write it, give ${missing[*]}"
+  [ ${#missing[@]} -eq 0 ] || die "$CONFIG does not exist yet; to write it, give ${missing[*]}"
   local management=""
   if [ -n "$MANAGEMENT_IF" ]; then
     [ ${#MANAGEMENT_PREFIXES[@]} -gt 0 ] || die "--management needs at least one --management-prefix"
@@ -201,16 +220,39 @@ management_prefixes = [${prefixes%, }]
   text=$(sed -e "s|@POP_NAME@|$POP_NAME|g" -e "s|@TUNNEL_ADDRESS@|$TUNNEL_ADDRESS|g" \
     -e "s|@ENDPOINT@|$ENDPOINT|g" -e "s|@UPLINK@|$UPLINK|g" -e "s|@BACKBONE@|$BACKBONE|g" \
     -e "s|@BACKEND_URL@|$BACKEND_URL|g" -e "s|@MODEL@|$MODEL|g" -e "s|@LISTEN_PORT@|$LISTEN_PORT|g" \
-    -e "s|@WIREGUARD_BACKEND@|$WIREGUARD_BACKEND|g" "$SCRIPT_DIR/popgate.toml.in")
+    -e "s|@WIREGUARD_BACKEND@|${WIREGUARD_BACKEND:-kernel}|g" "$SCRIPT_DIR/popgate.toml.in")
   text=${text/@MANAGEMENT@/$management}
-  put_file "$config" "root:$GATEWAY_USER" 0640 "$text"$'\n'
+  # Checked by the code that will read it before it is put in place: a bad option leaves no file behind.
+  local candidate="$ROOT$CONFIG.new" errors
+  printf '%s\n' "$text" >"$candidate"
+  if ! errors=$(in_node "$PREFIX/sbin/popnetd" --config "$CONFIG.new" --print-boot-policy 2>&1 >/dev/null); then
+    rm -f "$candidate"
+    errors=${errors//$CONFIG.new/popgate.toml}
+    die "the site options do not make a valid popgate.toml: ${errors#Error: }"
+  fi
+  rm -f "$candidate"
+  put_file "$CONFIG" "root:$GATEWAY_USER" 0640 "$text"$'\n'
+}
+
+# The WireGuard backend is the configuration's: popgate.toml is the one place it is chosen.
+read_backend() {
+  local configured
+  configured=$(sed -n '/^\[wireguard\]/,/^\[/s/^backend *= *"\([a-z]*\)".*/\1/p' "$ROOT$CONFIG")
+  configured=${configured:-auto}
+  if [ -n "$WIREGUARD_BACKEND" ] && [ "$WIREGUARD_BACKEND" != "$configured" ]; then
+    die "--wireguard-backend $WIREGUARD_BACKEND, but $CONFIG says backend = \"$configured\"; edit the file"
+  fi
+  BACKEND=$configured
 }
 
 # Keys, the registry and the receipt directory, by popctl itself: one owner of their formats.
 step_state() {
   local output line state path
-  output=$(in_node "$PREFIX/bin/popctl" node init --config /etc/popgate/popgate.toml --gateway-user "$GATEWAY_USER")
+  # An image gets no keys: each node made from it makes its own at first boot.
+  output=$(in_node "$PREFIX/bin/popctl" node init --config "$CONFIG" --gateway-user "$GATEWAY_USER" \
+    ${ROOT:+--no-keys})
   while IFS= read -r line; do
+    [ -n "$line" ] || continue
     read -r state path <<<"$line"
     case "$state" in
       created|changed) report changed "$path" ;;
@@ -247,11 +289,23 @@ net.ipv6.conf.default.accept_source_route = 0
   if [ -z "$ROOT" ] && [ "$CHANGES" -gt "$before" ]; then sysctl -q -p /etc/sysctl.d/90-popgate.conf; fi
 }
 
+# Removes a file this script wrote that the configuration no longer calls for.
+remove_file() {
+  if [ -e "$ROOT$1" ]; then
+    rm -f "$ROOT$1"
+    report changed "$1 (removed)"
+    return 0
+  fi
+  return 1
+}
+
 step_modules() {
-  if [ "$WIREGUARD_BACKEND" = kernel ]; then
+  if [ "$BACKEND" != userspace ]; then
     put_file /etc/modules-load.d/popgate.conf root:root 0644 "# popgate (bootstrap-pop.sh): the edge tunnel.
 wireguard
 "
+  else
+    remove_file /etc/modules-load.d/popgate.conf || true
   fi
 }
 
@@ -262,19 +316,23 @@ step_boot_policy() {
 }
 
 step_units() {
-  if [ "$WIREGUARD_BACKEND" = userspace ]; then
+  local dropin=/etc/systemd/system/popnetd.service.d/wireguard-userspace.conf before=$CHANGES
+  if [ "$BACKEND" != kernel ]; then
     # wireguard-go needs the TUN device and its socket directory; nothing else changes.
-    put_file /etc/systemd/system/popnetd.service.d/wireguard-userspace.conf root:root 0644 "# bootstrap-pop.sh --wireguard-backend userspace: wireguard-go needs /dev/net/tun (bound into
-# the private /dev, and allowed, alone) and its socket directory. KillMode=process: wireguard-go
-# outlives a restart of popnetd, as a kernel device does, so the tunnels stay up and popnetd
-# finds the device again when it comes back.
+    put_file "$dropin" root:root 0644 "# bootstrap-pop.sh, for backend = \"$BACKEND\": wireguard-go needs /dev/net/tun (bound into
+# the private /dev, and allowed, alone) and its socket directory (list settings add up:
+# /run/popgate comes from the unit). KillMode=process: wireguard-go outlives a restart of
+# popnetd, as a kernel device does, so the tunnels stay up and popnetd finds the device again.
 [Service]
 BindPaths=/dev/net/tun
 DeviceAllow=/dev/net/tun rw
-RuntimeDirectory=popgate wireguard
+RuntimeDirectory=wireguard
 KillMode=process
 "
+  else
+    remove_file "$dropin" || true
   fi
+  [ "$CHANGES" -eq "$before" ] || UNITS_CHANGED=1
   local unit disabled=()
   for unit in "${UNITS[@]}"; do
     [ -f "$ROOT$PREFIX/lib/systemd/system/$unit" ] || die "$PREFIX/lib/systemd/system/$unit is missing: run make install"
@@ -282,17 +340,22 @@ KillMode=process
   done
   if [ ${#disabled[@]} -eq 0 ]; then
     report ok "units enabled: ${UNITS[*]}"
-    return
+  else
+    systemctl ${ROOT:+--root="$ROOT"} enable --quiet "${disabled[@]}"
+    UNITS_CHANGED=1
+    report changed "units enabled: ${disabled[*]}"
   fi
-  systemctl ${ROOT:+--root="$ROOT"} enable --quiet "${disabled[@]}"
-  [ -n "$ROOT" ] || systemctl daemon-reload
-  report changed "units enabled: ${disabled[*]}"
+  if [ -z "$ROOT" ] && [ "$UNITS_CHANGED" = 1 ]; then systemctl daemon-reload; fi
 }
 
 echo "bootstrap-pop: provisioning ${ROOT:-this host} (popgate in $PREFIX)"
+BACKEND=kernel
 step_packages
 step_user
 step_config
+read_backend
+# wireguard-go, once the configuration says it is wanted.
+if [ "$BACKEND" != kernel ]; then step_packages; fi
 step_state
 step_sysctl
 step_modules

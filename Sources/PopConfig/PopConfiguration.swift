@@ -40,7 +40,8 @@ public struct RegistrySettings: Sendable, Equatable {
     /// The local copy `daemon` keeps of a PostgreSQL registry; nil for SQLite, which is local already.
     public func localCopy(for daemon: String) -> RegistryLocalCopy? {
         guard case .postgres = location else { return nil }
-        return RegistryLocalCopy(path: "\(localCopyDirectory)/\(daemon)-registry-copy.json")
+        // A directory per daemon: popgated (user popgate) may write its own, never popnetd's.
+        return RegistryLocalCopy(path: "\(localCopyDirectory)/\(daemon)/registry-copy.json")
     }
 }
 

@@ -23,13 +23,20 @@ struct NodeCommand: ParsableCommand {
                 Keys are generated here, on the node, and never leave it; an existing key is kept. The WireGuard \
                 key is root's alone; the receipt signing key and the cache-salt key belong to the gateway's user, \
                 which popgated runs as; the SQLite registry is root's and readable by that user's group (popgated \
-                reads it, never writes it). Prints one line per item: `created`, `changed` (owner or mode \
-                corrected) or `ok`. Safe to run again. Run as root; bootstrap-pop.sh runs it.
+                reads it, never writes it). Directories this command creates get their owner and mode; one that \
+                exists already is only checked (popgated must be able to reach what it reads). Prints one line \
+                per item: `created`, `changed` (owner or mode corrected) or `ok`. Safe to run again. Run as \
+                root; bootstrap-pop.sh and popgate-node-init.service run it.
                 """
         )
 
         @OptionGroup var options: GlobalOptions
         @Option(name: .customLong("gateway-user"), help: "The user popgated runs as.") var gatewayUser = "popgate"
+        @Flag(
+            inversion: .prefixedNo,
+            help: "Make missing keys (--no-keys for an image: each node then makes its own at first boot)."
+        )
+        var keys = true
 
         func run() throws {
             guard geteuid() == 0 else { throw PopctlError("popctl node init sets owners: run it as root") }
@@ -39,94 +46,75 @@ struct NodeCommand: ParsableCommand {
             }
             let gateway = Owner(user: account.pointee.pw_uid, group: account.pointee.pw_gid)
             let root = Owner(user: 0, group: 0)
-            var report = NodeReport()
+            let rootAndGateway = Owner(user: 0, group: gateway.group)
+            var report = NodeReport(gateway: gateway)
 
-            // The keys directory is traversable by the gateway's group: it holds the gateway's keys.
             let wireGuardKey = configuration.wireguard.privateKeyFile
-            for directory in Set([wireGuardKey, configuration.receipts.signingKeyFile, configuration.gateway.cacheSaltKeyFile]
-                .map { ($0 as NSString).deletingLastPathComponent }).sorted() {
-                try report.directory(directory, owner: Owner(user: 0, group: gateway.group), mode: 0o750)
+            let gatewayKeys = [configuration.receipts.signingKeyFile, configuration.gateway.cacheSaltKeyFile]
+            let keyDirectories = Set(([wireGuardKey] + gatewayKeys).map(Self.parent)).sorted()
+            for directory in keyDirectories {
+                // popgated must reach its own keys; a directory holding only the WireGuard key is root's.
+                let holdsGatewayKeys = gatewayKeys.map(Self.parent).contains(directory)
+                try report.directory(
+                    directory, owner: holdsGatewayKeys ? rootAndGateway : root, mode: holdsGatewayKeys ? 0o750 : 0o700,
+                    gatewayNeeds: holdsGatewayKeys ? .traverse : nil
+                )
             }
-            let existed = FileManager.default.fileExists(atPath: wireGuardKey)
-            let publicKey = try KeyFile.loadOrCreate(wireGuardKey).publicKey
-            try report.file(wireGuardKey, created: !existed, owner: root, mode: 0o600)
-
-            for path in [configuration.receipts.signingKeyFile, configuration.gateway.cacheSaltKeyFile] {
-                let existed = FileManager.default.fileExists(atPath: path)
-                _ = try SecretKeyFile.loadOrCreate(path)
-                try report.file(path, created: !existed, owner: gateway, mode: 0o600)
+            var publicKey: String?
+            if keys {
+                let existed = FileManager.default.fileExists(atPath: wireGuardKey)
+                publicKey = try KeyFile.loadOrCreate(wireGuardKey).publicKey.base64
+                try report.file(wireGuardKey, created: !existed, owner: root, mode: 0o600)
+                for path in gatewayKeys {
+                    let existed = FileManager.default.fileExists(atPath: path)
+                    _ = try SecretKeyFile.loadOrCreate(path)
+                    try report.file(path, created: !existed, owner: gateway, mode: 0o600)
+                }
+            } else {
+                // An image: the keys are made on each node at first boot (popgate-node-init.service).
+                for path in [wireGuardKey] + gatewayKeys where FileManager.default.fileExists(atPath: path) {
+                    throw PopctlError("\(path) exists, but --no-keys is for a tree whose nodes make their own keys; remove it")
+                }
             }
 
             switch configuration.registry.location {
             case .sqlite(let path):
-                let existed = FileManager.default.fileExists(atPath: path)
-                try report.directory((path as NSString).deletingLastPathComponent, owner: Owner(user: 0, group: gateway.group), mode: 0o750)
-                // Created (and migrated) only when missing: opening an existing database for writing
-                // touches it, and a second `node init` must change nothing. popnetd migrates an older one.
-                if !existed { _ = try RegistryStore(location: .sqlite(path: path)) }
-                // The registry keeps its -wal and -shm files (persistent WAL), and popgated's read-only
-                // connection needs all three readable; SQLite gives files it creates later the database's
-                // owner and mode.
-                for file in [path, path + "-wal", path + "-shm"] where FileManager.default.fileExists(atPath: file) {
-                    try report.file(file, created: !existed, owner: Owner(user: 0, group: gateway.group), mode: 0o640)
+                try report.directory(Self.parent(path), owner: rootAndGateway, mode: 0o750, gatewayNeeds: .read)
+                let files = [path, path + "-wal", path + "-shm"]
+                let created = !FileManager.default.fileExists(atPath: path)
+                // Opened only when something is missing: opening a database for writing touches it, and
+                // a second `node init` must change nothing. The registry keeps its -wal and -shm files
+                // (persistent WAL), and popgated's read-only connection needs all three readable; files
+                // SQLite makes later take the database's owner and mode. popnetd migrates an older schema.
+                if !files.allSatisfy(FileManager.default.fileExists(atPath:)) {
+                    _ = try RegistryStore(location: .sqlite(path: path))
+                }
+                for file in files {
+                    try report.file(file, created: created, owner: rootAndGateway, mode: 0o640)
                 }
             case .postgres:
-                // Each daemon writes its own copy there; sticky, so neither can replace the other's.
-                try report.directory(
-                    configuration.registry.localCopyDirectory, owner: Owner(user: 0, group: gateway.group), mode: 0o1770
-                )
+                // Each daemon's copy of the fleet registry in a directory of its own: neither can touch the other's.
+                let directory = configuration.registry.localCopyDirectory
+                try report.directory(directory, owner: rootAndGateway, mode: 0o750, gatewayNeeds: .traverse)
+                for (daemon, owner) in [("popnetd", root), ("popgated", gateway)] {
+                    try report.directory(
+                        configuration.registry.localCopy(for: daemon).map { Self.parent($0.path) } ?? directory,
+                        owner: owner, mode: 0o700, enforce: true
+                    )
+                }
             }
-            try report.directory(configuration.receipts.directory, owner: gateway, mode: 0o700)
+            try report.directory(configuration.receipts.directory, owner: gateway, mode: 0o700, enforce: true)
 
-            let seed = try SecretKeyFile.loadOrCreate(configuration.receipts.signingKeyFile)
-            let verifier = try NoteSigner(name: configuration.receipts.origin, key: Ed25519PrivateKey(seed: seed)).verifier
             print(report.lines.joined(separator: "\n"))
-            print("wireguard public key: \(publicKey)")
-            print("receipts verifier key: \(verifier)")
-        }
-    }
-}
-
-/// A file's owner, by number.
-struct Owner: Equatable {
-    let user: uid_t
-    let group: gid_t
-}
-
-/// What `node init` did to each path, in order; each step makes the path's owner and mode right.
-struct NodeReport {
-    private(set) var lines: [String] = []
-
-    mutating func directory(_ path: String, owner: Owner, mode: mode_t) throws {
-        var created = false
-        if !FileManager.default.fileExists(atPath: path) {
-            do {
-                try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-            } catch {
-                throw PopctlError("cannot create \(path): \(error.localizedDescription)")
+            if let publicKey {
+                let seed = try SecretKeyFile.loadOrCreate(configuration.receipts.signingKeyFile)
+                let verifier = try NoteSigner(name: configuration.receipts.origin, key: Ed25519PrivateKey(seed: seed))
+                    .verifier
+                print("wireguard public key: \(publicKey)")
+                print("receipts verifier key: \(verifier)")
             }
-            created = true
         }
-        try file(path, created: created, owner: owner, mode: mode)
-    }
 
-    mutating func file(_ path: String, created: Bool, owner: Owner, mode: mode_t) throws {
-        var info = stat()
-        guard stat(path, &info) == 0 else { throw PopctlError("cannot read \(path): \(String(cString: strerror(errno)))") }
-        var changed = false
-        if info.st_uid != owner.user || info.st_gid != owner.group {
-            guard chown(path, owner.user, owner.group) == 0 else {
-                throw PopctlError("cannot change the owner of \(path): \(String(cString: strerror(errno)))")
-            }
-            changed = true
-        }
-        if info.st_mode & 0o7777 != mode {
-            guard chmod(path, mode) == 0 else {
-                throw PopctlError("cannot change the mode of \(path): \(String(cString: strerror(errno)))")
-            }
-            changed = true
-        }
-        let state = created ? "created" : changed ? "changed" : "ok"
-        lines.append("\(state.padding(toLength: 8, withPad: " ", startingAt: 0))\(path)")
+        static func parent(_ path: String) -> String { (path as NSString).deletingLastPathComponent }
     }
 }

@@ -7,6 +7,10 @@ import Glibc
 /// says it means (popnetd: policy in force and tunnel up; popgated: listening), and a unit ordered
 /// after it starts only then. Outside systemd the variable is unset and this does nothing.
 public enum SystemdNotify {
+    /// Whether the service manager asked to be told (`NOTIFY_SOCKET` is set): a daemon that then
+    /// fails to tell it should say so, or systemd kills it at the start timeout without a word.
+    public static var isExpected: Bool { getenv("NOTIFY_SOCKET") != nil }
+
     /// Tells the service manager the daemon is ready. Returns whether a message was sent.
     @discardableResult
     public static func ready() -> Bool { send("READY=1") }

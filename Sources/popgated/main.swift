@@ -66,7 +66,11 @@ struct Popgated: AsyncParsableCommand {
         let server = GatewayServer(
             configuration: configuration, directory: directory, board: board, cacheSalt: cacheSalt, workers: workers,
             receipts: receipts, group: MultiThreadedEventLoopGroup.singleton, logger: logger, metrics: metrics, tls: tls,
-            onBound: { _ in SystemdNotify.ready() }
+            onBound: { [logger] _ in
+                if !SystemdNotify.ready() && SystemdNotify.isExpected {
+                    logger.warning("could not tell systemd popgated is ready (NOTIFY_SOCKET); it will time the start out")
+                }
+            }
         )
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             // The receipt log before the server: services stop in reverse order, so the last

@@ -84,7 +84,9 @@ struct Popnetd: AsyncParsableCommand {
             configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         )
         // The policy is in force and the tunnel is up: systemd may now start popgated (Type=notify).
-        SystemdNotify.ready()
+        if !SystemdNotify.ready() && SystemdNotify.isExpected {
+            logger.warning("could not tell systemd popnetd is ready (NOTIFY_SOCKET); it will time the start out")
+        }
         try await group.run()
         logger.info("popnetd stopped")
     }

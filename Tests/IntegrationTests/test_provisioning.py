@@ -47,7 +47,7 @@ SITE = [
 DOCUMENTED_LAYOUT = {
     "sbin/popnetd", "sbin/popgated", "bin/popctl", "bin/popaudit",
     "lib/systemd/system/popgate-firewall.service", "lib/systemd/system/popnetd.service",
-    "lib/systemd/system/popgated.service",
+    "lib/systemd/system/popgated.service", "lib/systemd/system/popgate-node-init.service",
     "share/popgate/bootstrap-pop.sh", "share/popgate/popgate.toml.in", "share/popgate/popgate.nft",
     "share/bash-completion/completions/popctl", "share/zsh/site-functions/_popctl",
     "share/fish/vendor_completions.d/popctl.fish",
@@ -104,9 +104,16 @@ def differences(before: dict[str, tuple], after: dict[str, tuple]) -> list[str]:
     return out
 
 
-def bootstrap(root: Path) -> subprocess.CompletedProcess[str]:
+def bootstrap(root: Path, *options: str) -> subprocess.CompletedProcess[str]:
     script = root / PREFIX.lstrip("/") / "share/popgate/bootstrap-pop.sh"
-    return run(["bash", str(script), "--root", str(root), *SITE], timeout=BOOTSTRAP_TIMEOUT)
+    return run(["bash", str(script), "--root", str(root), *options], timeout=BOOTSTRAP_TIMEOUT)
+
+
+def unmount_under(base: Path) -> None:
+    """A run killed at its timeout cannot unmount what it mounted in the tree (its /proc): undo that first."""
+    mounts = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
+    for mount in sorted((m for m in mounts if m.startswith(f"{base}/")), key=len, reverse=True):
+        run(["umount", "--lazy", mount], timeout=30)
 
 
 @pytest.fixture(scope="module")
@@ -115,9 +122,11 @@ def workdir() -> Iterator[Path]:
     for tool in ("chroot", "useradd", "systemctl", "systemd-analyze"):
         require(shutil.which(tool), f"{tool} is not installed (`make deps`)")
     base = Path("/var/tmp/popgate-provisioning")
+    unmount_under(base)
     shutil.rmtree(base, ignore_errors=True)
     base.mkdir(parents=True)
     yield base
+    unmount_under(base)
     shutil.rmtree(base, ignore_errors=True)
 
 
@@ -134,8 +143,9 @@ def installed(workdir: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def provisioned(installed: Path) -> dict:
-    """The tree after bootstrap-pop.sh ran twice, with both runs' output and snapshots."""
-    first = bootstrap(installed)
+    """The tree after bootstrap-pop.sh ran twice, with both runs' output and snapshots. The second run has no site
+    options, as an operator re-running it would: everything it needs then comes from the kept popgate.toml."""
+    first = bootstrap(installed, *SITE)
     assert first.returncode == 0, describe(first)
     after_first = snapshot(installed)
     second = bootstrap(installed)
@@ -171,6 +181,17 @@ def test_installed_binaries_run_from_the_staged_tree(installed: Path) -> None:
         assert result.returncode == 0 and "USAGE" in result.stdout, describe(result)
 
 
+def test_bad_site_options_leave_nothing_behind(installed: Path) -> None:
+    """The rendered popgate.toml is checked by popnetd's own loader before it is put in place."""
+    bad = [option if option != "198.51.100.1:51820" else "198.51.100.1" for option in SITE]  # no port
+    result = bootstrap(installed, *bad)
+    assert result.returncode == 1 and "wireguard.endpoint" in result.stderr, describe(result)
+    assert not (installed / "etc/popgate/popgate.toml").exists()
+    assert not (installed / "etc/popgate/popgate.toml.new").exists()
+    unknown = bootstrap(installed, "--management-prefix", "192.0.2.0/24", *SITE)
+    assert unknown.returncode == 1 and "--management-prefix needs --management" in unknown.stderr, describe(unknown)
+
+
 def test_second_run_changes_nothing(provisioned: dict) -> None:
     first, second = provisioned["first"], provisioned["second"]
     assert re.search(r"^bootstrap-pop: \d+ changes$", first.stdout, re.M), first.stdout
@@ -195,13 +216,13 @@ def test_provisioned_state(provisioned: dict) -> None:
 
     assert owner_mode("/etc/popgate") == (0, gid, 0o750)
     assert owner_mode("/etc/popgate/popgate.toml") == (0, gid, 0o640)
-    assert owner_mode("/etc/popgate/keys/wg-edge.key") == (0, 0, 0o600)
-    assert owner_mode("/etc/popgate/keys/receipts.key") == (uid, gid, 0o600)
-    assert owner_mode("/etc/popgate/keys/cache-salt.key") == (uid, gid, 0o600)
-    assert owner_mode("/var/lib/popgate/registry.sqlite") == (0, gid, 0o640)
+    assert owner_mode("/etc/popgate/keys") == (0, gid, 0o750)
+    for suffix in ("", "-wal", "-shm"):
+        assert owner_mode(f"/var/lib/popgate/registry.sqlite{suffix}") == (0, gid, 0o640)
     assert owner_mode("/var/lib/popgate/receipts") == (uid, gid, 0o700)
-    # Keys made on the node: two provisioned trees never share one.
-    assert len((root / "etc/popgate/keys/wg-edge.key").read_text().strip()) == 44
+    # A tree made with --root is an image: it holds no key, so no two nodes made from it share one; each node
+    # makes its own at first boot (test_first_boot_makes_the_keys_on_the_node).
+    assert list((root / "etc/popgate/keys").iterdir()) == []
     sysctl = (root / "etc/sysctl.d/90-popgate.conf").read_text()
     for line in ("net.ipv4.conf.all.rp_filter = 1", "net.ipv4.conf.all.accept_redirects = 0",
                  "net.ipv4.conf.all.accept_source_route = 0", "net.ipv6.conf.all.accept_redirects = 0"):
@@ -209,7 +230,7 @@ def test_provisioned_state(provisioned: dict) -> None:
     policy = (root / "etc/popgate/popgate.nft").read_text()
     assert 'iifname "up0" udp dport 51820 accept' in policy and "policy drop;" in policy
     for unit, target in (("popgate-firewall.service", "sysinit.target"), ("popnetd.service", "multi-user.target"),
-                         ("popgated.service", "multi-user.target")):
+                         ("popgated.service", "multi-user.target"), ("popgate-node-init.service", "multi-user.target")):
         link = root / f"etc/systemd/system/{target}.wants/{unit}"
         assert link.is_symlink() and os.readlink(link) == f"{PREFIX}/lib/systemd/system/{unit}"
 
@@ -223,7 +244,7 @@ def test_boot_policy_is_valid_nft(provisioned: dict) -> None:
 
 def test_installed_units_verify_and_are_hardened(provisioned: dict) -> None:
     root: Path = provisioned["root"]
-    units = ["popgate-firewall.service", "popnetd.service", "popgated.service"]
+    units = ["popgate-firewall.service", "popgate-node-init.service", "popnetd.service", "popgated.service"]
     result = run(["systemd-analyze", "verify", f"--root={root}", *units], timeout=120)
     assert result.returncode == 0 and result.stderr.strip() == "", describe(result)
     for unit, bound in EXPOSURE_BOUNDS.items():
@@ -306,7 +327,9 @@ def booted(provisioned: dict, workdir: Path) -> Iterator[Booted]:
         # that; then `--wait` returns once start-up is over (running, or degraded when a unit failed).
         assert wait_for(lambda: "Failed to connect" not in booted.run("systemctl", "is-system-running").stderr,
                         timeout=60, interval=0.2), (workdir / "console.log").read_text()[-3000:]
-        booted.run("systemctl", "is-system-running", "--wait", timeout=BOOT_TIMEOUT)
+        state = booted.run("systemctl", "is-system-running", "--wait", timeout=BOOT_TIMEOUT).stdout.strip()
+        # degraded: a unit of the minimal Debian failed in the container; the tests below name popgate's own.
+        assert state in ("running", "degraded"), f"{state}\n{(workdir / 'console.log').read_text()[-3000:]}"
         connect_namespaces(booted, workdir)
         yield booted
     finally:
@@ -347,14 +370,25 @@ def failed_units(booted: Booted) -> str:
         "journalctl", "--no-pager", "-n", "60", "-u", "popnetd", "-u", "popgated", "-u", "popgate-firewall").stdout
 
 
+def test_first_boot_makes_the_keys_on_the_node(booted: Booted) -> None:
+    root = booted.root
+    uid, gid = (int(v) for v in re.search(r"^popgate:x:(\d+):(\d+):", (root / "etc/passwd").read_text(), re.M).groups())
+    keys = root / "etc/popgate/keys"
+    for name, owner in (("wg-edge.key", (0, 0)), ("receipts.key", (uid, gid)), ("cache-salt.key", (uid, gid))):
+        info = (keys / name).stat()
+        assert (info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)) == (*owner, 0o600), name
+    assert len((keys / "wg-edge.key").read_text().strip()) == 44
+
+
 def test_units_come_up_in_order(booted: Booted) -> None:
-    units = ["popgate-firewall.service", "popnetd.service", "popgated.service"]
+    units = ["popgate-firewall.service", "popgate-node-init.service", "popnetd.service", "popgated.service"]
     states = booted.run("systemctl", "is-active", *units).stdout.split()
-    assert states == ["active"] * 3, f"{dict(zip(units, states))}\n{failed_units(booted)}"
+    assert states == ["active"] * 4, f"{dict(zip(units, states))}\n{failed_units(booted)}"
     entered = {unit: int(booted.ok("systemctl", "show", "--value", "-p", "ActiveEnterTimestampMonotonic", unit))
                for unit in units}
     # Type=notify: popnetd is active only once its policy and tunnel are up, and popgated starts after that.
     assert entered["popgate-firewall.service"] < entered["popnetd.service"] < entered["popgated.service"], entered
+    assert entered["popgate-node-init.service"] < entered["popnetd.service"], entered
     started = int(booted.ok("systemctl", "show", "--value", "-p", "ExecMainStartTimestampMonotonic",
                             "popgated.service"))
     assert started >= entered["popnetd.service"], "popgated started before popnetd was ready"

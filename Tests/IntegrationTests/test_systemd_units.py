@@ -16,7 +16,8 @@ import pytest
 from popgate_harness import BIN, REPO, describe, require, run
 
 UNITS = REPO / "systemd"
-EXPOSURE_BOUNDS = {"popgated.service": 1.5, "popnetd.service": 2.0, "popgate-firewall.service": 2.0}
+EXPOSURE_BOUNDS = {"popgated.service": 1.5, "popnetd.service": 2.0, "popgate-firewall.service": 2.0,
+                   "popgate-node-init.service": 2.0}
 
 
 def exposure(unit: Path, root: Path | None = None) -> float:
@@ -73,6 +74,9 @@ def test_privileges_are_the_documented_ones() -> None:
     assert "network-pre.target" in firewall["Before"][0] and firewall["DefaultDependencies"] == ["no"]
     assert "popgate-firewall.service" in netd["After"][0]
     assert "popnetd.service" in gated["After"][0]
+    # Keys and owners are in place before either daemon starts.
+    for settings in (gated, netd):
+        assert "popgate-node-init.service" in settings["After"][0] and "popgate-node-init.service" in settings["Wants"][0]
 
 
 def test_units_verify(systemd_analyze: None, tmp_path: Path) -> None:
@@ -81,7 +85,7 @@ def test_units_verify(systemd_analyze: None, tmp_path: Path) -> None:
         require((BIN / name).exists(), f"{BIN / name} is not built (`make build`)")
     require(Path("/usr/sbin/nft").exists(), "nft is not installed (`make deps`)")
     for unit in UNITS.glob("*.service"):
-        text = unit.read_text().replace("/usr/local/sbin/", f"{BIN}/")
+        text = unit.read_text().replace("/usr/local/sbin/", f"{BIN}/").replace("/usr/local/bin/", f"{BIN}/")
         (tmp_path / unit.name).write_text(text)
     result = run(["systemd-analyze", "verify", *sorted(str(p) for p in tmp_path.glob("*.service"))], timeout=60)
     assert result.returncode == 0 and result.stderr.strip() == "", describe(result)
@@ -90,7 +94,7 @@ def test_units_verify(systemd_analyze: None, tmp_path: Path) -> None:
 def test_verify_catches_a_broken_unit(systemd_analyze: None, tmp_path: Path) -> None:
     """The check above can fail: a bad value is reported (verify still exits 0, hence the check on stderr)."""
     text = (UNITS / "popgated.service").read_text().replace("ProtectHome=yes", "ProtectHome=maybe")
-    text = text.replace("/usr/local/sbin/", f"{BIN}/")
+    text = text.replace("/usr/local/sbin/", f"{BIN}/").replace("/usr/local/bin/", f"{BIN}/")
     broken = tmp_path / "popgated.service"
     broken.write_text(text)
     result = run(["systemd-analyze", "verify", str(broken)], timeout=60)

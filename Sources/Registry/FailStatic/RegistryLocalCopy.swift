@@ -23,6 +23,13 @@ public struct RegistryLocalCopy: Sendable {
         let file = CopyFile(snapshot)
         let temporary = path + ".new"
         do {
+            // The daemon's own directory, private to it (popctl node init makes it under systemd).
+            let directory = (path as NSString).deletingLastPathComponent
+            if !directory.isEmpty && !FileManager.default.fileExists(atPath: directory) {
+                try FileManager.default.createDirectory(
+                    atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700]
+                )
+            }
             let data = try JSONEncoder().encode(file)
             let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o600)
             guard fd >= 0 else { throw POSIXFailure(call: "open", errno: errno) }
