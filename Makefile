@@ -74,7 +74,8 @@ release:
 	done
 
 # The layout docs/operator-guide.md documents. DESTDIR stages a tree (an image, a tarball); PREFIX is
-# where it will live on the node, written into the units and bootstrap-pop.sh.
+# where it will live on the node, written into the units and bootstrap-pop.sh. Binaries are stripped
+# (half the size: 83 instead of 166 MB for popgated; the daemons write no core files to read symbols with).
 PREFIX ?= /usr/local
 DESTDIR ?=
 install: release
@@ -82,8 +83,8 @@ install: release
 	root="$(DESTDIR)$(PREFIX)"; \
 	install -d -m 0755 "$$root/sbin" "$$root/bin" "$$root/lib/systemd/system" "$$root/share/popgate" \
 		"$$root/share/doc/popgate"; \
-	for product in $(NODE_DAEMONS); do install -m 0755 "$$bin/$$product" "$$root/sbin/$$product"; done; \
-	for product in $(NODE_TOOLS); do install -m 0755 "$$bin/$$product" "$$root/bin/$$product"; done; \
+	for product in $(NODE_DAEMONS); do install -s -m 0755 "$$bin/$$product" "$$root/sbin/$$product"; done; \
+	for product in $(NODE_TOOLS); do install -s -m 0755 "$$bin/$$product" "$$root/bin/$$product"; done; \
 	for unit in systemd/*.service; do \
 		sed 's|/usr/local/|$(PREFIX)/|g' "$$unit" >"$$root/lib/systemd/system/$$(basename "$$unit")"; \
 		chmod 0644 "$$root/lib/systemd/system/$$(basename "$$unit")"; \
