@@ -263,6 +263,9 @@ CLIENT_NS, COMPUTE_NS = "pgprov-client", "pgprov-compute"
 UPLINK_VETH, BACKBONE_VETH = "pgprov-up", "pgprov-bb"
 POP_UPLINK, CLIENT_UPLINK = "198.51.100.1", "198.51.100.10"
 POP_BACKBONE, WORKER = "10.99.0.1", "10.99.0.2"
+# The client's wg-quick config, named for its interface: wireguard-go's UAPI socket (/run/wireguard/<name>.sock)
+# is shared by every namespace, so the name must differ from the demo's client (pgc0), which may be up meanwhile.
+CLIENT_CONF = "pgprov0.conf"
 
 
 class Booted:
@@ -333,7 +336,7 @@ def booted(provisioned: dict, workdir: Path) -> Iterator[Booted]:
         connect_namespaces(booted, workdir)
         yield booted
     finally:
-        run(["ip", "netns", "exec", CLIENT_NS, "wg-quick", "down", str(workdir / "pgc0.conf")], timeout=30)
+        run(["ip", "netns", "exec", CLIENT_NS, "wg-quick", "down", str(workdir / CLIENT_CONF)], timeout=30)
         for ns in (CLIENT_NS, COMPUTE_NS):
             remove_namespace(ns)
         if nspawn.poll() is None:
@@ -417,15 +420,15 @@ def test_a_client_is_served_through_the_tunnel(booted: Booted, workdir: Path) ->
     backbone, through popnetd's tunnel and firewall and popgated (as user popgate), and its receipt."""
     popctl = f"{PREFIX}/bin/popctl"
     booted.ok(popctl, "tenant", "add", "acme")
-    booted.ok(popctl, "peer", "add", "--tenant", "acme", "--name", "laptop", "--output", "/root/pgc0.conf")
+    booted.ok(popctl, "peer", "add", "--tenant", "acme", "--name", "laptop", "--output", f"/root/{CLIENT_CONF}")
     key = booted.ok(popctl, "key", "create", "--tenant", "acme", "--tier", "fast").strip()
-    shutil.copy(booted.root / "root/pgc0.conf", workdir / "pgc0.conf")
+    shutil.copy(booted.root / "root" / CLIENT_CONF, workdir / CLIENT_CONF)
     public = run(["wg", "pubkey"], timeout=10,
-                 input=re.search(r"^PrivateKey *= *(\S+)", (workdir / "pgc0.conf").read_text(), re.M).group(1)).stdout
+                 input=re.search(r"^PrivateKey *= *(\S+)", (workdir / CLIENT_CONF).read_text(), re.M).group(1)).stdout
     # popnetd puts the peer on the device when the registry changes (wg show reads wireguard-go's socket).
     assert wait_for(lambda: public.strip() in booted.run("wg", "show", "wg-edge", "peers").stdout, timeout=15), \
         failed_units(booted)
-    up = run(["ip", "netns", "exec", CLIENT_NS, "wg-quick", "up", str(workdir / "pgc0.conf")], timeout=60)
+    up = run(["ip", "netns", "exec", CLIENT_NS, "wg-quick", "up", str(workdir / CLIENT_CONF)], timeout=60)
     assert up.returncode == 0, describe(up)
     curl = ["ip", "netns", "exec", CLIENT_NS, "curl", "-sS", "--max-time", "5", "-D", "-",
             "-H", f"Authorization: Bearer {key}", "http://10.77.0.1:8080/v1/models"]
