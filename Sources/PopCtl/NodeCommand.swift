@@ -60,15 +60,22 @@ struct NodeCommand: ParsableCommand {
                     gatewayNeeds: holdsGatewayKeys ? .traverse : nil
                 )
             }
-            var publicKey: String?
+            // What the operator hands out: the PoP's WireGuard public key and the receipt log's verifier key.
+            var publicKeys: (wireGuard: String, verifier: String)?
             if keys {
                 let existed = FileManager.default.fileExists(atPath: wireGuardKey)
-                publicKey = try KeyFile.loadOrCreate(wireGuardKey).publicKey.base64
+                let wireGuardPublic = try KeyFile.loadOrCreate(wireGuardKey).publicKey.base64
                 try report.file(wireGuardKey, created: !existed, owner: root, mode: 0o600)
+                var signingSeed: SecretBytes?
                 for path in gatewayKeys {
                     let existed = FileManager.default.fileExists(atPath: path)
-                    _ = try SecretKeyFile.loadOrCreate(path)
+                    let secret = try SecretKeyFile.loadOrCreate(path)
+                    if path == configuration.receipts.signingKeyFile { signingSeed = secret }
                     try report.file(path, created: !existed, owner: gateway, mode: 0o600)
+                }
+                if let signingSeed {
+                    let signer = try NoteSigner(name: configuration.receipts.origin, key: Ed25519PrivateKey(seed: signingSeed))
+                    publicKeys = (wireGuardPublic, "\(signer.verifier)")
                 }
             } else {
                 // An image: the keys are made on each node at first boot (popgate-node-init.service).
@@ -106,12 +113,9 @@ struct NodeCommand: ParsableCommand {
             try report.directory(configuration.receipts.directory, owner: gateway, mode: 0o700, enforce: true)
 
             print(report.lines.joined(separator: "\n"))
-            if let publicKey {
-                let seed = try SecretKeyFile.loadOrCreate(configuration.receipts.signingKeyFile)
-                let verifier = try NoteSigner(name: configuration.receipts.origin, key: Ed25519PrivateKey(seed: seed))
-                    .verifier
-                print("wireguard public key: \(publicKey)")
-                print("receipts verifier key: \(verifier)")
+            if let publicKeys {
+                print("wireguard public key: \(publicKeys.wireGuard)")
+                print("receipts verifier key: \(publicKeys.verifier)")
             }
         }
 

@@ -7,30 +7,16 @@ installed into a Debian tree, and boots them.
 
 from __future__ import annotations
 
-import re
 import shutil
 from pathlib import Path
 
 import pytest
 
-from popgate_harness import BIN, REPO, describe, require, run
+from popgate_harness import BIN, REPO, describe, require, run, unit_exposure
 
 UNITS = REPO / "systemd"
 EXPOSURE_BOUNDS = {"popgated.service": 1.5, "popnetd.service": 2.0, "popgate-firewall.service": 2.0,
                    "popgate-node-init.service": 2.0}
-
-
-def exposure(unit: Path, root: Path | None = None) -> float:
-    """The overall exposure systemd-analyze gives the unit, read without a running systemd."""
-    command = ["systemd-analyze", "security", "--offline=true", "--no-pager"]
-    if root is not None:
-        command += [f"--root={root}", unit.name]
-    else:
-        command.append(str(unit))
-    result = run(command, timeout=60)
-    match = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", result.stdout)
-    assert match, f"no exposure level in the output: {describe(result)}"
-    return float(match.group(1))
 
 
 def unit_settings(unit: Path) -> dict[str, list[str]]:
@@ -53,7 +39,7 @@ def test_every_unit_is_bounded(systemd_analyze: None) -> None:
 
 @pytest.mark.parametrize("name", sorted(EXPOSURE_BOUNDS))
 def test_exposure_within_bound(systemd_analyze: None, name: str) -> None:
-    level = exposure(UNITS / name)
+    level = unit_exposure(UNITS / name)
     assert level <= EXPOSURE_BOUNDS[name], f"{name}: exposure {level} > {EXPOSURE_BOUNDS[name]}"
 
 
