@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 .DEFAULT_GOAL := build
-.PHONY: deps build release install test demo clean
+.PHONY: deps build release install test soak fuzz demo clean
 
 # The toolchain lives outside the default PATH on these machines (CI runs without a login shell).
 export PATH := /opt/swift/usr/bin:$(PATH)
@@ -111,12 +111,33 @@ test: deps build release
 	trap 'exit 130' INT; trap 'exit 143' TERM; \
 	POPGATE_TEST_POSTGRES_URL="$$(bash $(PG_SCRIPT) start "$$pgdir")"; \
 	export POPGATE_TEST_POSTGRES_URL; \
-	unit=0; integration=0; \
+	unit=0; integration=0; fuzz=0; \
 	$(SWIFT) test --skip-build || unit=$$?; \
 	$(PYTHON) -m pytest -v Tests/IntegrationTests || integration=$$?; \
-	if [ "$$unit" -ne 0 ] || [ "$$integration" -ne 0 ]; then \
-		echo "make test: FAILED (swift test exit $$unit, integration tests exit $$integration)" >&2; exit 1; \
+	{ bash $(FUZZ_SCRIPT) build && bash $(FUZZ_SCRIPT) smoke; } || fuzz=$$?; \
+	if [ "$$unit" -ne 0 ] || [ "$$integration" -ne 0 ] || [ "$$fuzz" -ne 0 ]; then \
+		echo "make test: FAILED (swift test exit $$unit, integration tests exit $$integration, fuzz smoke exit $$fuzz)" >&2; \
+		exit 1; \
 	fi
+
+# libFuzzer on every parser that meets foreign bytes (docs/reliability.md): a sanitized build of its own
+# (.build-fuzz), then each target for FUZZ_SECONDS, or only FUZZ_TARGETS. `make test` runs the short form
+# (the committed corpus plus a few seconds each).
+FUZZ_SCRIPT := Fuzz/fuzz.sh
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?=
+fuzz: deps
+	bash $(FUZZ_SCRIPT) build
+	bash $(FUZZ_SCRIPT) run $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+# The long forms of docs/reliability.md: the flood, fault, canary and isolation tests with POPGATE_SOAK=1
+# (minutes per flood, 10,000 canary requests), then every fuzz target for SOAK_FUZZ_SECONDS.
+SOAK_TESTS := test_floods.py test_faults.py test_canary.py test_isolation_under_load.py
+SOAK_FUZZ_SECONDS ?= 600
+soak: deps build
+	POPGATE_SOAK=1 $(PYTHON) -m pytest -v $(addprefix Tests/IntegrationTests/,$(SOAK_TESTS))
+	bash $(FUZZ_SCRIPT) build
+	bash $(FUZZ_SCRIPT) run $(SOAK_FUZZ_SECONDS)
 
 demo: deps
 	$(SWIFT) build
@@ -125,6 +146,7 @@ demo: deps
 clean:
 	-bash provisioning/demo.sh down
 	$(SWIFT) package clean
+	rm -rf .build-fuzz
 	rm -rf Tests/IntegrationTests/__pycache__ Tests/IntegrationTests/.pytest_cache .pytest_cache
 
 # popctl's man page and bash, zsh and fish completions, generated from its command definitions into CLI_DOCS_DIR

@@ -231,6 +231,37 @@ let package = Package(
             swiftSettings: settings
         ),
         .testTarget(name: "InferenceSimTests", dependencies: ["InferenceSim"], swiftSettings: settings),
+
+        // Fuzzing (Fuzz/fuzz.sh): one function per parser that meets untrusted or foreign bytes. A library in
+        // every build, so the targets compile (and their corpus replays, FuzzTargetsTests) with everything else.
+        .target(
+            name: "FuzzTargets",
+            dependencies: [
+                "Gateway", "Receipts", "Netlink", "WireGuard", "PopConfig", "Registry", "Sodium", "Addressing",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: settings
+        ),
+        // Receipts and Sodium: the seeds that must be signed or encoded are made from the code (GeneratedSeeds);
+        // Gateway: regression tests of what the fuzzer found there.
+        .testTarget(
+            name: "FuzzTargetsTests", dependencies: ["FuzzTargets", "Gateway", "Receipts", "Sodium"], swiftSettings: settings
+        ),
     ],
     swiftLanguageModes: [.v6]
 )
+
+// The libFuzzer driver links only with -sanitize=fuzzer (its entry hands over to libFuzzer's), so it exists only in
+// the fuzz build (Fuzz/fuzz.sh): POPGATE_FUZZ=1 swift build --scratch-path .build-fuzz -Xswiftc -sanitize=fuzzer,address.
+if Context.environment["POPGATE_FUZZ"] == "1" {
+    package.products.append(.executable(name: "popgate-fuzz", targets: ["popgate-fuzz"]))
+    package.targets.append(
+        .executableTarget(
+            name: "popgate-fuzz", dependencies: ["FuzzTargets"],
+            swiftSettings: settings + [.unsafeFlags(["-parse-as-library"])]
+        )
+    )
+}

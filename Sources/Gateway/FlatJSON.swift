@@ -1,8 +1,8 @@
 /// Reads the integer members at the top level of a JSON object's text, skipping every other
 /// value (strings, nested objects and arrays, fractions, literals) without building it.
-enum FlatJSON {
+package enum FlatJSON {
     /// The object's integer members by name; nil when the text is not an object.
-    static func integerMembers(ofObject text: ArraySlice<UInt8>) -> [String: Int]? {
+    package static func integerMembers(ofObject text: ArraySlice<UInt8>) -> [String: Int]? {
         var reader = Reader(text: text)
         guard reader.take(UInt8(ascii: "{")) else { return nil }
         var members: [String: Int] = [:]

@@ -195,7 +195,7 @@ public final class GatewayMetrics: Sendable {
             registry.makeCounter(
                 descriptor: family(
                     "popgate_silent_closes_total",
-                    "Connections closed without a byte, by reason (non_peer, auth_failure, timeout)."
+                    "Connections closed without a byte, by reason (non_peer, auth_failure, timeout, connection_limit)."
                 ),
                 labels: [("reason", reason.rawValue)]
             )

@@ -1,7 +1,6 @@
 import Addressing
 import Logging
 import NIOCore
-import NIOHTTP1
 import NIOPosix
 import PopConfig
 import Receipts
@@ -50,35 +49,10 @@ public struct GatewayServer: Service {
     public func run() async throws {
         let host = configuration.wireguard.address.address.description
         let port = configuration.gateway.listenPort
-        let directory = self.directory
-        let logger = self.logger
-        let metrics = self.metrics
-        let router = BackendRouter(backends: configuration.backends)
-        let board = self.board
-        let settings = configuration.gateway
-        let tls = self.tls
-        let context = GatewayContext(
-            directory: directory, router: router, board: board, workers: workers, cacheSalt: cacheSalt,
-            limiter: RateLimiter(settings: configuration.limits),
-            streams: StreamCounter(limit: configuration.limits.maxStreamsPerPeer), settings: settings,
-            metrics: metrics, logger: logger, receipts: receipts,
-            // A receipt asked for at once waits for the checkpoint that will cover it.
-            receiptAPI: ReceiptAPI(
-                log: receipts, checkpointWait: .milliseconds(Int64(2 * configuration.receipts.checkpointIntervalMilliseconds + 1000))
-            )
+        let initializer = GatewayChannelInitializer(
+            configuration: configuration, directory: directory, board: board, cacheSalt: cacheSalt,
+            workers: workers, receipts: receipts, metrics: metrics, logger: logger, tls: tls
         )
-        let deadlines = RequestDeadlines.Limits(
-            header: .milliseconds(Int64(settings.headerTimeoutMilliseconds)),
-            body: .milliseconds(Int64(settings.bodyTimeoutMilliseconds)),
-            idle: .seconds(Int64(settings.idleTimeoutSeconds)), send: .seconds(Int64(settings.sendTimeoutSeconds))
-        )
-        let decoderLimits = {
-            var limits = NIOHTTPDecoderLimitConfiguration()
-            limits.maxHeaderListSize = settings.maxHeaderBytes
-            limits.maxHeaderFieldSize = settings.maxHeaderBytes
-            return limits
-        }()
-        let connections = LiveConnections()
         let server = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             // IP_FREEBIND: bind the tunnel address before popnetd has put it on the interface,
@@ -87,29 +61,7 @@ public struct GatewayServer: Service {
             .serverChannelOption(.backlog, value: 1024)
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    let source = channel.remoteAddress?.ipAddress.flatMap(IPAddress.init)
-                    guard let source, directory.livePeer(at: source) != nil else {
-                        try channel.pipeline.syncOperations.addHandler(SilentCloseHandler())
-                        logger.debug("silent close of a non-peer connection")
-                        metrics.silentClose(.nonPeer)
-                        return
-                    }
-                    connections.insert(channel)
-                    let pipeline = channel.pipeline.syncOperations
-                    // Only now, for a live peer: a non-peer must not even see a ServerHello.
-                    try tls?.addHandler(to: pipeline)
-                    try pipeline.configureHTTPServerPipeline(
-                        withErrorHandling: false, withEncoderConfiguration: .init(),
-                        withDecoderLimitConfiguration: decoderLimits
-                    )
-                    try pipeline.addHandler(ProtocolErrorResponder(maxHeaderBytes: settings.maxHeaderBytes))
-                    try pipeline.addHandler(RequestDeadlines(limits: deadlines) { reason in
-                        logger.info("connection timed out", metadata: ["deadline": "\(reason)"])
-                        metrics.silentClose(.timeout)
-                    })
-                    try pipeline.addHandler(HTTPConnection(source: source, context: context))
-                }
+                channel.eventLoop.makeCompletedFuture { try initializer.initialize(channel) }
             }
             .bind(host: host, port: port).get()
         if let address = server.localAddress { onBound(address) }
@@ -129,6 +81,6 @@ public struct GatewayServer: Service {
         } onGracefulShutdown: {
             server.close(promise: nil)
         }
-        await connections.closeAll()
+        await initializer.connections.closeAll()
     }
 }

@@ -35,7 +35,7 @@ final class HTTPConnection: ChannelInboundHandler, RemovableChannelHandler {
         case collecting(Request, Admission, body: ByteBuffer)
         case proxying(Request, Admission, ProxyExchange)
         /// Waiting for the receipt log to answer a `GET /v1/receipts…`.
-        case concluding
+        case concluding(Request)
         /// Closed, closing or silenced: nothing more is read.
         case done
     }
@@ -49,10 +49,39 @@ final class HTTPConnection: ChannelInboundHandler, RemovableChannelHandler {
     /// every request, and authentication is a pure function of the header, the source and the
     /// snapshot: while the header and the snapshot's generation are the same, so is the answer.
     private var lastAuthenticated: (generation: UInt64, authorization: String, identity: RequestIdentity)?
+    /// The connection's place among those a revocation must reach (``PeerDirectory``); nil when its
+    /// peer was gone by the time the connection was set up.
+    private var ticket: RevocationRoster.Ticket?
+    /// The API key of the request in flight, while one is: a revocation of that key ends it.
+    private var heldKeyID: String?
 
     init(source: IPAddress, context: GatewayContext) {
         self.source = source
         self.context = context
+    }
+
+    func handlerAdded(context channelContext: ChannelHandlerContext) {
+        let connection = NIOLoopBound(self, eventLoop: channelContext.eventLoop)
+        let boundContext = NIOLoopBound(channelContext, eventLoop: channelContext.eventLoop)
+        let loop = channelContext.eventLoop
+        ticket = context.directory.enroll(address: source) { revocation in
+            loop.execute { connection.value.revoked(revocation, boundContext.value) }
+        }
+    }
+
+    func handlerRemoved(context channelContext: ChannelHandlerContext) {
+        if let ticket { context.directory.withdraw(ticket) }
+        ticket = nil
+    }
+
+    func channelActive(context channelContext: ChannelHandlerContext) {
+        if ticket == nil {
+            // Its peer left the snapshot between the accept and the enrolment, so no notice will come for it.
+            context.logger.info("peer no longer live; closing", metadata: ["peer.address": "\(source)"])
+            state = .done
+            return channelContext.close(promise: nil)
+        }
+        channelContext.fireChannelActive()
     }
 
     func channelRead(context channelContext: ChannelHandlerContext, data: NIOAny) {
@@ -162,6 +191,16 @@ final class HTTPConnection: ChannelInboundHandler, RemovableChannelHandler {
         request.log[metadataKey: "tenant"] = "\(identity.peer.tenantName)"
         request.tenantLabel = identity.peer.tenantName
         request.peerKey = identity.peer.publicKey.rawBytes
+        switch admit(identity) {
+        case .peer?:
+            request.log.info("peer no longer live; closing", metadata: ["peer.address": "\(source)"])
+            return finish(.close, writeEnd: false, channelContext)
+        case .key?:
+            // As the same key is refused once the snapshot above is replaced.
+            return refuseAfterBody(request, .invalidAPIKey("Incorrect API key provided."))
+        case nil:
+            break
+        }
 
         let route: ProxyRoute
         switch ProxyRoute.resolve(method: head.method, uri: head.uri) {
@@ -198,7 +237,14 @@ final class HTTPConnection: ChannelInboundHandler, RemovableChannelHandler {
             context.metrics.rateLimited(tenant: identity.peer.tenantName, tier: request.tierLabel, limit: .streams)
             return refuseAfterBody(request, .rateLimited(refusal, tier: tier), extraHeaders: refusal.headers)
         }
-        state = .collecting(request, Admission(identity: identity, tier: tier, route: route), body: ByteBuffer())
+        let admission = Admission(identity: identity, tier: tier, route: route)
+        // A declared length past the limit is answered now: waiting for the bytes would let a peer hold the
+        // connection for as long as it trickles them.
+        if let declared = head.headers.first(name: "content-length").flatMap(Int.init),
+           declared > context.settings.maxRequestBodyBytes {
+            return bodyTooLarge(request, admission, channelContext)
+        }
+        state = .collecting(request, admission, body: ByteBuffer())
     }
 
     /// The body is read to its end (and dropped) before the refusal is answered.
@@ -259,8 +305,10 @@ final class HTTPConnection: ChannelInboundHandler, RemovableChannelHandler {
         case .failure(let error): return refused(error)
         case .success(let parsed): body = parsed
         }
-        request.model = body.model
+        // The name is the client's own text until a backend is known to serve it: an unknown one
+        // stays out of the receipt (the canary test found it there).
         guard context.router.anyServes(body.model) else { return refused(.modelNotFound(body.model)) }
+        request.model = body.model
         request.log[metadataKey: "model"] = "\(body.model)"
         let candidates = context.router.candidates(model: body.model, tier: admission.tier, loads: context.board.current)
         guard !candidates.isEmpty else {
@@ -284,7 +332,10 @@ final class HTTPConnection: ChannelInboundHandler, RemovableChannelHandler {
                 usage: outcome.usage, channelContext
             ) { [self] in
                 if let error = outcome.gatewayError {
-                    Self.write(error: error, request: request, keepAlive: request.keepAlive, to: channelContext)
+                    Self.write(
+                        error: error, request: request, keepAlive: request.keepAlive && outcome.next == .keepAlive,
+                        to: channelContext
+                    )
                 }
                 // The answer is flushed before the log line is made and written: the client does not
                 // wait for it. (A pipelined request may be begun, and logged, in `finish` already.)
@@ -351,7 +402,7 @@ final class HTTPConnection: ChannelInboundHandler, RemovableChannelHandler {
     private func answerReceipts(
         _ route: ReceiptAPI.Route, _ request: Request, tenant: String, _ channelContext: ChannelHandlerContext
     ) {
-        state = .concluding
+        state = .concluding(request)
         context.receiptAPI.answer(
             route, query: ReceiptAPI.query(of: request.head.uri), tenant: tenant, on: channelContext.eventLoop
         ).assumeIsolated().whenComplete { [self] result in
@@ -419,6 +470,9 @@ final class HTTPConnection: ChannelInboundHandler, RemovableChannelHandler {
     private func finish(
         _ next: Next, request: Request? = nil, writeEnd: Bool = true, _ channelContext: ChannelHandlerContext
     ) {
+        // Before the end is written, which may begin a pipelined request with a key of its own.
+        if heldKeyID != nil, let ticket { context.directory.release(ticket) }
+        heldKeyID = nil
         let end = NIOAny(HTTPServerResponsePart.end(nil))
         switch next {
         case .keepAlive where request?.keepAlive == true:
@@ -433,6 +487,70 @@ final class HTTPConnection: ChannelInboundHandler, RemovableChannelHandler {
             state = .done
             if writeEnd { channelContext.writeAndFlush(end, promise: nil) }
             try? channelContext.pipeline.syncOperations.addHandler(SilentCloseHandler(), position: .first)
+        }
+    }
+
+    // MARK: Revocation
+
+    /// Enrolls the request's key with the directory, so that its revocation reaches the request; or
+    /// the revocation that came before.
+    private func admit(_ identity: RequestIdentity) -> Revocation? {
+        guard let ticket else { return .peer(.revoked) }
+        if let revocation = context.directory.admit(ticket, identity) { return revocation }
+        heldKeyID = identity.keyID
+        return nil
+    }
+
+    /// The registry took away this connection's peer, or the key of its request in flight. What is
+    /// in flight ends now and gets its receipt: a stream with an error event and its proper end, an
+    /// answer not begun with a 401 (``OpenAIError/revoked(_:)``). A revoked peer's connection is then
+    /// closed by the gateway, so it ends with a FIN and a log line that says why.
+    fileprivate func revoked(_ revocation: Revocation, _ channelContext: ChannelHandlerContext) {
+        // A key's notice may arrive after its request ended and the next, with another key, began.
+        if case .key(let keyID) = revocation, keyID != heldKeyID { return }
+        let error = OpenAIError.revoked(revocation)
+        let closing: Bool
+        switch revocation {
+        case .peer(let ending):
+            closing = true
+            context.logger.info(
+                "peer \(ending.rawValue); closing its connection",
+                metadata: ["peer.address": "\(source)", "connection.state": "\(stateName)"]
+            )
+        case .key:
+            closing = false
+        }
+        switch state {
+        case .proxying(let request, _, let exchange):
+            if !closing { request.log.info("api key revoked; ending the request in flight") }
+            // Its end comes through the exchange's outcome, which writes the receipt and closes.
+            exchange.interrupt(with: error)
+        case .collecting(let request, let admission, _):
+            end(admission, stream: false)
+            if closing { return finish(.close, writeEnd: false, channelContext) }
+            request.log.info("api key revoked; refusing the request being read")
+            refuseAfterBody(request, error)
+        case .concluding(let request):
+            if !closing { request.log.info("api key revoked; ending the request in flight") }
+            Self.write(error: error, request: request, keepAlive: false, to: channelContext)
+            request.record(error.status.code, in: context)
+            finish(.close, request: request, channelContext)
+        case .idle, .discarding:
+            if closing { finish(.close, writeEnd: false, channelContext) }
+        case .done:
+            break
+        }
+    }
+
+    /// The state's name, for the log.
+    private var stateName: String {
+        switch state {
+        case .idle: "idle"
+        case .discarding: "refusing"
+        case .collecting: "reading request"
+        case .proxying: "answering"
+        case .concluding: "reading receipts"
+        case .done: "closed"
         }
     }
 

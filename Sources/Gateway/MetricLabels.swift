@@ -8,6 +8,8 @@ public enum SilentCloseReason: String, Sendable, CaseIterable {
     case authFailure = "auth_failure"
     /// A connection sent no complete request in time.
     case timeout
+    /// The peer already had `max_connections_per_peer` connections open (closed at accept).
+    case connectionLimit = "connection_limit"
 }
 
 /// Which limit refused a request (`popgate_rate_limited_total{limit}`).

@@ -6,11 +6,11 @@ import Registry
 /// routed to right now (served by a healthy backend that weighs more than 0 for the tier), each
 /// described as its worker lists it (`created`, `owned_by`), or minimally when no worker's listing
 /// could be read. One answer over all backends, not the listing of whichever worker comes first.
-enum ModelListing {
+package enum ModelListing {
     /// A worker's own listing (`GET /v1/models`) as model id → that model's entry, re-encoded as
     /// JSON text; empty when the listing is not OpenAI's shape. Read by ``BackendMonitor`` with
     /// each check, so answering a listing costs the gateway no request to any worker.
-    static func entries(fromListing text: String) -> [String: String] {
+    package static func entries(fromListing text: String) -> [String: String] {
         guard let listing = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] else { return [:] }
         var entries: [String: String] = [:]
         for case let entry as [String: Any] in listing["data"] as? [Any] ?? [] {

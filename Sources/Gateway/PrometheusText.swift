@@ -1,9 +1,9 @@
 /// Reads sample values out of the Prometheus text exposition format, as the workers' `/metrics`
 /// endpoints serve it. Just enough for load figures: no types, no timestamps, no escapes in labels.
-enum PrometheusText {
+package enum PrometheusText {
     /// The sum of every sample of `metric` (over all its label sets), or nil when it has none.
     /// vLLM labels each figure by model; a worker serving two models is as loaded as both together.
-    static func sum(of metric: String, in text: String) -> Double? {
+    package static func sum(of metric: String, in text: String) -> Double? {
         var total: Double?
         for line in text.split(whereSeparator: \.isNewline) where !line.hasPrefix("#") {
             guard line.hasPrefix(metric) else { continue }

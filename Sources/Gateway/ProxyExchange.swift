@@ -126,7 +126,10 @@ final class ProxyExchange: WorkerResponseReceiver {
                 worker = connection
                 let backend = context.router.backends[index]
                 let body = WorkerFields.setting(workerFields(for: backend), in: self.body)
-                connection.send(workerRequestHead(index, bodyLength: body.readableBytes), body: body, to: self)
+                connection.send(
+                    workerRequestHead(index, bodyLength: body.readableBytes), body: body, to: self,
+                    idleTimeout: .seconds(Int64(context.settings.upstreamIdleTimeoutSeconds))
+                )
             case .failure(let error):
                 guard !ended else { return }
                 backendFailed(index, error)
@@ -241,8 +244,10 @@ final class ProxyExchange: WorkerResponseReceiver {
         guard !ended, let chosen else { return }
         guard var outcome, responded else {
             // A kept-alive connection the worker closed while it idled in the pool: once more, on
-            // a new connection, before the backend is blamed.
-            if let connection, connection.answered > 0, !retriedIdleConnection {
+            // a new connection, before the backend is blamed. Not a worker that stayed silent: a
+            // new connection would wait as long again on the same hung process.
+            let silent = if case .readTimeout = error as? WorkerConnectionError { true } else { false }
+            if let connection, connection.answered > 0, !retriedIdleConnection, !silent {
                 retriedIdleConnection = true
                 return send(to: chosen, fresh: true)
             }
@@ -261,6 +266,32 @@ final class ProxyExchange: WorkerResponseReceiver {
         }
         outcome.writeEnd = events != nil
         outcome.status = OpenAIError.backendFailedMidStream.status.code
+        outcome.usage = events?.usage
+        outcome.next = .close
+        end(outcome)
+    }
+
+    // MARK: Ended by the gateway (revocation: HTTPConnection, RevocationRoster)
+
+    /// Ends the exchange now, the worker's answer given up: a stream already begun gets `error` as
+    /// its last event and a proper end, any other body already begun is cut short, and an answer
+    /// not begun is `error` itself. Either way the connection closes after it.
+    func interrupt(with error: OpenAIError) {
+        guard !ended else { return }
+        worker?.abandon()
+        worker = nil
+        if let chosen { context.board.requestEnded(chosen) }
+        guard var outcome, responded else {
+            var refusal = Outcome(status: error.status.code, next: .close)
+            refusal.gatewayError = error
+            return end(refusal)
+        }
+        if events != nil {
+            let event = ByteBuffer(bytes: error.event)
+            client.writeAndFlush(NIOAny(HTTPServerResponsePart.body(.byteBuffer(event))), promise: nil)
+        }
+        outcome.writeEnd = events != nil
+        outcome.status = error.status.code
         outcome.usage = events?.usage
         outcome.next = .close
         end(outcome)

@@ -47,11 +47,23 @@ public final class RegistryFollower: Service, Sendable {
         }
         let (outcome, snapshot, health, fromCopy) = try read.get()
         if outcome.changed, let snapshot {
-            directory.replace(with: snapshot)
+            let replacement = directory.replaceReporting(with: snapshot)
             logger.info(
                 fromCopy ? "registry loaded from the local copy" : "registry loaded",
                 metadata: ["registry.revision": "\(snapshot.revision)", "peers": "\(snapshot.peersByAddress.count)"]
             )
+            if !replacement.revoked.isEmpty {
+                // Each connection says what it ended; this line says how many the change reached.
+                logger.info(
+                    "revocations sent to open connections",
+                    metadata: [
+                        "registry.revision": "\(snapshot.revision)",
+                        "peers.revoked": "\(replacement.revoked.peers.count)",
+                        "keys.revoked": "\(replacement.revoked.keys.count)",
+                        "connections.told": "\(replacement.connectionsTold)",
+                    ]
+                )
+            }
         }
         if let copyError = outcome.copyError {
             logger.warning("local registry copy not saved", metadata: ["error": "\(copyError)"])

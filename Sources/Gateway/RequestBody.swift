@@ -11,10 +11,10 @@ import NIOHTTP1
 /// name or the model with escapes is decoded in full instead
 /// (`members`), so that what the gateway reads and edits is what the worker's JSON decoder will
 /// see.
-struct RequestBody {
-    let bytes: ByteBuffer
-    let model: String
-    let isStream: Bool
+package struct RequestBody {
+    package let bytes: ByteBuffer
+    package let model: String
+    package let isStream: Bool
     /// Whether the client itself asked for the stream's usage chunk.
     let clientAsksForUsage: Bool
     /// The whole object, for a body of the unusual kind above; nil when the scan sufficed, which
@@ -40,7 +40,7 @@ struct RequestBody {
     )
 
     /// Reads `bytes`, or says what is wrong with it in OpenAI's words.
-    static func parse(_ bytes: ByteBuffer) -> Result<RequestBody, OpenAIError> {
+    package static func parse(_ bytes: ByteBuffer) -> Result<RequestBody, OpenAIError> {
         bytes.withUnsafeReadableBytes { text in
             guard let scan = JSONObjectScan(text) else { return .failure(notAnObject) }
             // Decoders differ on which of two same-named members counts (Python's keeps the last):
@@ -107,7 +107,7 @@ struct RequestBody {
 
     /// `stream_options` with `include_usage` on, keeping whatever else the client put there; nil
     /// when it is on already or the request is not a stream of an endpoint that takes it.
-    func streamOptionsWithUsage(path: String) -> WorkerFields.Value? {
+    package func streamOptionsWithUsage(path: String) -> WorkerFields.Value? {
         guard isStream, !clientAsksForUsage, RequestBody.usageOptionPaths.contains(path) else { return nil }
         var options = members?["stream_options"] as? [String: Any] ?? [:]
         options["include_usage"] = true

@@ -10,16 +10,24 @@ public struct TokenUsage: Sendable, Equatable {
         self.completion = completion
     }
 
-    public var total: Int { prompt + completion }
+    /// Both counts; a sum past `Int.max` (only a broken or hostile worker reports one) stays at it.
+    public var total: Int {
+        let (sum, overflow) = prompt.addingReportingOverflow(completion)
+        return overflow ? (prompt > 0 ? .max : .min) : sum
+    }
 
     /// The usage in a `usage` object, whose integer members `member` reads: Chat Completions,
     /// Completions and Embeddings say `prompt_tokens`/`completion_tokens` (embeddings have no
     /// completion), the Responses API `input_tokens`/`output_tokens`.
+    ///
+    /// A negative count is no count: it would lower what the caller is charged (and what the
+    /// metrics count) by whatever the worker says.
     init?(member: (String) -> Int?) {
-        if let prompt = member("prompt_tokens") {
-            self.init(prompt: prompt, completion: member("completion_tokens") ?? 0)
-        } else if let input = member("input_tokens") {
-            self.init(prompt: input, completion: member("output_tokens") ?? 0)
+        func count(_ name: String) -> Int? { member(name).flatMap { $0 >= 0 ? $0 : nil } }
+        if let prompt = count("prompt_tokens") {
+            self.init(prompt: prompt, completion: count("completion_tokens") ?? 0)
+        } else if let input = count("input_tokens") {
+            self.init(prompt: input, completion: count("output_tokens") ?? 0)
         } else {
             return nil
         }
@@ -32,7 +40,7 @@ public struct TokenUsage: Sendable, Equatable {
 
     /// The usage in the JSON text of a `usage` object, read without a JSON parser: only the
     /// object's own integer members are needed, and this runs once per request.
-    init?(usageObjectText text: ArraySlice<UInt8>) {
+    package init?(usageObjectText text: ArraySlice<UInt8>) {
         guard let members = FlatJSON.integerMembers(ofObject: text) else { return nil }
         self.init(member: { members[$0] })
     }

@@ -8,19 +8,22 @@ import NIOCore
 /// tokens are known; a client that did not ask for it must not see the extra chunk (the SDKs
 /// would hand it an event with no choices). Events are forwarded as soon as they are complete:
 /// what one upstream read brings goes out in one write, never held for a later one.
-struct UsageStreamFilter {
+package struct UsageStreamFilter {
     /// Whether to drop the final chunk that carries only usage.
-    let removesUsageChunk: Bool
-    private(set) var usage: TokenUsage?
+    package let removesUsageChunk: Bool
+    package private(set) var usage: TokenUsage?
     /// The start of an event whose end has not arrived yet.
     private var pending = ByteBuffer()
+    /// How much of `pending` is known to hold no event end: the next search starts near its end, so
+    /// an event that arrives in many pieces is searched once, not once per piece.
+    private var searched = 0
 
-    init(removesUsageChunk: Bool) {
+    package init(removesUsageChunk: Bool) {
         self.removesUsageChunk = removesUsageChunk
     }
 
     /// The bytes of `chunk` to send on now.
-    mutating func pass(_ chunk: ByteBuffer) -> ByteBuffer {
+    package mutating func pass(_ chunk: ByteBuffer) -> ByteBuffer {
         // The common case, whole events and no usage among them, goes out untouched.
         if pending.readableBytes == 0, !chunk.readableBytesView.containsUsage, chunk.readableBytesView.endsEvent {
             return chunk
@@ -28,17 +31,23 @@ struct UsageStreamFilter {
         var input = chunk
         pending.writeBuffer(&input)
         var out = ByteBuffer()
-        while let length = pending.readableBytesView.eventLength {
+        while let length = pending.readableBytesView.eventLength(searchingFrom: searched) {
             let event = pending.readSlice(length: length)!
+            searched = 0
             if keep(event) { out.writeImmutableBuffer(event) }
         }
         pending.discardReadBytes()
+        // An event end is at most three bytes ("\n\r\n"): its start may be among the last two searched.
+        searched = max(0, pending.readableBytes - 2)
         return out
     }
 
     /// What is left when the stream ends without a final blank line.
-    mutating func finish() -> ByteBuffer {
-        defer { pending.clear() }
+    package mutating func finish() -> ByteBuffer {
+        defer {
+            pending.clear()
+            searched = 0
+        }
         if pending.readableBytes > 0, keep(pending) { return pending }
         return ByteBuffer()
     }
@@ -84,9 +93,10 @@ extension ByteBufferView {
                 || (count >= 3 && self[endIndex - 2] == UInt8(ascii: "\r") && self[endIndex - 3] == UInt8(ascii: "\n")))
     }
 
-    /// The length of the first complete event, up to and including its blank line.
-    fileprivate var eventLength: Int? {
-        var index = startIndex
+    /// The length of the first complete event, up to and including its blank line; the search
+    /// starts `offset` bytes in (the caller knows no event ends before).
+    fileprivate func eventLength(searchingFrom offset: Int) -> Int? {
+        var index = startIndex + Swift.min(offset, count)
         while index < endIndex {
             if self[index] == UInt8(ascii: "\n") {
                 let next = index + 1

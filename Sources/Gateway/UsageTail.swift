@@ -3,13 +3,15 @@ import NIOCore
 /// Keeps the end of a whole (not streamed) JSON response as it passes, to read its `usage` at the
 /// end without holding the whole body: the OpenAI-style APIs put `usage` after the (possibly
 /// megabytes of) choices, embeddings or output.
-struct UsageTail {
+package struct UsageTail {
     /// How much of the end is kept: room for `usage` and the few small fields after it.
-    static let capacity = 64 << 10
+    package static let capacity = 64 << 10
 
     private var tail = ByteBuffer()
 
-    mutating func append(_ chunk: ByteBuffer) {
+    package init() {}
+
+    package mutating func append(_ chunk: ByteBuffer) {
         var chunk = chunk
         if chunk.readableBytes >= Self.capacity {
             chunk.moveReaderIndex(forwardBy: chunk.readableBytes - Self.capacity)
@@ -23,7 +25,7 @@ struct UsageTail {
 
     /// The usage of the response: the object after the last `"usage":` in the kept end (the
     /// top-level one, or the Responses API's inside `response`, which is as good).
-    var usage: TokenUsage? {
+    package var usage: TokenUsage? {
         let bytes = Array(tail.readableBytesView)
         let key = Array("\"usage\"".utf8)
         guard bytes.count > key.count else { return nil }

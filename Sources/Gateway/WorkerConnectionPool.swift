@@ -16,9 +16,8 @@ public final class WorkerConnectionPool: Sendable {
     /// A worker that does not accept within this is down (the backbone is a private link); it is
     /// also how long a request waits before failing over to the next backend.
     static let connectTimeout = TimeAmount.seconds(1)
-    /// A worker that sends nothing for this long in the middle of an answer is taken for hung.
-    static let readTimeout = TimeAmount.seconds(300)
-    /// Idle connections older than this are closed rather than reused.
+    /// Idle connections older than this are closed rather than reused. (How long a worker may
+    /// stay silent while an answer is due is the request's: ``WorkerConnection/send(_:body:to:idleTimeout:)``.)
     static let idleTimeout = TimeAmount.seconds(60)
 
     let endpoints: [WorkerEndpoint]
@@ -61,7 +60,6 @@ public final class WorkerConnectionPool: Sendable {
                         try pipeline.addHandler(NIOSSLClientHandler(context: tls, serverHostname: endpoint.serverName))
                     }
                     try pipeline.addHTTPClientHandlers()
-                    try pipeline.addHandler(IdleStateHandler(readTimeout: Self.readTimeout))
                     try pipeline.addHandler(WorkerConnection(backend: backend, pool: pool))
                 }
             }
@@ -83,7 +81,7 @@ public final class WorkerConnectionPool: Sendable {
             version: .http1_1, method: .GET, uri: path, headers: ["Host": endpoints[backend].hostHeader]
         )
         eventLoop.execute {
-            let fetch = WorkerFetch(promise: promise, limit: 4 << 20)
+            let fetch = WorkerFetch(promise: promise, limit: 4 << 20, timeout: timeout)
             eventLoop.assumeIsolated().scheduleTask(in: timeout) { fetch.timedOut() }
             self.connection(to: backend, on: eventLoop) { result in
                 switch result {
@@ -145,20 +143,22 @@ private final class WorkerFetch: WorkerResponseReceiver {
 
     private let promise: EventLoopPromise<Answer>
     private let limit: Int
+    private let timeout: TimeAmount
     private var status: UInt = 0
     private var body = ByteBuffer()
     private var connection: WorkerConnection?
     private var done = false
 
-    init(promise: EventLoopPromise<Answer>, limit: Int) {
+    init(promise: EventLoopPromise<Answer>, limit: Int, timeout: TimeAmount) {
         self.promise = promise
         self.limit = limit
+        self.timeout = timeout
     }
 
     func send(_ head: HTTPRequestHead, on connection: WorkerConnection) {
         guard !done else { return connection.close() }
         self.connection = connection
-        connection.send(head, body: nil, to: self)
+        connection.send(head, body: nil, to: self, idleTimeout: timeout)
     }
 
     func timedOut() {

@@ -6,9 +6,9 @@ import NIOCore
 /// `cache_salt`, which keeps each tenant's prefix cache on a vLLM worker its own, and
 /// `stream_options`, set so every stream reports its usage. A client's own `priority` and
 /// `cache_salt` never reach a worker: it could jump its tier's queue, or share another tenant's cache.
-enum WorkerFields {
+package enum WorkerFields {
     /// A value the gateway sets, or the field removed.
-    enum Value: Equatable {
+    package enum Value: Equatable {
         case int(Int)
         case string(String)
         /// A JSON text (an object, for `stream_options`).
@@ -21,7 +21,7 @@ enum WorkerFields {
     /// The usual case, a body without any of the fields (``RequestBody/members`` is nil), is
     /// edited as text: the new fields go in after the opening brace and every other byte stays as
     /// the client sent it. Only a body that carries one of them itself is encoded again.
-    static func setting(_ fields: [(name: String, value: Value)], in body: RequestBody) -> ByteBuffer {
+    package static func setting(_ fields: [(name: String, value: Value)], in body: RequestBody) -> ByteBuffer {
         if let object = body.members, fields.contains(where: { object[$0.name] != nil }) {
             var edited = object
             for (name, value) in fields {

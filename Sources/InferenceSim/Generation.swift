@@ -31,8 +31,16 @@ struct Generation: Sendable {
     let stream: Bool
     let includeUsage: Bool
     let priority: Int?
+    /// The words the completion cycles through: ``SimulatedText/words``, or with `--echo-prompt`
+    /// the words of the prompt.
+    let vocabulary: [String]
 
-    init(chat request: ChatCompletionRequest, stamp: ResponseStamp) {
+    /// The vocabulary for a request whose newest prompt text is `prompt`.
+    static func vocabulary(echoing prompt: @autoclosure () -> String, echoPrompt: Bool) -> [String] {
+        echoPrompt ? SimulatedText.echoVocabulary(prompt()) : SimulatedText.words
+    }
+
+    init(chat request: ChatCompletionRequest, stamp: ResponseStamp, echoPrompt: Bool = false) {
         self.endpoint = .chat
         self.id = stamp.id
         self.created = stamp.created
@@ -43,9 +51,10 @@ struct Generation: Sendable {
         self.stream = request.stream
         self.includeUsage = request.includeUsage
         self.priority = request.priority
+        self.vocabulary = Self.vocabulary(echoing: request.echoedPrompt, echoPrompt: echoPrompt)
     }
 
-    init(completion request: CompletionRequest, stamp: ResponseStamp) {
+    init(completion request: CompletionRequest, stamp: ResponseStamp, echoPrompt: Bool = false) {
         self.endpoint = .completion
         self.id = stamp.id
         self.created = stamp.created
@@ -56,13 +65,14 @@ struct Generation: Sendable {
         self.stream = request.stream
         self.includeUsage = request.includeUsage
         self.priority = request.priority
+        self.vocabulary = Self.vocabulary(echoing: request.echoedPrompt, echoPrompt: echoPrompt)
     }
 
     var usage: Usage { Usage(promptTokens: promptTokens, completionTokens: completionTokens) }
 
     /// The non-streamed JSON body.
     func response() -> ByteBuffer {
-        let text = SimulatedText.text(count: completionTokens)
+        let text = SimulatedText.text(count: completionTokens, vocabulary: vocabulary)
         switch endpoint {
         case .chat:
             let choice = ChatCompletion.Choice(message: .init(content: text), finishReason: finishReason)
@@ -114,7 +124,7 @@ struct Generation: Sendable {
         var events: [StreamEvent] = []
         events.reserveCapacity(completionTokens + 4)
         if let opening { events.append(.init(bytes: opening)) }
-        for (index, text) in SimulatedText.streamPieces(count: completionTokens).enumerated() {
+        for (index, text) in SimulatedText.streamPieces(count: completionTokens, vocabulary: vocabulary).enumerated() {
             events.append(.init(tokenIndex: index, bytes: piece(text)))
         }
         events.append(.init(bytes: closing))

@@ -12,7 +12,7 @@ extension Generation {
         let topP: Double?
     }
 
-    init(responses request: ResponsesRequest, stamp: ResponseStamp, messageID: String) {
+    init(responses request: ResponsesRequest, stamp: ResponseStamp, messageID: String, echoPrompt: Bool = false) {
         self.endpoint = .responses(
             ResponsesEcho(
                 messageID: messageID, instructions: request.instructions, maxOutputTokens: request.maxOutputTokens,
@@ -29,13 +29,14 @@ extension Generation {
         // The closing `response.completed` event always carries the usage; there is no option for it.
         self.includeUsage = false
         self.priority = request.priority
+        self.vocabulary = Self.vocabulary(echoing: request.echoedPrompt, echoPrompt: echoPrompt)
     }
 
     /// The whole answer: the non-streamed body, and the response `response.completed` carries.
     func completedResponse(_ echo: ResponsesEcho) -> ResponseObject {
         let message = ResponseOutputMessage(
             id: echo.messageID, status: .completed,
-            content: [ResponseOutputText(text: SimulatedText.text(count: completionTokens))]
+            content: [ResponseOutputText(text: SimulatedText.text(count: completionTokens, vocabulary: vocabulary))]
         )
         return response(echo, status: .completed, output: [message], usage: ResponseUsage(usage))
     }
@@ -45,7 +46,7 @@ extension Generation {
     /// each closed with their final content. No `[DONE]`: `response.completed` ends the stream.
     func responseStreamEvents(_ echo: ResponsesEcho) -> [StreamEvent] {
         let started = response(echo, status: .inProgress, output: [], usage: nil)
-        let text = SimulatedText.text(count: completionTokens)
+        let text = SimulatedText.text(count: completionTokens, vocabulary: vocabulary)
         let openMessage = ResponseOutputMessage(id: echo.messageID, status: .inProgress, content: [])
         let completed = completedResponse(echo)
 
@@ -75,7 +76,7 @@ extension Generation {
             inPart(&$0)
             $0.part = ResponseOutputText(text: "")
         }
-        for (index, piece) in SimulatedText.streamPieces(count: completionTokens).enumerated() {
+        for (index, piece) in SimulatedText.streamPieces(count: completionTokens, vocabulary: vocabulary).enumerated() {
             append(.outputTextDelta, tokenIndex: index) {
                 inPart(&$0)
                 $0.delta = piece

@@ -17,20 +17,31 @@ public enum SimulatedText {
         return min(max(requested, tokenCountRange.lowerBound), tokenCountRange.upperBound)
     }
 
-    /// The first `count` tokens of a completion, without separators.
-    public static func tokens(count: Int) -> [String] {
-        (0..<max(count, 0)).map { words[$0 % words.count] }
+    /// The first `count` tokens of a completion, without separators: `vocabulary` cycled (an empty
+    /// vocabulary counts as ``words``).
+    public static func tokens(count: Int, vocabulary: [String] = words) -> [String] {
+        let vocabulary = vocabulary.isEmpty ? words : vocabulary
+        return (0..<max(count, 0)).map { vocabulary[$0 % vocabulary.count] }
     }
 
     /// A completion of `count` tokens as one string: the tokens joined by single spaces.
-    public static func text(count: Int) -> String {
-        tokens(count: count).joined(separator: " ")
+    public static func text(count: Int, vocabulary: [String] = words) -> String {
+        tokens(count: count, vocabulary: vocabulary).joined(separator: " ")
     }
 
     /// The tokens as a stream delivers them: every token after the first carries its leading
-    /// space, so concatenating the pieces gives exactly ``text(count:)``.
-    public static func streamPieces(count: Int) -> [String] {
-        tokens(count: count).enumerated().map { index, token in index == 0 ? token : " " + token }
+    /// space, so concatenating the pieces gives exactly ``text(count:vocabulary:)``.
+    public static func streamPieces(count: Int, vocabulary: [String] = words) -> [String] {
+        tokens(count: count, vocabulary: vocabulary).enumerated().map { index, token in
+            index == 0 ? token : " " + token
+        }
+    }
+
+    /// The vocabulary of an echoing simulator (`--echo-prompt`): the words of `prompt`, so a test can
+    /// follow text it chose through the whole path and back; ``words`` when the prompt has none.
+    public static func echoVocabulary(_ prompt: String) -> [String] {
+        let echoed = prompt.split(whereSeparator: \.isWhitespace).map(String.init)
+        return echoed.isEmpty ? words : echoed
     }
 
     /// The number of whitespace-separated words in `text`, the simulator's stand-in for a tokenizer.

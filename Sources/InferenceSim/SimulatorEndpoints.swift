@@ -38,18 +38,25 @@ struct SimulatorEndpoints: Sendable {
                 status: .ok, contentType: MetricsExposition.contentType, body: ByteBuffer(string: exposition))
         case .chatCompletions:
             return decodeThen(ChatCompletionRequest.self, from: body, model: \.model) { request in
-                .generation(Generation(chat: request, stamp: .make(prefix: "chatcmpl-")))
+                let stamp = ResponseStamp.make(prefix: "chatcmpl-")
+                return .generation(Generation(chat: request, stamp: stamp, echoPrompt: options.echoPrompt))
             }
         case .completions:
             return decodeThen(CompletionRequest.self, from: body, model: \.model) { request in
-                .generation(Generation(completion: request, stamp: .make(prefix: "cmpl-")))
+                let stamp = ResponseStamp.make(prefix: "cmpl-")
+                return .generation(Generation(completion: request, stamp: stamp, echoPrompt: options.echoPrompt))
             }
         case .embeddings:
             return decodeThen(EmbeddingRequest.self, from: body, model: \.model, embeddings)
         case .responses:
             return decodeThen(ResponsesRequest.self, from: body, model: \.model) { request in
                 let messageID = ResponseStamp.make(prefix: "msg_").id
-                return .generation(Generation(responses: request, stamp: .make(prefix: "resp_"), messageID: messageID))
+                return .generation(
+                    Generation(
+                        responses: request, stamp: .make(prefix: "resp_"), messageID: messageID,
+                        echoPrompt: options.echoPrompt
+                    )
+                )
             }
         }
     }

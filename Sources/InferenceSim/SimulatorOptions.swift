@@ -30,6 +30,9 @@ public struct SimulatorOptions: Sendable, Equatable {
     /// vLLM's `--scheduling-policy priority`: without it (vLLM's default, `fcfs`), a request with a
     /// non-zero `priority` is refused with 400, as vLLM refuses it.
     public var priorityScheduling: Bool
+    /// Whether completions repeat the words of the newest user text (`--echo-prompt`) instead of
+    /// ``SimulatedText/words``: for tests that follow text of their own through the whole path.
+    public var echoPrompt: Bool
 
     /// The generation rate when none is given.
     public static let defaultTokensPerSecond = 50.0
@@ -42,7 +45,8 @@ public struct SimulatorOptions: Sendable, Equatable {
     public init(
         listen: ListenAddress, models: [String], tokensPerSecond: Double = defaultTokensPerSecond,
         maxRunning: Int = defaultMaxRunning, reportQueueDepth: Int? = nil, reportKVUsage: Double? = nil,
-        maxRequestBodyBytes: Int = defaultMaxRequestBodyBytes, priorityScheduling: Bool = false
+        maxRequestBodyBytes: Int = defaultMaxRequestBodyBytes, priorityScheduling: Bool = false,
+        echoPrompt: Bool = false
     ) throws(SimulatorOptionsError) {
         guard !models.isEmpty else {
             throw SimulatorOptionsError("no models given; name at least one, e.g. --models llama-3-8b")
@@ -79,6 +83,7 @@ public struct SimulatorOptions: Sendable, Equatable {
         self.reportKVUsage = reportKVUsage
         self.maxRequestBodyBytes = maxRequestBodyBytes
         self.priorityScheduling = priorityScheduling
+        self.echoPrompt = echoPrompt
     }
 
     /// Splits a comma-separated model list (`a,b`), trimming blanks around names.

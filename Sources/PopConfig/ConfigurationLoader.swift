@@ -261,6 +261,7 @@ extension PopConfiguration {
             bodyTimeoutMilliseconds: try reader.int("body_timeout_ms", range: 100...600_000) ?? 30_000,
             idleTimeoutSeconds: try reader.int("idle_timeout_s", range: 1...3600) ?? 60,
             sendTimeoutSeconds: try reader.int("send_timeout_s", range: 1...3600) ?? 60,
+            upstreamIdleTimeoutSeconds: try reader.int("upstream_idle_timeout_s", range: 1...3600) ?? 300,
             silentCloseOnAuthFailure: try reader.bool("silent_close_on_auth_failure") ?? false
         )
         guard settings.tierHeader.utf8.allSatisfy({ $0 > 32 && $0 < 127 && $0 != UInt8(ascii: ":") }),

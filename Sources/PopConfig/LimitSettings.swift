@@ -1,5 +1,5 @@
 /// `[limits]`: what one API key may ask of the PoP per minute in each tier, and how many requests
-/// one peer may have in flight.
+/// and connections one peer may have open.
 ///
 /// Rates are per key *and* tier, so a key's batch jobs in `slow` never eat the allowance of its
 /// interactive requests in `fast`. 0 means unlimited.
@@ -21,6 +21,10 @@ public struct LimitSettings: Sendable, Equatable {
     public var tiers: [String: TierLimit]
     /// Requests (streamed or not) one WireGuard peer may have in flight at once; 0 = unlimited.
     public var maxStreamsPerPeer: Int
+    /// TCP connections one WireGuard peer may have open at once; 0 = unlimited. Each costs the gateway
+    /// a file descriptor and a pipeline's memory, so without it one peer could take every descriptor
+    /// (and the service) from all the others.
+    public var maxConnectionsPerPeer: Int
 
     /// The defaults grow with the tier, as the tiers' prices do: a slow key is a batch job, a
     /// ludicrous key an interactive product with many users behind it.
@@ -31,10 +35,17 @@ public struct LimitSettings: Sendable, Equatable {
         "ludicrous": .init(requestsPerMinute: 10_000, tokensPerMinute: 20_000_000),
     ]
 
+    /// Far above what a client's connection pool opens (the OpenAI SDKs keep at most 100 to a host,
+    /// browsers 6), far below the descriptors a gateway has (popgated.service allows 65,536).
+    public static let defaultMaxConnectionsPerPeer = 256
+
     public static let defaults = LimitSettings(tiers: defaultTiers, maxStreamsPerPeer: 64)
 
-    public init(tiers: [String: TierLimit], maxStreamsPerPeer: Int) {
+    public init(
+        tiers: [String: TierLimit], maxStreamsPerPeer: Int, maxConnectionsPerPeer: Int = defaultMaxConnectionsPerPeer
+    ) {
         self.tiers = tiers
         self.maxStreamsPerPeer = maxStreamsPerPeer
+        self.maxConnectionsPerPeer = maxConnectionsPerPeer
     }
 }

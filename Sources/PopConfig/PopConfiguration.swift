@@ -111,6 +111,10 @@ public struct GatewaySettings: Sendable, Equatable {
     public var idleTimeoutSeconds = 60
     /// How long a response may wait on a client that does not read it.
     public var sendTimeoutSeconds = 60
+    /// The longest a worker may send nothing, before its answer's head or between two pieces of it,
+    /// before the answer is given up as hung. A non-streamed answer arrives whole when generation
+    /// ends, so this also bounds the longest one.
+    public var upstreamIdleTimeoutSeconds = 300
     /// Whether a peer's request with a bad API key gets silence (like a non-peer) instead of a 401.
     public var silentCloseOnAuthFailure = false
 }

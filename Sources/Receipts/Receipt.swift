@@ -48,7 +48,8 @@ public struct Receipt: Sendable, Equatable {
     public var tenant: String
     /// The peer's WireGuard public key (32 bytes).
     public var peer: [UInt8]
-    /// The model asked for ("" when the request named none, e.g. a refused one).
+    /// The model asked for ("" when the request named none or one no backend serves: a name the PoP does
+    /// not know is the client's own text, and stays off the disk).
     public var model: String
     /// The backend's configured revision of that model ("" when none is configured).
     public var modelVersion: String

@@ -19,7 +19,8 @@ struct InferenceSimCommand: AsyncParsableCommand {
         abstract: "A stand-in GPU inference worker: an OpenAI-compatible server with deterministic output.",
         discussion: """
             Answers /v1/chat/completions, /v1/completions, /v1/responses and /v1/embeddings with deterministic \
-            text at a set token rate, and serves vLLM-style /metrics and /health. For tests and demos only.
+            text at a set token rate, and serves vLLM-style /metrics and /health. For tests and demos only. \
+            With --echo-prompt the text is the client's own words, so a test can trace them end to end.
             """
     )
 
@@ -51,6 +52,12 @@ struct InferenceSimCommand: AsyncParsableCommand {
         valueName: "fcfs|priority"
     ))
     var schedulingPolicy = "fcfs"
+
+    @Flag(help: ArgumentHelp(
+        "Completions repeat the words of the last user message, prompt or input (cycled to the token count) "
+            + "instead of the fixed text: for tests that follow their own text through the gateway."
+    ))
+    var echoPrompt = false
 
     @Option(help: "The least severe log level written to stderr.")
     var logLevel: Logger.Level = .info
@@ -88,7 +95,8 @@ struct InferenceSimCommand: AsyncParsableCommand {
             return try SimulatorOptions(
                 listen: ListenAddress(parsing: listen), models: SimulatorOptions.parseModels(models),
                 tokensPerSecond: tokensPerSecond, maxRunning: maxRunning, reportQueueDepth: reportQueueDepth,
-                reportKVUsage: reportKVUsage, priorityScheduling: schedulingPolicy == "priority"
+                reportKVUsage: reportKVUsage, priorityScheduling: schedulingPolicy == "priority",
+                echoPrompt: echoPrompt
             )
         } catch {
             throw ValidationError(error.description)

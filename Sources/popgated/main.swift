@@ -10,6 +10,10 @@ import SystemdNotify
 import ServiceLifecycle
 import UnixSignals
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// popgated: the OpenAI-compatible gateway inside the WireGuard tunnel.
 @main
 struct Popgated: AsyncParsableCommand {
@@ -28,6 +32,7 @@ struct Popgated: AsyncParsableCommand {
         var logger = Logger(label: "popgated")
         logger.logLevel = .info
         let configuration = try PopConfiguration.load(path: PopConfiguration.resolvePath(explicit: config))
+        raiseOpenFileLimit(logger: logger)
         // Before anything else starts: a bad certificate or key must stop popgated, naming the file.
         let tls = try configuration.tls.map(TLSServerContext.init(settings:))
         // popgated only reads the registry: as user popgate it may not write it (docs/architecture.md).
@@ -98,4 +103,33 @@ struct Popgated: AsyncParsableCommand {
         try await group.run()
         logger.info("popgated stopped")
     }
+}
+
+/// Each connection costs a descriptor, and the usual soft limit (1024) would stop accepting at about
+/// a thousand connections, whatever `max_connections_per_peer` says: the soft limit is raised to the
+/// hard one (which only the administrator sets: popgated.service's `LimitNOFILE=`). Failing to raise
+/// it is not fatal; the limit in force is logged either way, so a gateway that refuses connections
+/// early can be told apart from one that is out of memory.
+private func raiseOpenFileLimit(logger: Logger) {
+    let resource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
+    var limit = rlimit()
+    guard getrlimit(resource, &limit) == 0 else {
+        logger.warning("could not read the open-file limit (getrlimit)", metadata: ["errno": "\(errno)"])
+        return
+    }
+    // The kernel refuses more than fs.nr_open (2^20 by default), and an unlimited hard limit.
+    let wanted = min(limit.rlim_max, 1 << 20)
+    if limit.rlim_cur < wanted {
+        var raised = limit
+        raised.rlim_cur = wanted
+        if setrlimit(resource, &raised) == 0 {
+            limit = raised
+        } else {
+            logger.warning("could not raise the open-file limit to the hard limit; set LimitNOFILE= instead", metadata: [
+                "limit.soft": "\(limit.rlim_cur)", "limit.hard": "\(limit.rlim_max)", "errno": "\(errno)",
+            ])
+            return
+        }
+    }
+    logger.info("open-file limit", metadata: ["limit.soft": "\(limit.rlim_cur)", "limit.hard": "\(limit.rlim_max)"])
 }

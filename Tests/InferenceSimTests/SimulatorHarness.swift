@@ -16,13 +16,13 @@ struct TestTimedOut: Error, CustomStringConvertible {
 func withSimulator<Result: Sendable>(
     models: [String] = ["sim-small", "sim-large"], tokensPerSecond: Double = 0, maxRunning: Int = 8,
     reportQueueDepth: Int? = nil, reportKVUsage: Double? = nil, maxRequestBodyBytes: Int = 1 << 20,
-    priorityScheduling: Bool = false, limit: Duration = .seconds(30),
+    priorityScheduling: Bool = false, echoPrompt: Bool = false, limit: Duration = .seconds(30),
     _ body: @escaping @Sendable (SimulatorServer) async throws -> Result
 ) async throws -> Result {
     let options = try SimulatorOptions(
         listen: ListenAddress(host: "127.0.0.1", port: 0), models: models, tokensPerSecond: tokensPerSecond,
         maxRunning: maxRunning, reportQueueDepth: reportQueueDepth, reportKVUsage: reportKVUsage,
-        maxRequestBodyBytes: maxRequestBodyBytes, priorityScheduling: priorityScheduling
+        maxRequestBodyBytes: maxRequestBodyBytes, priorityScheduling: priorityScheduling, echoPrompt: echoPrompt
     )
     let server = try await SimulatorServer.bind(
         options: options, logger: Logger(label: "inference-sim-test") { _ in SwiftLogNoOpLogHandler() }
