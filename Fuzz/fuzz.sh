@@ -67,8 +67,11 @@ fuzz_one() {
     local started=$SECONDS status=0
     # New inputs go to the scratch corpus (the first directory); the committed one is only read.
     # Swift's own crash backtracer trips ASan (it reads the stack); libFuzzer reports the crash instead.
+    # The HTTP target's receipt logs (on /dev/shm), removed here too: a crash skips the driver's own cleanup.
+    local receipts="/dev/shm/popgate-fuzz-$$-$target"
     POPGATE_FUZZ_TARGET="$target" ASAN_OPTIONS="detect_leaks=0:${ASAN_OPTIONS:-}" SWIFT_BACKTRACE=enable=no \
-        "$DRIVER" "${options[@]}" "$work" "$CORPUS/$target" >"$log" 2>&1 || status=$?
+        POPGATE_FUZZ_RECEIPTS="$receipts" "$DRIVER" "${options[@]}" "$work" "$CORPUS/$target" >"$log" 2>&1 || status=$?
+    rm -rf "$receipts"
     local execs cov
     execs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)"
     cov="$(grep -o 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)"

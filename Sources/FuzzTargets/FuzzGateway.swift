@@ -92,7 +92,7 @@ final class FuzzGateway: Sendable {
             cacheSalt = CacheSalt(key: SecretBytes(copying: [UInt8](repeating: 3, count: 32)))
             workers = try WorkerConnectionPool(backends: configuration.backends, group: MultiThreadedEventLoopGroup.singleton)
             signer = FuzzKeys.signer
-            scratch = "/dev/shm/popgate-fuzz-\(getpid())"
+            scratch = Self.scratchPath
             try? FileManager.default.removeItem(atPath: scratch)
             try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
             let receipts = try Self.receiptLog(in: scratch, generation: 0, signer: signer, logger: logger)
@@ -151,7 +151,12 @@ final class FuzzGateway: Sendable {
         )
     }
 
+    /// Where the receipt logs go: Fuzz/fuzz.sh names the place (and removes it also after a crash,
+    /// when no exit handler runs); else one per process.
+    private static let scratchPath =
+        ProcessInfo.processInfo.environment["POPGATE_FUZZ_RECEIPTS"] ?? "/dev/shm/popgate-fuzz-\(getpid())"
+
     private static func removeScratch() {
-        try? FileManager.default.removeItem(atPath: "/dev/shm/popgate-fuzz-\(getpid())")
+        try? FileManager.default.removeItem(atPath: scratchPath)
     }
 }

@@ -47,6 +47,8 @@ public struct NetlinkMessage: Sendable {
         }
         let code = Int32(bitPattern: readLE(UInt32.self, payload, payload.startIndex))
         guard code != 0 else { return nil }
+        // The kernel sends a negative errno; this one has no negation (and negating it would trap).
+        guard code != .min else { throw NetlinkError.malformed("an error message with code \(code) is not an errno") }
         var error = NetlinkError(
             operation: operation, errno: -code, kernelMessage: nil, attributeOffset: nil, sequence: sequence, detail: nil
         )

@@ -71,6 +71,14 @@ import Testing
         #expect(try message.errorReply(operation: "x") == nil)
     }
 
+    @Test func anErrorCodeWithoutANegationIsMalformedNotATrap() throws {
+        var builder = NetlinkMessageBuilder(type: NetlinkConstants.error, flags: [.capped], sequence: 9)
+        builder.appendFamilyHeader([0, 0, 0, 0x80])  // Int32.min, little-endian
+        builder.appendFamilyHeader([UInt8](repeating: 0, count: 16))
+        let message = try #require(try NetlinkMessage.parseAll(builder.finish()).first)
+        #expect(throws: NetlinkError.self) { try message.errorReply(operation: "x") }
+    }
+
     @Test(arguments: [
         [UInt8]([40, 0, 0, 0, 0x10, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0]),  // claims 40, has 16
         [UInt8]([8, 0, 0, 0, 0x10, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0]),  // shorter than a header
