@@ -42,8 +42,14 @@ die() { echo "fuzz.sh: $*" >&2; exit 2; }
 build() {
     echo "building popgate-fuzz (ASan + libFuzzer) in $BUILD_DIR"
     # ld.gold warns "Cannot export local symbol '__asan_…'" for every module: harmless, filtered.
+    # The build's own status decides (grep's would not, and a failed build must not fall back on an old driver).
+    local status
+    set +e
     POPGATE_FUZZ=1 swift build --package-path "$ROOT" --scratch-path "$BUILD_DIR" \
-        -Xswiftc -sanitize=fuzzer,address --product popgate-fuzz 2>&1 | grep -v "Cannot export local symbol" || true
+        -Xswiftc -sanitize=fuzzer,address --product popgate-fuzz 2>&1 | grep -v "Cannot export local symbol"
+    status="${PIPESTATUS[0]}"
+    set -e
+    [[ "$status" == 0 ]] || die "the fuzz build failed (swift build exit $status)"
     [[ -x "$DRIVER" ]] || die "the build did not produce $DRIVER"
 }
 
