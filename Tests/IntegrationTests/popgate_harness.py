@@ -432,6 +432,17 @@ def binary_problem(name: str) -> str | None:
     return None
 
 
+def stop_process(process: subprocess.Popen | None, timeout: float) -> None:
+    """Ends a process this test started: SIGTERM, then SIGKILL if it has not exited within `timeout`."""
+    if process is not None and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=timeout)
+
+
 def wait_for(predicate, *, timeout: float, interval: float = 0.1) -> bool:
     """Polls `predicate` until it is true or `timeout` seconds have passed (for state with no event to wait on)."""
     deadline = time.monotonic() + timeout
@@ -798,13 +809,7 @@ class SecondGateway:
         self._stop()
 
     def _stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=SECOND_GATEWAY_STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=SECOND_GATEWAY_STOP_TIMEOUT)
+        stop_process(self.process, SECOND_GATEWAY_STOP_TIMEOUT)
         self.config_path.unlink(missing_ok=True)
 
 

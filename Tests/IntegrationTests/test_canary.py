@@ -43,7 +43,7 @@ import pytest
 from canary_search import SearchReport, journald_running, mark_time, search_machine
 from popgate_harness import (
     Demo, SecondGateway, TunnelSteering, bearer, clean_env, describe, free_port, http_request, listening, ns_cmd,
-    require, run, second_gateway_config, wait_for,
+    require, run, second_gateway_config, stop_process, wait_for,
 )
 
 # The short form runs in `make test`, the long one in `make soak`: the same code, only the count differs.
@@ -96,13 +96,7 @@ class EchoSimulator:
         self._stop()
 
     def _stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=SIM_STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=SIM_STOP_TIMEOUT)
+        stop_process(self.process, SIM_STOP_TIMEOUT)
 
 
 def _without_tables(text: str, names: set[str]) -> str:
