@@ -196,7 +196,12 @@ final class HTTPConnection: ChannelInboundHandler, RemovableChannelHandler {
             request.log.info("peer no longer live; closing", metadata: ["peer.address": "\(source)"])
             return finish(.close, writeEnd: false, channelContext)
         case .key?:
-            // As the same key is refused once the snapshot above is replaced.
+            // As the same key is refused once the snapshot above is replaced, silence included.
+            if context.settings.silentCloseOnAuthFailure {
+                request.log.info("request refused silently", metadata: ["peer.address": "\(source)", "reason": "api key"])
+                context.metrics.silentClose(.authFailure)
+                return finish(.silence, writeEnd: false, channelContext)
+            }
             return refuseAfterBody(request, .invalidAPIKey("Incorrect API key provided."))
         case nil:
             break
@@ -237,14 +242,7 @@ final class HTTPConnection: ChannelInboundHandler, RemovableChannelHandler {
             context.metrics.rateLimited(tenant: identity.peer.tenantName, tier: request.tierLabel, limit: .streams)
             return refuseAfterBody(request, .rateLimited(refusal, tier: tier), extraHeaders: refusal.headers)
         }
-        let admission = Admission(identity: identity, tier: tier, route: route)
-        // A declared length past the limit is answered now: waiting for the bytes would let a peer hold the
-        // connection for as long as it trickles them.
-        if let declared = head.headers.first(name: "content-length").flatMap(Int.init),
-           declared > context.settings.maxRequestBodyBytes {
-            return bodyTooLarge(request, admission, channelContext)
-        }
-        state = .collecting(request, admission, body: ByteBuffer())
+        state = .collecting(request, Admission(identity: identity, tier: tier, route: route), body: ByteBuffer())
     }
 
     /// The body is read to its end (and dropped) before the refusal is answered.
@@ -502,9 +500,10 @@ final class HTTPConnection: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     /// The registry took away this connection's peer, or the key of its request in flight. What is
-    /// in flight ends now and gets its receipt: a stream with an error event and its proper end, an
-    /// answer not begun with a 401 (``OpenAIError/revoked(_:)``). A revoked peer's connection is then
-    /// closed by the gateway, so it ends with a FIN and a log line that says why.
+    /// in flight ends now: a stream with an error event and its proper end, an answer not begun with
+    /// a 401 (``OpenAIError/revoked(_:)``), each with its receipt. A revoked peer's connection is then
+    /// closed by the gateway, so it ends with a FIN and a log line that says why; a request of its
+    /// still being read, or a refusal still draining its body, ends with the connection, unreceipted.
     fileprivate func revoked(_ revocation: Revocation, _ channelContext: ChannelHandlerContext) {
         // A key's notice may arrive after its request ended and the next, with another key, began.
         if case .key(let keyID) = revocation, keyID != heldKeyID { return }

@@ -9,7 +9,8 @@ import Registry
 /// change, not at their next request.
 ///
 /// Lookups happen on event loops for every new connection and request, so they read an
-/// immutable snapshot under a lock held only for the pointer copy.
+/// immutable snapshot under a lock held for the pointer copy; a replacement holds it longer, while
+/// it finds the open connections a revocation must reach (their notices go out after it is released).
 public final class PeerDirectory: Sendable {
     private let current: NIOLockedValueBox<State>
 

@@ -301,8 +301,8 @@ def floods(demo: Demo, attacker: Attacker) -> dict[str, Flood]:
         # Random bytes, 1 MB/s in all over 50 connections at a time: 400 or a close.
         "garbage": Flood("garbage", [("attacker", ["garbage", *api, "--connections", "50", "--rate", "50",
                                                    "--byte-rate", "1000000"])]),
-        # Bodies without end, sent as fast as 2 MB/s allows: Content-Length of a petabyte (413 at once), and
-        # chunked (413 once max_request_body_bytes arrived).
+        # Bodies without end, sent as fast as 2 MB/s allows: Content-Length of a petabyte and chunked, each 413
+        # once max_request_body_bytes arrived.
         "endless-body-fast": Flood("endless-body-fast", [
             ("attacker", [*body, "--connections", "4", "--rate", "20", "--byte-rate", "1000000"]),
             ("attacker", [*body, "--chunked", "--connections", "4", "--rate", "20", "--byte-rate", "1000000"]),
