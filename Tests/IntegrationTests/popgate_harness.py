@@ -816,6 +816,12 @@ class SecondGateway:
 STEERING_TABLE = "popgate_test_steer"  # our own nftables table, in both namespaces; never popgate's
 
 
+# The client namespace's source ports: the kernel's default, and the range used while a TunnelSteering is in force
+# (disjoint from the default, and large enough for the canary's 10,000 connections of its long form).
+DEFAULT_PORT_RANGE = "32768 60999"
+STEERED_PORT_RANGE = "10000 32767"
+
+
 class TunnelSteering:
     """Lets the client namespace reach a second popgated on `port` through its tunnel, for a `with` block.
 
@@ -828,6 +834,12 @@ class TunnelSteering:
     connection's replies, and in the client after the tunnel. The tag, not a source port, marks what is steered,
     so any client (curl, an SDK's connection pool) can be used unchanged, and the demo's own connections to the
     API port are untouched. popgate's table is never changed.
+
+    While steering, the client picks its source ports from STEERED_PORT_RANGE, apart from the kernel's default
+    range that every earlier connection of the session to the API port came from. On the PoP a steered
+    connection is one to the API port; from a source port that an earlier connection to the API port used, it
+    could meet that connection's conntrack entry (in a state a new SYN does not fit) and be dropped until the
+    entry expired: 2 of 1,000 canary requests timed out that way in a full CI session.
     """
 
     def __init__(self, demo: Demo, port: int) -> None:
@@ -868,9 +880,12 @@ table inet {STEERING_TABLE} {{
 }}
 """
 
+    def _port_range(self, value: str) -> subprocess.CompletedProcess[str]:
+        return ns_run(self.demo.client_ns, ["sysctl", "-q", "-w", f"net.ipv4.ip_local_port_range={value}"], timeout=10)
+
     def _remove(self) -> list[subprocess.CompletedProcess[str]]:
         return [ns_run(ns, ["nft", "delete", "table", "inet", STEERING_TABLE], timeout=10)
-                for ns in (self.demo.pop_ns, self.demo.client_ns)]
+                for ns in (self.demo.pop_ns, self.demo.client_ns)] + [self._port_range(DEFAULT_PORT_RANGE)]
 
     def __enter__(self) -> "TunnelSteering":
         self._remove()  # left by a killed run
@@ -878,6 +893,8 @@ table inet {STEERING_TABLE} {{
             for ns, table in ((self.demo.pop_ns, self._pop_table()), (self.demo.client_ns, self._client_table())):
                 added = ns_run(ns, ["nft", "-f", "-"], timeout=10, input=table)
                 assert added.returncode == 0, describe(added)
+            ranged = self._port_range(STEERED_PORT_RANGE)
+            assert ranged.returncode == 0, describe(ranged)
         except BaseException:
             self._remove()
             raise
