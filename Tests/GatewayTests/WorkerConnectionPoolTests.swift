@@ -36,28 +36,7 @@ final class CountingWorker: ChannelInboundHandler, @unchecked Sendable {
     /// Runs `body` with a pool whose one backend is a ``CountingWorker``; `accepted()` says how
     /// many connections the worker has accepted so far.
     func withWorker(_ body: (WorkerConnectionPool, _ accepted: @escaping () -> Int) async throws -> Void) async throws {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let accepted = NIOLockedValueBox(0)
-        let server = try await ServerBootstrap(group: group)
-            .childChannelInitializer { channel in
-                accepted.withLockedValue { $0 += 1 }
-                return channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline()
-                    try channel.pipeline.syncOperations.addHandler(CountingWorker())
-                }
-            }
-            .bind(host: "127.0.0.1", port: 0).get()
-        let backend = BackendSettings(name: "w", url: "http://127.0.0.1:\(server.localAddress!.port!)", models: ["m"])
-        let pool = try WorkerConnectionPool(backends: [backend], group: group)
-        do {
-            try await body(pool) { accepted.withLockedValue { $0 } }
-        } catch {
-            try? await server.close()
-            try? await group.shutdownGracefully()
-            throw error
-        }
-        try await server.close()
-        try await group.shutdownGracefully()
+        try await withLoopbackWorker({ CountingWorker() }) { pool, _, accepted in try await body(pool, accepted) }
     }
 
     @Test func aKeptAliveConnectionIsUsedAgain() async throws {

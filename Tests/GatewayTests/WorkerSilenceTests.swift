@@ -86,28 +86,7 @@ private final class RecordingReceiver: WorkerResponseReceiver {
     func withWorker(_ body: (WorkerConnectionPool, any EventLoop, _ accepted: @escaping () -> Int) async throws -> Void)
         async throws
     {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let accepted = NIOLockedValueBox(0)
-        let server = try await ServerBootstrap(group: group)
-            .childChannelInitializer { channel in
-                accepted.withLockedValue { $0 += 1 }
-                return channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline()
-                    try channel.pipeline.syncOperations.addHandler(StallingWorker())
-                }
-            }
-            .bind(host: "127.0.0.1", port: 0).get()
-        let backend = BackendSettings(name: "w", url: "http://127.0.0.1:\(server.localAddress!.port!)", models: ["m"])
-        let pool = try WorkerConnectionPool(backends: [backend], group: group)
-        do {
-            try await body(pool, group.next()) { accepted.withLockedValue { $0 } }
-        } catch {
-            try? await server.close()
-            try? await group.shutdownGracefully()
-            throw error
-        }
-        try await server.close()
-        try await group.shutdownGracefully()
+        try await withLoopbackWorker({ StallingWorker() }, body)
     }
 
     /// One request on a pooled connection, the way a ``ProxyExchange`` sends it.
