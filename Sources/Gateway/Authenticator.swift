@@ -11,6 +11,9 @@ public struct RequestIdentity: Sendable, Equatable {
     public let defaultTier: Tier
     /// The key's own limits, below its tier's.
     public var limits: APIKeyLimits = .none
+    /// The registry's hash of the secret that was presented: admission checks that the key id still
+    /// stands for this secret, so a request authenticated just before its key changed is refused.
+    let keySecretHash: [UInt8]
 }
 
 /// The outcome of authenticating one request.
@@ -44,7 +47,8 @@ public enum Authenticator {
               token.matches(record), record.tenantID == peer.tenantID
         else { return rejected }
         return .authenticated(RequestIdentity(
-            peer: peer, keyID: record.keyID, defaultTier: record.defaultTier, limits: record.limits
+            peer: peer, keyID: record.keyID, defaultTier: record.defaultTier, limits: record.limits,
+            keySecretHash: record.secretHash
         ))
     }
 }

@@ -95,9 +95,11 @@ public final class PeerDirectory: Sendable {
             guard let peerID = state.roster.peerID(of: ticket),
                   peerID == identity.peer.id, snapshot.peersByAddress[identity.peer.address]?.id == peerID
             else { return .peer(.revoked) }
-            guard snapshot.apiKeysByID[identity.keyID]?.tenantID == identity.peer.tenantID else {
-                return .key(identity.keyID)
-            }
+            // The same test as RevokedEntries: a key moved to another tenant or given another secret
+            // is not the key that was presented.
+            guard let key = snapshot.apiKeysByID[identity.keyID], key.tenantID == identity.peer.tenantID,
+                  key.secretHash == identity.keySecretHash
+            else { return .key(identity.keyID) }
             state.roster.hold(ticket, keyID: identity.keyID)
             return nil
         }

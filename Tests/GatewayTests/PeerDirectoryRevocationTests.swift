@@ -20,8 +20,9 @@ import Testing
     static let acmeKey = "aaaaaaaaaaaaaaaa"
     static let otherKey = "bbbbbbbbbbbbbbbb"
 
+    /// A request authenticated with `key` as the fixture's snapshots hold it.
     static func identity(_ peer: Peer, key: String) -> RequestIdentity {
-        RequestIdentity(peer: peer, keyID: key, defaultTier: .fast)
+        RequestIdentity(peer: peer, keyID: key, defaultTier: .fast, keySecretHash: Fixture.key(key).secretHash)
     }
 
     func directory() -> PeerDirectory {
@@ -103,6 +104,24 @@ import Testing
         #expect(directory.admit(laptop, Self.identity(Fixture.laptop, key: Self.acmeKey)) == .peer(.revoked))
         #expect(directory.admit(phone, Self.identity(Fixture.phone, key: Self.otherKey)) == .key(Self.otherKey))
         #expect(directory.admit(phone, Self.identity(Fixture.phone, key: Self.acmeKey)) == nil)
+    }
+
+    /// The same key id with another secret, between the request's authentication and its admission:
+    /// the request carries the old secret, so it is refused like a revoked key's.
+    @Test func aKeyGivenAnotherSecretAcrossTheAdmissionIsRefused() throws {
+        let directory = directory()
+        let (ticket, _) = try enroll(directory, Fixture.laptop)
+        let resecreted = RegistrySnapshot(
+            revision: 2, peers: [Fixture.laptop, Fixture.phone],
+            apiKeys: [Fixture.key(Self.acmeKey, secret: 2), Fixture.key(Self.otherKey)]
+        )
+        directory.replace(with: resecreted)
+        #expect(directory.admit(ticket, Self.identity(Fixture.laptop, key: Self.acmeKey)) == .key(Self.acmeKey))
+        let current = RequestIdentity(
+            peer: Fixture.laptop, keyID: Self.acmeKey, defaultTier: .fast,
+            keySecretHash: Fixture.key(Self.acmeKey, secret: 2).secretHash
+        )
+        #expect(directory.admit(ticket, current) == nil)
     }
 
     @Test func aNewPeerAtARevokedPeersAddressDoesNotInheritItsConnections() throws {
