@@ -135,7 +135,7 @@ fuzz: deps
 SOAK_TESTS := test_floods.py test_faults.py test_canary.py test_isolation_under_load.py
 SOAK_FUZZ_SECONDS ?= 600
 soak: deps build
-	POPGATE_SOAK=1 $(PYTHON) -m pytest -v $(addprefix Tests/IntegrationTests/,$(SOAK_TESTS))
+	POPGATE_SOAK=1 POPGATE_REQUIRE_INTEGRATION=1 $(PYTHON) -m pytest -v -s $(addprefix Tests/IntegrationTests/,$(SOAK_TESTS))
 	bash $(FUZZ_SCRIPT) build
 	bash $(FUZZ_SCRIPT) run $(SOAK_FUZZ_SECONDS)
 

@@ -41,6 +41,10 @@ from popgate_harness import (ClientNamespace, Demo, _split_url, clean_env, http_
 SOAK = os.environ.get("POPGATE_SOAK") == "1"
 FLOOD_SECONDS = float(os.environ.get("POPGATE_FLOOD_SECONDS", 240 if SOAK else 8))
 SAMPLE_REQUESTS = 100  # requests per p99 sample (alternately the model list and a one-token chat)
+# The well-behaved peer keeps within its key's allowance: the demo's key is of the fast tier, 3,000 requests a
+# minute (50 a second, the first minute's at once). Unpaced, it made about 60 a second here, and four minutes into
+# the long form its own limit refused it (429).
+WELL_BEHAVED_RATE = 40
 UNLOADED_SAMPLES = 3  # measured just before each flood: the machine's own load drifts over minutes
 MIN_LOADED_SAMPLES = 3  # a flood lasts at least this many samples, however short FLOOD_SECONDS is
 LATENCY_FACTOR = 2.0
@@ -136,8 +140,9 @@ def connection_limit_closes(demo: Demo) -> float:
 # The well-behaved peer
 
 # Sequential requests on one kept-alive connection, as an SDK's pool makes them: the model list, then a one-token
-# chat, alternately. Samples of `per_sample` requests until at least `min_samples` were taken and `until`
-# (CLOCK_MONOTONIC, shared by all namespaces) has passed. Prints each sample's latencies (seconds) and any failure.
+# chat, alternately, at most `rate` a second. Samples of `per_sample` requests until at least `min_samples` were
+# taken and `until` (CLOCK_MONOTONIC, shared by all namespaces) has passed. Prints each sample's latencies
+# (seconds) and any failure.
 _WELL_BEHAVED_SCRIPT = r"""
 import http.client, json, sys, time
 a = json.loads(sys.argv[1])
@@ -145,10 +150,14 @@ chat = json.dumps({"model": a["model"], "max_tokens": 1, "messages": [{"role": "
 headers = {"Authorization": "Bearer " + a["key"], "Content-Type": "application/json"}
 conn = None
 samples, failures = [], []
+next_start = time.monotonic()
 while len(samples) < a["min_samples"] or time.monotonic() < a["until"]:
     sample = []
     for index in range(a["per_sample"]):
+        # Pacing, not waiting for an event: a request goes no earlier than its slot.
+        time.sleep(max(0.0, next_start - time.monotonic()))
         start = time.monotonic()
+        next_start = max(next_start + 1 / a["rate"], start)
         try:
             if conn is None:
                 conn = http.client.HTTPConnection(a["host"], a["port"], timeout=a["timeout"])
@@ -190,7 +199,7 @@ class Latency:
 def measure_well_behaved(demo: Demo, *, min_samples: int, until: float) -> Latency:
     host, port, _ = _split_url(demo.api_url)
     args = {"host": host, "port": port, "key": demo.api_key, "model": demo.model, "per_sample": SAMPLE_REQUESTS,
-            "min_samples": min_samples, "until": until, "timeout": 10}
+            "min_samples": min_samples, "until": until, "timeout": 10, "rate": WELL_BEHAVED_RATE}
     budget = max(0, until - time.monotonic()) + min_samples * SAMPLE_REQUESTS * 10 + 30
     out = ns_python(demo.client_ns, _WELL_BEHAVED_SCRIPT, args, timeout=budget)
     assert out["failure_count"] == 0, f"the well-behaved peer's requests failed: {out['failures']}"
