@@ -237,7 +237,8 @@ let package = Package(
         .target(
             name: "FuzzTargets",
             dependencies: [
-                "Gateway", "Receipts", "Netlink", "WireGuard", "PopConfig", "Registry", "Sodium", "Addressing",
+                "Gateway", "Receipts", "Netlink", "WireGuard", "Firewall", "PopConfig", "PopCtl", "Registry", "Sodium",
+                "Addressing",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -246,9 +247,12 @@ let package = Package(
             swiftSettings: settings
         ),
         // Receipts and Sodium: the seeds that must be signed or encoded are made from the code (GeneratedSeeds);
-        // Gateway: regression tests of what the fuzzer found there.
+        // Gateway: regression tests of what the fuzzer found there; Firewall, Netlink, Addressing: the captured
+        // kernel seeds read as what was captured.
         .testTarget(
-            name: "FuzzTargetsTests", dependencies: ["FuzzTargets", "Gateway", "Receipts", "Sodium"], swiftSettings: settings
+            name: "FuzzTargetsTests",
+            dependencies: ["FuzzTargets", "Gateway", "Receipts", "Sodium", "Firewall", "Netlink", "Addressing"],
+            swiftSettings: settings
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -30,7 +30,8 @@ DICTS="$ROOT/Fuzz/dict"
 # limited to what the parser meets in production or a little more (the HTTP head limit is 8 KiB there).
 declare -A MAX_LEN=(
     [http-request]=20000 [request-body]=8192 [upstream-sse]=8192 [upstream-json]=8192 [model-listing]=4096
-    [worker-metrics]=4096 [wg-quick]=4096 [popgate-toml]=8192 [netlink-reply]=8192 [uapi-reply]=8192
+    [worker-metrics]=4096 [wg-quick]=4096 [popgate-toml]=8192 [netlink-reply]=8192 [firewall-reply]=8192
+    [uapi-reply]=8192 [peer-import]=8192
     [receipt-entry]=4096 [entry-bundle]=8192 [signed-checkpoint]=2048 [receipt-file]=8192 [merkle-proof]=4096
 )
 RSS_LIMIT_MB=2048

@@ -68,39 +68,17 @@ struct TableReader {
         let replies = try socket.dump(operation: "dumping the chains of table inet \(table)") { sequence in
             nftablesRequest(NFT_MSG_GETCHAIN, flags: NLM_F_DUMP, sequence: sequence) { nftnl_chain_nlmsg_build_payload($0, filter.pointer) }
         }
-        return replies.compactMap { message in
-            let chain = NftnlChain()
-            guard withNetlinkHeader(message, { nftnl_chain_nlmsg_parse($0, chain.pointer) }) >= 0,
-                  string(nftnl_chain_get_str(chain.pointer, nftnlAttribute(NFTNL_CHAIN_TABLE))) == table else { return nil }
-            func u32(_ attribute: nftnl_chain_attr) -> UInt32? {
-                nftnl_chain_is_set(chain.pointer, nftnlAttribute(attribute)) ? nftnl_chain_get_u32(chain.pointer, nftnlAttribute(attribute)) : nil
-            }
-            return LiveTable.Chain(
-                name: string(nftnl_chain_get_str(chain.pointer, nftnlAttribute(NFTNL_CHAIN_NAME))) ?? "",
-                type: string(nftnl_chain_get_str(chain.pointer, nftnlAttribute(NFTNL_CHAIN_TYPE))),
-                hook: u32(NFTNL_CHAIN_HOOKNUM),
-                priority: nftnl_chain_is_set(chain.pointer, nftnlAttribute(NFTNL_CHAIN_PRIO))
-                    ? nftnl_chain_get_s32(chain.pointer, nftnlAttribute(NFTNL_CHAIN_PRIO)) : nil,
-                policy: u32(NFTNL_CHAIN_POLICY),
-                rules: []
-            )
-        }
+        return replies.compactMap { TableReplies.chain(in: $0, table: table) }
     }
 
-    private func rules() throws(NetlinkError) -> [(String, [String])] {
+    private func rules() throws(NetlinkError) -> [(chain: String, expressions: [String])] {
         let filter = NftnlRule()
         nftnl_rule_set_u32(filter.pointer, nftnlAttribute(NFTNL_RULE_FAMILY), UInt32(TableSpec.family))
         nftnl_rule_set_str(filter.pointer, nftnlAttribute(NFTNL_RULE_TABLE), table)
         let replies = try socket.dump(operation: "dumping the rules of table inet \(table)") { sequence in
             nftablesRequest(NFT_MSG_GETRULE, flags: NLM_F_DUMP, sequence: sequence) { nftnl_rule_nlmsg_build_payload($0, filter.pointer) }
         }
-        return replies.compactMap { message in
-            let rule = NftnlRule()
-            guard withNetlinkHeader(message, { nftnl_rule_nlmsg_parse($0, rule.pointer) }) >= 0,
-                  string(nftnl_rule_get_str(rule.pointer, nftnlAttribute(NFTNL_RULE_TABLE))) == table,
-                  let chain = string(nftnl_rule_get_str(rule.pointer, nftnlAttribute(NFTNL_RULE_CHAIN))) else { return nil }
-            return (chain, rule.expressionTexts)
-        }
+        return replies.compactMap { TableReplies.rule(in: $0, table: table) }
     }
 
     private func sets() throws(NetlinkError) -> [LiveTable.AddressSet] {
@@ -111,17 +89,10 @@ struct TableReader {
             nftablesRequest(NFT_MSG_GETSET, flags: NLM_F_DUMP, sequence: sequence) { nftnl_set_nlmsg_build_payload($0, filter.pointer) }
         }
         var out: [LiveTable.AddressSet] = []
-        for message in replies {
-            let set = NftnlSet()
-            guard withNetlinkHeader(message, { nftnl_set_nlmsg_parse($0, set.pointer) }) >= 0,
-                  string(nftnl_set_get_str(set.pointer, nftnlAttribute(NFTNL_SET_TABLE))) == table,
-                  let name = string(nftnl_set_get_str(set.pointer, nftnlAttribute(NFTNL_SET_NAME))) else { continue }
-            func u32(_ attribute: nftnl_set_attr) -> UInt32 {
-                nftnl_set_is_set(set.pointer, nftnlAttribute(attribute)) ? nftnl_set_get_u32(set.pointer, nftnlAttribute(attribute)) : 0
-            }
+        for header in replies.compactMap({ TableReplies.set(in: $0, table: table) }) {
             out.append(LiveTable.AddressSet(
-                name: name, keyType: u32(NFTNL_SET_KEY_TYPE), keyLength: u32(NFTNL_SET_KEY_LEN), flags: u32(NFTNL_SET_FLAGS),
-                elements: try elements(of: name)
+                name: header.name, keyType: header.keyType, keyLength: header.keyLength, flags: header.flags,
+                elements: try elements(of: header.name)
             ))
         }
         return out
@@ -135,20 +106,6 @@ struct TableReader {
         let replies = try socket.dump(operation: "dumping the elements of set \(name) in table inet \(table)") { sequence in
             nftablesRequest(NFT_MSG_GETSETELEM, flags: NLM_F_DUMP, sequence: sequence) { nftnl_set_elems_nlmsg_build_payload($0, set.pointer) }
         }
-        for message in replies {
-            _ = withNetlinkHeader(message) { nftnl_set_elems_nlmsg_parse($0, set.pointer) }
-        }
-        var addresses = Set<IPAddress>()
-        guard let iterator = nftnl_set_elems_iter_create(set.pointer) else { return addresses }
-        defer { nftnl_set_elems_iter_destroy(iterator) }
-        while let element = nftnl_set_elems_iter_next(iterator) {
-            var length: UInt32 = 0
-            guard let key = nftnl_set_elem_get(element, nftnlAttribute(NFTNL_SET_ELEM_KEY), &length) else { continue }
-            let bytes = Array(UnsafeRawBufferPointer(start: key, count: Int(length)))
-            if let address = IPAddress(bytes: bytes) { addresses.insert(address) }
-        }
-        return addresses
+        return TableReplies.addresses(inElementReplies: replies, table: table, set: name)
     }
-
-    private func string(_ pointer: UnsafePointer<CChar>?) -> String? { pointer.map { String(cString: $0) } }
 }

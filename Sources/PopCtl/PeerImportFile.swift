@@ -2,11 +2,11 @@ import Foundation
 
 /// Where a row of an import file is: a CSV line (the one its record starts on, from 1, the header
 /// being line 1) or a JSON array index (from 0, as `jq` counts).
-enum ImportLocation: Equatable, CustomStringConvertible {
+package enum ImportLocation: Equatable, CustomStringConvertible {
     case line(Int)
     case index(Int)
 
-    var description: String {
+    package var description: String {
         switch self {
         case .line(let line): "line \(line)"
         case .index(let index): "index \(index)"
@@ -15,10 +15,10 @@ enum ImportLocation: Equatable, CustomStringConvertible {
 }
 
 /// One row of an import file, as written: fields not yet checked beyond the file's syntax.
-struct ImportRow: Equatable {
-    let location: ImportLocation
+package struct ImportRow: Equatable {
+    package let location: ImportLocation
     /// Present, non-empty fields by column name; an empty CSV cell or a JSON null is absent.
-    let fields: [String: String]
+    package let fields: [String: String]
 
     var tenant: String? { fields["tenant"] }
     var name: String? { fields["name"] }
@@ -28,9 +28,10 @@ struct ImportRow: Equatable {
 
 /// `popctl peer import FILE`: CSV with a header row, or a JSON array of objects, by extension.
 /// Only the syntax is checked here, all of it before anything is registered; each row's values are
-/// checked when it is registered, so a bad value refuses its row only.
-enum PeerImportFile {
-    static let columns = ["tenant", "name", "public_key", "expires"]
+/// checked when it is registered, so a bad value refuses its row only. `package` for the fuzzer
+/// (`peer-import` in FuzzTargets).
+package enum PeerImportFile {
+    package static let columns = ["tenant", "name", "public_key", "expires"]
     static let required = ["tenant", "name"]
 
     /// Reads and parses `path`; every error names the file and, where there is one, the line or index.
@@ -63,7 +64,7 @@ enum PeerImportFile {
     /// RFC 4180 CSV: comma-separated, fields optionally in double quotes (`""` for a quote, and
     /// then commas and line breaks are data), LF or CRLF line ends. Blank lines are skipped and
     /// unquoted fields trimmed of surrounding spaces.
-    static func parseCSV(_ text: String) throws(PopctlError) -> [ImportRow] {
+    package static func parseCSV(_ text: String) throws(PopctlError) -> [ImportRow] {
         let records = try csvRecords(text)
         guard let (_, header) = records.first else {
             throw PopctlError("the file is empty; the first line must be a header such as \"tenant,name,public_key\"")
@@ -176,7 +177,7 @@ enum PeerImportFile {
     // MARK: JSON
 
     /// A JSON array of objects whose values are strings (or null, meaning absent).
-    static func parseJSON(_ data: Data) throws(PopctlError) -> [ImportRow] {
+    package static func parseJSON(_ data: Data) throws(PopctlError) -> [ImportRow] {
         let document: Any
         do {
             document = try JSONSerialization.jsonObject(with: data)

@@ -33,8 +33,8 @@ struct GlobalOptions: ParsableArguments {
 }
 
 /// An operation popctl refuses; the message says what was wrong and what to do.
-struct PopctlError: Error, CustomStringConvertible {
-    let description: String
+package struct PopctlError: Error, CustomStringConvertible {
+    package let description: String
     init(_ description: String) { self.description = description }
 }
 
