@@ -1,7 +1,8 @@
 import WireGuard
 
-/// wg-quick config text (``WGQuickConfig``, what `popctl peer config` writes and what operators
-/// hand in): a config that parses renders to text that parses to the same rendering.
+/// wg-quick config text (``WGQuickConfig``: what `popctl peer config` writes, and the WireGuard
+/// module's reader of such files, from any editor): a config that parses renders to text that
+/// parses to the same rendering.
 enum WGQuickTarget {
     static let target = FuzzTarget(
         name: "wg-quick", summary: "wg-quick config text: parse, render, parse again to the same text", run: run

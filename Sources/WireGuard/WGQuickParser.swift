@@ -30,7 +30,9 @@ extension WGQuickConfig {
         var peers: [Peer] = []
         var peerKeys: [Curve25519PublicKey?] = []
 
-        for (offset, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        // Any line end, CRLF included: Swift reads "\r\n" as one Character, which splitting on "\n" would not
+        // find, so a CRLF file was one long line (found by the fuzzer).
+        for (offset, raw) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
             let lineNumber = offset + 1
             let content = (raw.firstIndex(of: "#").map { raw[..<$0] } ?? raw).trimmingCharacters(in: .whitespaces)
             if content.isEmpty { continue }

@@ -43,6 +43,18 @@ import WireGuard
         #expect(parsed.render(comment: "a comment\nover two lines") == text)
     }
 
+    /// A file saved with Windows line ends reads as the same config (Swift sees "\r\n" as one Character:
+    /// before, the whole file was one line, refused as an unknown section).
+    @Test func crlfLineEndsReadAsTheSameConfig() throws {
+        let text = Self.sample.render()
+        let crlf = try WGQuickConfig.parse(text.replacingOccurrences(of: "\n", with: "\r\n"))
+        #expect(crlf.render() == text)
+        // A lone CR at the end of a value, and a CRLF after it: the value stops at the line end.
+        let config = try WGQuickConfig.parse("[Interface]\nAddress = 10.77.0.2/32\nDNS = 10.69.0.1\r")
+        #expect(config.interface.dns == ["10.69.0.1"])
+        #expect(try WGQuickConfig.parse(config.render()).render() == config.render())
+    }
+
     @Test func wgStripAcceptsTheRenderedFile() throws {
         // `wg-quick strip` is the real parser clients run; it must accept what popctl prints.
         // wg-quick takes the interface name from the file name: at most 15 characters.
