@@ -13,7 +13,7 @@ import Testing
         return try NetlinkMessage.parseAll(Array(try Data(contentsOf: url)))
     }
 
-    @Test func theChainDumpHoldsPopgatesThreeBaseChainsWithDropPolicies() throws {
+    @Test func theChainDumpHoldsPopgatesThreeBaseChainsAndInputDrops() throws {
         let chains = try Self.messages("chains-0").compactMap { TableReplies.chain(in: $0, table: "popgate") }
         #expect(Set(chains.map(\.name)) == ["input", "forward", "output"])
         #expect(chains.allSatisfy { $0.type == "filter" && $0.hook != nil })

@@ -58,13 +58,14 @@ final class CountingWorker: ChannelInboundHandler, @unchecked Sendable {
         }
     }
 
-    @Test func aWorkerThatDoesNotAnswerFailsTheFetchAtItsTimeout() async throws {
+    /// The worker never answers, so only the fetch's own timer can end it (were it broken, the time
+    /// limit would fail the test). No wall-clock bound: in a fresh clone's full parallel `swift test`
+    /// on two cores, the task resumed 9.3 s after a 300 ms timer.
+    @Test(.timeLimit(.minutes(1))) func aWorkerThatDoesNotAnswerFailsTheFetchAtItsTimeout() async throws {
         try await withWorker { pool, accepted in
-            let started = ContinuousClock.now
-            await #expect(throws: WorkerFetchError.self) {
+            await #expect(throws: WorkerFetchError.timedOut) {
                 _ = try await pool.fetch(backend: 0, path: "/hang", timeout: .milliseconds(300))
             }
-            #expect(ContinuousClock.now - started < .seconds(5))
             // The hung connection was given up, not put back: the next fetch opens another.
             let answer = try await pool.fetch(backend: 0, path: "/ok", timeout: .seconds(5))
             #expect(answer.status == 200)
