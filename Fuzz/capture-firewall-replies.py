@@ -12,6 +12,8 @@ Run as root from the repository, after `swift build`:
 
   python3 Fuzz/capture-firewall-replies.py [OUT_DIR]      (default Fuzz/corpus/firewall-reply)
 
+POPGATE_FWCHECK names another popgate-fwcheck binary (default .build/debug/popgate-fwcheck).
+
 The seeds are the kernel's bytes, so they differ a little from kernel to kernel; they are committed as captured.
 """
 

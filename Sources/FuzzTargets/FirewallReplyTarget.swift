@@ -22,9 +22,7 @@ enum FirewallReplyTarget {
     static func run(_ data: UnsafeRawBufferPointer) {
         guard let messages = try? NetlinkMessage.parseAll(Array(data)) else { return }
         for message in messages {
-            if let event = FirewallEvent.parse(message) {
-                FuzzCheck.require(!event.description.isEmpty, "an nftables event without a description")
-            }
+            _ = FirewallEvent.parse(message)?.description
             for source in sources {
                 guard let (tuple, zone) = ConntrackMessages.match(message, source: source) else { continue }
                 checkDeleteRequest(tuple: tuple, zone: zone, family: ConntrackMessages.family(of: source))
