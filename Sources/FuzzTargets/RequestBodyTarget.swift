@@ -21,7 +21,7 @@ enum RequestBodyTarget {
         var fields: [(name: String, value: WorkerFields.Value)] = [
             ("priority", .int(priority)), ("cache_salt", .string(salt)),
         ]
-        if let options = body.streamOptionsWithUsage(path: "/v1/chat/completions") { fields.append(("stream_options", options)) }
+        if let options = body.streamOptions(path: "/v1/chat/completions", continuousUsage: true) { fields.append(("stream_options", options)) }
         let edited = WorkerFields.setting(fields, in: body)
         // What a worker decodes. Foundation keeps the last of two same-named members, as Python does.
         guard let object = (try? JSONSerialization.jsonObject(with: Data(edited.readableBytesView))) as? [String: Any] else {

@@ -7,7 +7,7 @@ enum WorkerMetricsTarget {
         name: "worker-metrics", summary: "a worker's /metrics text, as the backend monitor sums its load", run: run
     )
 
-    /// The figures BackendKind.metrics names.
+    /// The figures WorkerKind.metrics names.
     static let metrics = ["vllm:num_requests_waiting", "vllm:kv_cache_usage_perc", "llamacpp:requests_deferred"]
 
     static func run(_ data: UnsafeRawBufferPointer) {

@@ -30,7 +30,7 @@ public final class BackendBoard: @unchecked Sendable {
     private let lock = NSLock()
     private var loads: [BackendLoad]
     private var listings: [[String: String]]
-    private let kinds: [BackendKind]
+    private let kinds: [WorkerKind]
     private let names: [String]
     private let logger: Logger?
     private let unhealthyAfter: Int
@@ -99,9 +99,4 @@ public final class BackendBoard: @unchecked Sendable {
             if !kinds[index].publishesQueue { loads[index].queueDepth = Double(loads[index].inFlight) }
         }
     }
-}
-
-extension BackendKind {
-    /// Whether the worker's `/metrics` says how many requests wait.
-    var publishesQueue: Bool { self == .vllm || self == .llamacpp }
 }

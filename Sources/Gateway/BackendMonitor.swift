@@ -75,23 +75,3 @@ struct BackendCheckError: Error, CustomStringConvertible {
     let status: UInt
     var description: String { "health check answered HTTP \(status)" }
 }
-
-extension BackendKind {
-    /// Where the worker says it is up.
-    var healthPath: String {
-        switch self {
-        case .vllm, .llamacpp: "/health"
-        case .ollama: "/api/version"
-        case .openai: "/v1/models"
-        }
-    }
-
-    /// The metric names of its queue depth and GPU pressure, when it publishes them.
-    var metrics: (queue: String, pressure: String?)? {
-        switch self {
-        case .vllm: ("vllm:num_requests_waiting", "vllm:kv_cache_usage_perc")
-        case .llamacpp: ("llamacpp:requests_deferred", nil)
-        case .ollama, .openai: nil
-        }
-    }
-}

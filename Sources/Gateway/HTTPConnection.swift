@@ -129,13 +129,11 @@ final class HTTPConnection: ChannelInboundHandler, RemovableChannelHandler {
 
     func channelInactive(context channelContext: ChannelHandlerContext) {
         switch state {
-        case .proxying(let request, let admission, let exchange):
-            // The client went away mid-response: counted as NGINX does, 499 "client closed request".
-            exchange.abandon()
-            end(admission, stream: admission.isStream)
-            request.record(499, in: context)
+        case .proxying(let request, _, let exchange):
+            // The client went away mid-response: counted as NGINX does, 499 "client closed request",
+            // and settled like every other end (backend, tokens relayed, charge, receipt).
             request.log.info("client closed the connection before the answer ended")
-            _ = writeReceipt(request, status: 499)
+            exchange.clientClosed()
         case .collecting(_, let admission, _):
             end(admission, stream: false)
         case .idle, .discarding, .concluding, .done:
@@ -315,6 +313,15 @@ final class HTTPConnection: ChannelInboundHandler, RemovableChannelHandler {
         }
 
         var admission = admission
+        admission.reservedTokens = body.maxTokens ?? 0
+        if let refusal = context.limiter.reserve(
+            apiKey: admission.identity.keyID, tier: admission.tier, own: admission.identity.limits,
+            tokens: admission.reservedTokens
+        ) {
+            end(admission, stream: false)
+            context.metrics.rateLimited(tenant: admission.identity.peer.tenantName, tier: request.tierLabel, limit: refusal.limit)
+            return refuse(request, .rateLimited(refusal, tier: admission.tier), extraHeaders: refusal.headers, channelContext)
+        }
         admission.isStream = body.isStream
         if body.isStream { context.metrics.streamStarted() }
         let exchange = ProxyExchange(
@@ -348,11 +355,11 @@ final class HTTPConnection: ChannelInboundHandler, RemovableChannelHandler {
     /// Counts a proxied request and charges its tokens, before the next request is admitted.
     private func charge(_ request: Request, _ admission: Admission, _ outcome: ProxyExchange.Outcome) {
         request.record(outcome.status, backend: outcome.backend, timeToFirstByte: outcome.timeToFirstByte, in: context)
-        if let usage = outcome.usage {
-            context.limiter.charge(
-                apiKey: admission.identity.keyID, tier: admission.tier, own: admission.identity.limits,
-                tokens: usage.total
-            )
+        context.limiter.settle(
+            apiKey: admission.identity.keyID, tier: admission.tier, own: admission.identity.limits,
+            reserved: admission.reservedTokens, used: outcome.usage?.tokens.total ?? 0
+        )
+        if let usage = outcome.usage?.tokens {
             context.metrics.tokensCounted(
                 tenant: admission.identity.peer.tenantName, tier: request.tierLabel, prompt: usage.prompt,
                 completion: usage.completion
@@ -364,14 +371,15 @@ final class HTTPConnection: ChannelInboundHandler, RemovableChannelHandler {
 
     /// Writes the request's receipt; false when it could not be (a request that gets none is fine).
     private func writeReceipt(
-        _ request: Request, status: UInt, backend: String = "", modelVersion: String = "", usage: TokenUsage? = nil
+        _ request: Request, status: UInt, backend: String = "", modelVersion: String = "",
+        usage: ProxyExchangeStateMachine.Usage? = nil
     ) -> Bool {
         guard request.isReceipted, let peer = request.peerKey else { return true }
         let receipt = Receipt(
             id: request.receiptID, session: session, timeMicroseconds: 0 /* stamped by the log */, tenant: request.tenantLabel,
             peer: peer, model: request.model, modelVersion: modelVersion, tier: request.tierLabel, backend: backend,
             status: UInt16(clamping: status),
-            usage: usage.map { .init(promptTokens: UInt32(clamping: $0.prompt), completionTokens: UInt32(clamping: $0.completion)) }
+            usage: usage.map(Receipt.Usage.init)
         )
         do {
             try context.receipts.append(receipt)
@@ -386,7 +394,8 @@ final class HTTPConnection: ChannelInboundHandler, RemovableChannelHandler {
     /// of its answer, so every receipt id a client has seen a whole answer with is in the log.
     /// When the receipt cannot be written, the connection is closed without that end.
     private func conclude(
-        _ request: Request, status: UInt, backend: String = "", modelVersion: String = "", usage: TokenUsage? = nil,
+        _ request: Request, status: UInt, backend: String = "", modelVersion: String = "",
+        usage: ProxyExchangeStateMachine.Usage? = nil,
         _ channelContext: ChannelHandlerContext, answer: () -> Void
     ) {
         guard writeReceipt(request, status: status, backend: backend, modelVersion: modelVersion, usage: usage) else {
@@ -436,8 +445,9 @@ final class HTTPConnection: ChannelInboundHandler, RemovableChannelHandler {
             metadata: [
                 "http.status": "\(outcome.status)",
                 "duration_ms": "\((ContinuousClock.now - request.started).wholeMilliseconds)",
-                "tokens.prompt": "\(outcome.usage.map { "\($0.prompt)" } ?? "unknown")",
-                "tokens.completion": "\(outcome.usage.map { "\($0.completion)" } ?? "unknown")",
+                "tokens.prompt": "\(outcome.usage.map { "\($0.tokens.prompt)" } ?? "unknown")",
+                "tokens.completion": "\(outcome.usage.map { "\($0.tokens.completion)" } ?? "unknown")",
+                "tokens.source": "\(outcome.usage.map(\.sourceName) ?? "none")",
             ]
         )
     }
@@ -634,5 +644,7 @@ extension HTTPConnection {
         let tier: Tier
         let route: ProxyRoute
         var isStream = false
+        /// The tokens held back from the key's allowance while the request runs (its `max_tokens`).
+        var reservedTokens = 0
     }
 }

@@ -75,11 +75,46 @@ public final class RateLimiter: @unchecked Sendable {
         return nil
     }
 
-    /// Charges the tokens a finished request used to the key's allowance in `tier`.
+    /// Holds back `tokens` (the request's `max_tokens`) from the key's allowance in `tier` while the
+    /// request runs, or refuses it when the key is in token debt. Requests admitted at once each
+    /// hold their bound back, so together they cannot go past the allowance by more than the last
+    /// one's bound. ``settle(apiKey:tier:own:reserved:used:at:)`` replaces the hold with what was used.
+    public func reserve(
+        apiKey: String, tier: Tier, own: APIKeyLimits = .none, tokens: Int, at now: ContinuousClock.Instant = .now
+    ) -> RateLimitRefusal? {
+        guard let limit = effectiveLimit(tier, own), limit.tokensPerMinute > 0 else { return nil }
+        lock.lock()
+        defer { lock.unlock() }
+        let key = Key(apiKey: apiKey, tier: tier)
+        var state = buckets[key] ?? Buckets(requests: nil, tokens: nil)
+        var bucket = state.tokens ?? TokenBucket(perMinute: limit.tokensPerMinute, at: now)
+        bucket.refill(at: now)
+        guard bucket.level > 0 else {
+            state.tokens = bucket
+            buckets[key] = state
+            return RateLimitRefusal(limit: .tokens, allowance: limit.tokensPerMinute, retryAfterSeconds: bucket.secondsUntil(holding: 1))
+        }
+        bucket.charge(Double(max(tokens, 0)), at: now)
+        state.tokens = bucket
+        buckets[key] = state
+        return nil
+    }
+
+    /// Replaces a request's hold (``reserve(apiKey:tier:own:tokens:at:)``) with the tokens it used: the
+    /// difference is charged, or given back when it used less than it held.
+    public func settle(
+        apiKey: String, tier: Tier, own: APIKeyLimits = .none, reserved: Int, used: Int,
+        at now: ContinuousClock.Instant = .now
+    ) {
+        charge(apiKey: apiKey, tier: tier, own: own, tokens: used - max(reserved, 0), at: now)
+    }
+
+    /// Charges the tokens a finished request used to the key's allowance in `tier` (a negative count
+    /// gives tokens back, up to a full bucket).
     public func charge(
         apiKey: String, tier: Tier, own: APIKeyLimits = .none, tokens: Int, at now: ContinuousClock.Instant = .now
     ) {
-        guard tokens > 0, let limit = effectiveLimit(tier, own), limit.tokensPerMinute > 0 else { return }
+        guard tokens != 0, let limit = effectiveLimit(tier, own), limit.tokensPerMinute > 0 else { return }
         lock.lock()
         defer { lock.unlock() }
         let key = Key(apiKey: apiKey, tier: tier)

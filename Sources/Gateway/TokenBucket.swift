@@ -31,10 +31,10 @@ struct TokenBucket: Sendable, Equatable {
         return true
     }
 
-    /// Takes `amount` whatever the level (a debt is allowed).
+    /// Takes `amount` whatever the level (a debt is allowed); a negative amount gives back, up to full.
     mutating func charge(_ amount: Double, at now: ContinuousClock.Instant) {
         refill(at: now)
-        level -= amount
+        level = min(perMinute, level - amount)
     }
 
     /// Whole seconds until the bucket holds `amount` again (at least 1 when it does not now).

@@ -80,10 +80,10 @@ extension PopConfiguration {
             guard !backends.contains(where: { $0.name == name }) else {
                 throw reader.error("name", "\"\(name)\" is used by an earlier backend; names must be unique")
             }
-            let kindText = try reader.string("kind") ?? BackendKind.vllm.rawValue
-            guard let kind = BackendKind(rawValue: kindText) else {
+            let kindText = try reader.string("kind") ?? WorkerKind.vllm.rawValue
+            guard let kind = WorkerKind(rawValue: kindText) else {
                 throw reader.error(
-                    "kind", "\"\(kindText)\" is not one of: \(BackendKind.allCases.map(\.rawValue).joined(separator: ", "))"
+                    "kind", "\"\(kindText)\" is not one of: \(WorkerKind.allCases.map(\.rawValue).joined(separator: ", "))"
                 )
             }
             let weights = try readTierWeights(&reader)

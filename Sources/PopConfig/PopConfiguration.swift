@@ -140,8 +140,8 @@ public struct BackendSettings: Sendable, Equatable {
     public var url: String
     /// The models it serves.
     public var models: [String]
-    /// What software it runs, which says where its load is read from (``BackendKind``).
-    public var kind: BackendKind = .vllm
+    /// What software it runs, which says where its load is read from (``WorkerKind``).
+    public var kind: WorkerKind = .vllm
     /// Its weight per tier name (`slow`, `medium`, `fast`, `ludicrous`); 0 keeps the tier off it.
     /// The router prefers the highest weight, then the shortest queue, then the least GPU pressure.
     public var tierWeights: [String: Int] = Dictionary(uniqueKeysWithValues: BackendSettings.tierNames.map { ($0, 1) })
@@ -155,7 +155,7 @@ public struct BackendSettings: Sendable, Equatable {
     public static let tierNames = ["slow", "medium", "fast", "ludicrous"]
 
     public init(
-        name: String, url: String, models: [String], kind: BackendKind = .vllm, tierWeights: [String: Int]? = nil,
+        name: String, url: String, models: [String], kind: WorkerKind = .vllm, tierWeights: [String: Int]? = nil,
         priorityScheduling: Bool = false, modelRevisions: [String: String] = [:]
     ) {
         self.name = name
@@ -169,7 +169,7 @@ public struct BackendSettings: Sendable, Equatable {
 }
 
 /// The software an inference worker runs.
-public enum BackendKind: String, Sendable, Equatable, CaseIterable {
+public enum WorkerKind: String, Sendable, Equatable, CaseIterable {
     /// vLLM: load from `/metrics` (`vllm:num_requests_waiting`, `vllm:kv_cache_usage_perc`).
     case vllm
     /// llama.cpp's server: load from `/metrics` (`llamacpp:requests_deferred`).

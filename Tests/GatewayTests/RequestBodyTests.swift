@@ -74,8 +74,8 @@ import Testing
         #expect(body.model == "llama-3" && body.isStream && !body.clientAsksForUsage && body.members == nil)
         #expect(try !parse(#"{"model":"m","stream":false}"#).get().isStream)
         #expect(try !parse(#"{"model":"m","stream":null}"#).get().isStream)
-        #expect(try parse(#"{"model":"m"}"#).get().streamOptionsWithUsage(path: "/v1/chat/completions") == nil)
-        #expect(try parse(#"{"model":"m","stream":true}"#).get().streamOptionsWithUsage(path: "/v1/chat/completions")
+        #expect(try parse(#"{"model":"m"}"#).get().streamOptions(path: "/v1/chat/completions", continuousUsage: false) == nil)
+        #expect(try parse(#"{"model":"m","stream":true}"#).get().streamOptions(path: "/v1/chat/completions", continuousUsage: false)
             == .json(#"{"include_usage":true}"#))
     }
 

@@ -112,14 +112,38 @@ import Testing
     }
 
     @Test func usageIsAskedForOnStreamsThatDoNotAskThemselves() {
-        #expect(body(#"{"model":"m","stream":true}"#).streamOptionsWithUsage(path: "/v1/chat/completions")
+        let chat = "/v1/chat/completions"
+        #expect(body(#"{"model":"m","stream":true}"#).streamOptions(path: chat, continuousUsage: false)
             == .json(#"{"include_usage":true}"#))
         #expect(body(#"{"model":"m","stream":true,"stream_options":{"continuous_usage_stats":false}}"#)
-            .streamOptionsWithUsage(path: "/v1/completions") == .json(#"{"continuous_usage_stats":false,"include_usage":true}"#))
+            .streamOptions(path: "/v1/completions", continuousUsage: false)
+            == .json(#"{"continuous_usage_stats":false,"include_usage":true}"#))
         #expect(body(#"{"model":"m","stream":true,"stream_options":{"include_usage":true}}"#)
-            .streamOptionsWithUsage(path: "/v1/chat/completions") == nil)
-        #expect(body(#"{"model":"m"}"#).streamOptionsWithUsage(path: "/v1/chat/completions") == nil)
-        #expect(body(#"{"model":"m","stream":true}"#).streamOptionsWithUsage(path: "/v1/responses") == nil)
+            .streamOptions(path: chat, continuousUsage: false) == nil)
+        #expect(body(#"{"model":"m"}"#).streamOptions(path: chat, continuousUsage: true) == nil)
+        #expect(body(#"{"model":"m","stream":true}"#).streamOptions(path: "/v1/responses", continuousUsage: true) == nil)
+    }
+
+    @Test func vLLMIsAskedForContinuousUsageEvenWhenTheClientAskedForTheFinalChunk() {
+        let chat = "/v1/chat/completions"
+        #expect(body(#"{"model":"m","stream":true}"#).streamOptions(path: chat, continuousUsage: true)
+            == .json(#"{"continuous_usage_stats":true,"include_usage":true}"#))
+        let asked = body(#"{"model":"m","stream":true,"stream_options":{"include_usage":true}}"#)
+        #expect(asked.streamOptions(path: chat, continuousUsage: true) == .json(#"{"continuous_usage_stats":true,"include_usage":true}"#))
+        #expect(asked.streamFilterOptions(path: chat, continuousUsage: true) == StreamFilterOptions(removesUsageChunk: false, removesChunkUsage: true))
+        let both = body(#"{"model":"m","stream":true,"stream_options":{"include_usage":true,"continuous_usage_stats":true}}"#)
+        #expect(both.streamOptions(path: chat, continuousUsage: true) == nil)
+        #expect(both.streamFilterOptions(path: chat, continuousUsage: true) == StreamFilterOptions())
+        #expect(body(#"{"model":"m","stream":true}"#).streamFilterOptions(path: chat, continuousUsage: false)
+            == StreamFilterOptions(removesUsageChunk: true, removesChunkUsage: false))
+    }
+
+    @Test func theLargestTokenBoundIsWhatIsHeldBack() {
+        #expect(body(#"{"model":"m","max_tokens":40}"#).maxTokens == 40)
+        #expect(body(#"{"model":"m","max_tokens":40,"max_completion_tokens":90}"#).maxTokens == 90)
+        #expect(body(#"{"model":"m","max_output_tokens":-3}"#).maxTokens == 0)
+        #expect(body(#"{"model":"m","stream_options":{},"max_tokens":12}"#).maxTokens == 12)
+        #expect(body(#"{"model":"m"}"#).maxTokens == nil)
     }
 
     @Test func badBodiesGetOpenAIErrors() {

@@ -17,6 +17,12 @@ package struct RequestBody {
     package let isStream: Bool
     /// Whether the client itself asked for the stream's usage chunk.
     let clientAsksForUsage: Bool
+    /// Whether the client itself asked for vLLM's usage in every chunk (`continuous_usage_stats`).
+    var clientAsksForContinuousUsage = false
+    /// The most completion tokens the request allows (`max_tokens`, `max_completion_tokens` or the
+    /// Responses API's `max_output_tokens`, the largest if several), when it names one: what the
+    /// key's token allowance holds back while the request runs.
+    var maxTokens: Int?
     /// The whole object, for a body of the unusual kind above; nil when the scan sufficed, which
     /// means the text has none of the gateway's fields.
     let members: [String: Any]?
@@ -71,11 +77,15 @@ package struct RequestBody {
         _ scan: JSONObjectScan, _ text: UnsafeRawBufferPointer, _ bytes: ByteBuffer, isStream: Bool
     ) -> Result<RequestBody, OpenAIError>? {
         var model: JSONObjectScan.Member?
+        var maxTokens: Int?
         for member in scan.members {
             let name = text[member.name]
             if name.contains(UInt8(ascii: "\\")) { return nil }
             if name.elementsEqual("model".utf8) {
                 model = member
+            } else if member.kind == .number, maxTokenNames.contains(where: { name.elementsEqual($0.utf8) }) {
+                let value = Int(String(decoding: text[member.value], as: UTF8.self)).map(clampedTokens)
+                maxTokens = max(maxTokens ?? 0, value ?? 0)
             } else if gatewayFields.contains(where: { name.elementsEqual($0.utf8) }) {
                 return nil
             }
@@ -83,10 +93,12 @@ package struct RequestBody {
         guard let model, model.kind == .string, model.value.count > 2 else { return .failure(missingModel) }
         let name = text[(model.value.lowerBound + 1)..<(model.value.upperBound - 1)]
         if name.contains(UInt8(ascii: "\\")) { return nil }
-        return .success(RequestBody(
+        var body = RequestBody(
             bytes: bytes, model: String(decoding: name, as: UTF8.self), isStream: isStream,
             clientAsksForUsage: false, members: nil, isEmptyObject: scan.members.isEmpty
-        ))
+        )
+        body.maxTokens = maxTokens
+        return .success(body)
     }
 
     /// The body decoded in full by Foundation.
@@ -95,24 +107,52 @@ package struct RequestBody {
               let members = object as? [String: Any]
         else { return .failure(notAnObject) }
         guard let model = members["model"] as? String, !model.isEmpty else { return .failure(missingModel) }
-        return .success(RequestBody(
-            bytes: bytes, model: model, isStream: isStream,
-            clientAsksForUsage: ((members["stream_options"] as? [String: Any])?["include_usage"] as? Bool) == true,
+        let options = members["stream_options"] as? [String: Any]
+        var body = RequestBody(
+            bytes: bytes, model: model, isStream: isStream, clientAsksForUsage: options?["include_usage"] as? Bool == true,
             members: members, isEmptyObject: members.isEmpty
-        ))
+        )
+        body.clientAsksForContinuousUsage = options?["continuous_usage_stats"] as? Bool == true
+        let limits = maxTokenNames.compactMap { members[$0] as? Int }.map(clampedTokens)
+        body.maxTokens = limits.max()
+        return .success(body)
     }
+
+    /// The members that bound a request's completion tokens.
+    static let maxTokenNames = ["max_tokens", "max_completion_tokens", "max_output_tokens"]
+
+    /// A client's bound as a count: never negative (the worker refuses those), never past what a
+    /// receipt holds.
+    private static func clampedTokens(_ value: Int) -> Int { min(max(value, 0), Int(UInt32.max)) }
 
     /// The top-level fields ``WorkerFields`` sets or removes.
     static let gatewayFields = ["priority", "cache_salt", "stream_options"]
 
-    /// `stream_options` with `include_usage` on, keeping whatever else the client put there; nil
-    /// when it is on already or the request is not a stream of an endpoint that takes it.
-    package func streamOptionsWithUsage(path: String) -> WorkerFields.Value? {
-        guard isStream, !clientAsksForUsage, RequestBody.usageOptionPaths.contains(path) else { return nil }
+    /// `stream_options` as the gateway sends it: `include_usage` on, so every stream reports its
+    /// usage, and with `continuousUsage` (vLLM) `continuous_usage_stats` on too, so a stream cut
+    /// short still has its worker's count; whatever else the client put there is kept. Nil when the
+    /// request is not a stream of an endpoint that takes it, or asks for all of it already.
+    package func streamOptions(path: String, continuousUsage: Bool) -> WorkerFields.Value? {
+        guard isStream, RequestBody.usageOptionPaths.contains(path) else { return nil }
+        let needsUsage = !clientAsksForUsage
+        let needsContinuous = continuousUsage && !clientAsksForContinuousUsage
+        guard needsUsage || needsContinuous else { return nil }
         var options = members?["stream_options"] as? [String: Any] ?? [:]
         options["include_usage"] = true
+        if continuousUsage { options["continuous_usage_stats"] = true }
         guard let data = try? JSONSerialization.data(withJSONObject: options, options: [.sortedKeys]) else { return nil }
         return .json(String(decoding: data, as: UTF8.self))
+    }
+
+    /// What the stream filter removes from the worker's stream because the gateway, not the client,
+    /// asked for it (``streamOptions(path:continuousUsage:)``).
+    func streamFilterOptions(path: String, continuousUsage: Bool) -> StreamFilterOptions {
+        guard isStream, RequestBody.usageOptionPaths.contains(path) else { return StreamFilterOptions() }
+        return StreamFilterOptions(
+            removesUsageChunk: !clientAsksForUsage,
+            // vLLM sends usage in every chunk only with include_usage too.
+            removesChunkUsage: continuousUsage && !(clientAsksForUsage && clientAsksForContinuousUsage)
+        )
     }
 
     /// The endpoints whose streams report usage only when asked (the Responses API always does).

@@ -1,0 +1,202 @@
+import Foundation
+import NIOCore
+
+/// Reads the token usage out of a streamed (server-sent events) response as it passes, counts the
+/// pieces of generated text it relays, and removes what the gateway asked for on a client's behalf.
+///
+/// The gateway sets `stream_options.include_usage` on every streamed request so every request's
+/// tokens are known; a client that did not ask for it must not see the extra chunk (the SDKs
+/// would hand it an event with no choices). On vLLM it also sets `continuous_usage_stats`, so
+/// every chunk carries the usage so far and a stream cut short still has its worker's count; a
+/// client that did not ask for that gets its chunks without the `usage` member.
+///
+/// Events are forwarded as soon as they are complete: what one upstream read brings goes out in
+/// one write, never held for a later one.
+package struct UsageStreamFilter {
+    /// Whether to drop the final chunk that carries only usage.
+    package let removesUsageChunk: Bool
+    /// Whether to remove the `usage` member of chunks that carry choices (vLLM's continuous usage).
+    package let removesChunkUsage: Bool
+    /// The last usage the worker reported: the final count, or with continuous usage the count so far.
+    package private(set) var usage: TokenUsage?
+    /// Pieces of generated text relayed to the client (``ContentPieces``): what a stream cut before
+    /// its usage arrived is counted by.
+    package private(set) var contentPieces = 0
+    /// The start of an event whose end has not arrived yet.
+    private var pending = ByteBuffer()
+    /// How much of `pending` is known to hold no event end: the next search starts near its end, so
+    /// an event that arrives in many pieces is searched once, not once per piece.
+    private var searched = 0
+
+    package init(removesUsageChunk: Bool, removesChunkUsage: Bool = false) {
+        self.removesUsageChunk = removesUsageChunk
+        self.removesChunkUsage = removesChunkUsage
+    }
+
+    /// The bytes of `chunk` to send on now.
+    package mutating func pass(_ chunk: ByteBuffer) -> ByteBuffer {
+        // The common case, whole events and no usage among them, goes out untouched.
+        if pending.readableBytes == 0, !chunk.readableBytesView.containsUsage, chunk.readableBytesView.endsEvent {
+            contentPieces += ContentPieces.count(in: chunk)
+            return chunk
+        }
+        var input = chunk
+        pending.writeBuffer(&input)
+        var out = ByteBuffer()
+        while let length = pending.readableBytesView.eventLength(searchingFrom: searched) {
+            let event = pending.readSlice(length: length)!
+            searched = 0
+            if let kept = filtered(event) { out.writeImmutableBuffer(kept) }
+        }
+        pending.discardReadBytes()
+        // An event end is at most three bytes ("\n\r\n"): its start may be among the last two searched.
+        searched = max(0, pending.readableBytes - 2)
+        return out
+    }
+
+    /// What is left when the stream ends without a final blank line.
+    package mutating func finish() -> ByteBuffer {
+        defer {
+            pending.clear()
+            searched = 0
+        }
+        if pending.readableBytes > 0, let kept = filtered(pending) { return kept }
+        return ByteBuffer()
+    }
+
+    /// The event as the client gets it, or nil when it is dropped.
+    private mutating func filtered(_ event: ByteBuffer) -> ByteBuffer? {
+        let view = event.readableBytesView
+        guard view.containsUsage, let data = view.dataField else {
+            contentPieces += ContentPieces.count(in: event)
+            return event
+        }
+        let bytes = Array(view)
+        let dataStart = data.startIndex - view.startIndex
+        let dataEnd = data.endIndex - view.startIndex
+        let json = Array(bytes[dataStart..<dataEnd])
+        guard let usageChunk = UsageChunk(json) else {
+            contentPieces += ContentPieces.count(in: event)
+            return event
+        }
+        if let reported = usageChunk.usage { usage = reported }
+        if usageChunk.hasChoices {
+            contentPieces += ContentPieces.count(in: event)
+            guard removesChunkUsage, let usageMember = usageChunk.usageMember else { return event }
+            let edited = Array(bytes[..<dataStart]) + UsageChunk.removing(usageMember, from: json) + Array(bytes[dataEnd...])
+            return ByteBuffer(bytes: edited)
+        }
+        // The chunk include_usage adds has no choices.
+        return removesUsageChunk && usageChunk.isUsageOnly ? nil : event
+    }
+}
+
+/// The parts of one event's JSON that carry usage: a top-level `usage` object (Chat Completions and
+/// Completions, final or continuous) or the Responses API's inside `response`.
+private struct UsageChunk {
+    /// Where the top-level `usage` member's name (without its quotes) and value lie in the JSON.
+    var usageMember: (name: Range<Int>, value: Range<Int>)?
+    var usage: TokenUsage?
+    /// Whether `choices` holds at least one element.
+    var hasChoices = false
+    /// Whether the chunk is the one `include_usage` adds: a top-level usage and no choices.
+    var isUsageOnly: Bool { usageMember != nil && !hasChoices }
+
+    init?(_ json: [UInt8]) {
+        let scan = json.withUnsafeBytes { JSONObjectScan($0) }
+        guard let scan else { return nil }
+        func named(_ member: JSONObjectScan.Member, _ name: String) -> Bool { json[member.name].elementsEqual(name.utf8) }
+        for member in scan.members {
+            if named(member, "usage"), member.kind == .object {
+                usageMember = (member.name, member.value)
+                usage = TokenUsage(usageObjectText: json[member.value])
+            } else if named(member, "choices"), member.kind == .array {
+                hasChoices = json[member.value].contains { ![UInt8(ascii: "["), UInt8(ascii: "]"), 0x20, 0x09, 0x0A, 0x0D].contains($0) }
+            } else if named(member, "response"), member.kind == .object, usage == nil {
+                // The Responses API's `response.completed`: once per stream, decoded in full.
+                if let response = try? JSONSerialization.jsonObject(with: Data(json[member.value])) as? [String: Any],
+                   let nested = response["usage"] as? [String: Any]
+                {
+                    usage = TokenUsage(usageObject: nested)
+                }
+            }
+        }
+        guard usageMember != nil || usage != nil else { return nil }
+    }
+
+    /// `json` without the member, and without the comma that joined it to a neighbour.
+    static func removing(_ member: (name: Range<Int>, value: Range<Int>), from json: [UInt8]) -> [UInt8] {
+        func isSpace(_ byte: UInt8) -> Bool { [0x20, 0x09, 0x0A, 0x0D].contains(byte) }
+        var start = member.name.lowerBound - 1  // the name's opening quote
+        var end = member.value.upperBound
+        var after = end
+        while after < json.count, isSpace(json[after]) { after += 1 }
+        if after < json.count, json[after] == UInt8(ascii: ",") {
+            end = after + 1
+        } else {
+            var before = start - 1
+            while before >= 0, isSpace(json[before]) { before -= 1 }
+            if before >= 0, json[before] == UInt8(ascii: ",") { start = before }
+        }
+        return Array(json[..<start]) + Array(json[end...])
+    }
+}
+
+extension ByteBufferView {
+    private static let usageKey = Array("\"usage\"".utf8)
+
+    /// Whether `"usage"` occurs: a cheap test before any JSON is parsed.
+    fileprivate var containsUsage: Bool {
+        guard count >= Self.usageKey.count else { return false }
+        var index = startIndex
+        let last = endIndex - Self.usageKey.count
+        while index <= last {
+            if self[index] == UInt8(ascii: "\""), self[index..<(index + Self.usageKey.count)].elementsEqual(Self.usageKey) {
+                return true
+            }
+            index += 1
+        }
+        return false
+    }
+
+    /// Whether the bytes end at an event boundary (a blank line).
+    fileprivate var endsEvent: Bool {
+        count >= 2 && self[endIndex - 1] == UInt8(ascii: "\n")
+            && (self[endIndex - 2] == UInt8(ascii: "\n")
+                || (count >= 3 && self[endIndex - 2] == UInt8(ascii: "\r") && self[endIndex - 3] == UInt8(ascii: "\n")))
+    }
+
+    /// The length of the first complete event, up to and including its blank line; the search
+    /// starts `offset` bytes in (the caller knows no event ends before).
+    fileprivate func eventLength(searchingFrom offset: Int) -> Int? {
+        var index = startIndex + Swift.min(offset, count)
+        while index < endIndex {
+            if self[index] == UInt8(ascii: "\n") {
+                let next = index + 1
+                if next < endIndex, self[next] == UInt8(ascii: "\n") { return next + 1 - startIndex }
+                if next + 1 < endIndex, self[next] == UInt8(ascii: "\r"), self[next + 1] == UInt8(ascii: "\n") {
+                    return next + 2 - startIndex
+                }
+            }
+            index += 1
+        }
+        return nil
+    }
+
+    /// The value of the event's `data:` line (one line: the JSON APIs never split theirs).
+    fileprivate var dataField: ByteBufferView.SubSequence? {
+        let prefix = Array("data:".utf8)
+        var lineStart = startIndex
+        while lineStart < endIndex {
+            let lineEnd = self[lineStart...].firstIndex(of: UInt8(ascii: "\n")) ?? endIndex
+            var line = self[lineStart..<lineEnd]
+            if line.last == UInt8(ascii: "\r") { line = line.dropLast() }
+            if line.starts(with: prefix) {
+                let value = line.dropFirst(prefix.count)
+                return value.first == UInt8(ascii: " ") ? value.dropFirst() : value
+            }
+            lineStart = lineEnd + 1
+        }
+        return nil
+    }
+}
