@@ -37,9 +37,17 @@ public struct ReceiptID: Hashable, Sendable, CustomStringConvertible {
 /// WireGuard peer), when, for what model and tier, where it ran, how it ended, and the tokens it
 /// used. One leaf of the receipt log.
 public struct Receipt: Sendable, Equatable {
-    /// The version of the binary encoding this struct reads and writes.
-    public static let version: UInt8 = 1
+    /// The encoding version new receipts are written in. Version 2 added ``UsageSource``; version 1
+    /// receipts in existing logs are still read (``ReceiptEncoding``).
+    public static let currentVersion: UInt8 = 2
 
+    /// The encoding version this receipt was written in (1 or 2); new receipts are
+    /// `Receipt.currentVersion` (2).
+    ///
+    /// A decoded receipt keeps the version it was read in, so that it re-encodes to the very bytes the
+    /// log hashed. Version 1 holds only reported usage: ``ReceiptEncoding/encode(_:)`` stops on a
+    /// version-1 receipt whose usage is ``UsageSource/counted``.
+    public var version: UInt8
     public var id: ReceiptID
     /// The client connection the request came on: requests kept alive on one connection share it.
     public var session: ReceiptID
@@ -58,23 +66,29 @@ public struct Receipt: Sendable, Equatable {
     public var backend: String
     /// The HTTP status the client was given (499 when it left before the answer ended).
     public var status: UInt16
-    /// The tokens used, when the worker reported them.
+    /// The tokens used, when known: reported by the worker, or counted by the gateway (``Usage/source``).
     public var usage: Usage?
 
+    /// Token counts, and who produced them.
     public struct Usage: Sendable, Equatable {
         public var promptTokens: UInt32
         public var completionTokens: UInt32
+        /// Whether the worker reported these counts or the gateway counted them.
+        public var source: UsageSource
 
-        public init(promptTokens: UInt32, completionTokens: UInt32) {
+        public init(promptTokens: UInt32, completionTokens: UInt32, source: UsageSource = .reported) {
             self.promptTokens = promptTokens
             self.completionTokens = completionTokens
+            self.source = source
         }
     }
 
     public init(
         id: ReceiptID, session: ReceiptID, timeMicroseconds: UInt64, tenant: String, peer: [UInt8], model: String,
-        modelVersion: String, tier: String, backend: String, status: UInt16, usage: Usage?
+        modelVersion: String, tier: String, backend: String, status: UInt16, usage: Usage?,
+        version: UInt8 = Receipt.currentVersion
     ) {
+        self.version = version
         self.id = id
         self.session = session
         self.timeMicroseconds = timeMicroseconds
@@ -99,4 +113,14 @@ public struct Receipt: Sendable, Equatable {
             Int(parts.tm_mday), Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec), Int(timeMicroseconds % 1_000_000)
         )
     }
+}
+
+/// Where a receipt's token counts came from.
+public enum UsageSource: String, Sendable, Equatable, CaseIterable {
+    /// The worker's own usage report, at the end of its answer.
+    case reported
+    /// The gateway's count of the content events it relayed: the stream was cut short (the client
+    /// hung up, the worker failed, the key was revoked, the gateway drained) before the worker
+    /// reported usage. These are the gateway's figures, not the worker's.
+    case counted
 }

@@ -19,7 +19,7 @@ extension Popaudit {
             let data = try readFile(file)
             do {
                 let (receipt, checkpoint) = try ClientProofs.checkReceipt(data, verifier: verifier)
-                let usage = receipt.usage.map { "\($0.promptTokens) prompt + \($0.completionTokens) completion tokens" } ?? "no usage"
+                let usage = receipt.usage.map(describe) ?? "no usage"
                 options.finish(
                     valid: true,
                     text: "\(receipt.id) (\(receipt.timeText), tenant \(receipt.tenant), \(receipt.model), status \(receipt.status), \(usage)) "
@@ -28,6 +28,16 @@ extension Popaudit {
                 )
             } catch {
                 options.finish(valid: false, text: "\(error)", fields: ["problem": "\(error)"])
+            }
+        }
+
+        /// "12 prompt + 40 completion tokens", saying so when the gateway counted them: then they are its
+        /// count of what it relayed, not the worker's report.
+        private func describe(_ usage: Receipt.Usage) -> String {
+            let tokens = "\(usage.promptTokens) prompt + \(usage.completionTokens) completion tokens"
+            switch usage.source {
+            case .reported: return tokens
+            case .counted: return tokens + " (counted by the gateway)"
             }
         }
     }

@@ -16,22 +16,31 @@ import Testing
         let bytes: [UInt8]
     }
 
+    /// Three version-1 receipts, as logs written before version 2 hold them, then a version-2 one
+    /// whose usage the gateway counted: a log that lived through the upgrade.
     static let receipts: [Receipt] = [
         Receipt(
             id: ReceiptID(high: 0x0123_4567_89ab_cdef, low: 0x0123_4567_89ab_cdef), session: ReceiptID(high: 1, low: 2),
             timeMicroseconds: 1_764_500_000_123_456, tenant: "acme", peer: [UInt8](repeating: 9, count: 32), model: "m",
             modelVersion: "2509-fp8", tier: "fast", backend: "gpu-1", status: 200,
-            usage: .init(promptTokens: 12, completionTokens: 3)
+            usage: .init(promptTokens: 12, completionTokens: 3), version: 1
         ),
         Receipt(
             id: ReceiptID(high: 7, low: 8), session: ReceiptID(high: 1, low: 2), timeMicroseconds: 0, tenant: "globex",
             peer: [UInt8](repeating: 0xfe, count: 32), model: "", modelVersion: "", tier: "unknown", backend: "",
-            status: 401, usage: nil
+            status: 401, usage: nil, version: 1
         ),
         Receipt(
             id: ReceiptID(high: .max, low: .max), session: ReceiptID(high: 0, low: 0), timeMicroseconds: .max,
             tenant: "t\u{e9}nant-\u{1F600}", peer: [UInt8](repeating: 0, count: 32), model: String(repeating: "x", count: 1024),
-            modelVersion: "", tier: "ludicrous", backend: "mini", status: 499, usage: .init(promptTokens: .max, completionTokens: 0)
+            modelVersion: "", tier: "ludicrous", backend: "mini", status: 499, usage: .init(promptTokens: .max, completionTokens: 0),
+            version: 1
+        ),
+        Receipt(
+            id: ReceiptID(high: 0x0f0e_0d0c_0b0a_0908, low: 0x0706_0504_0302_0100), session: ReceiptID(high: 3, low: 4),
+            timeMicroseconds: 1_764_500_001_000_000, tenant: "acme", peer: [UInt8](repeating: 9, count: 32), model: "m",
+            modelVersion: "2509-fp8", tier: "fast", backend: "gpu-2", status: 499,
+            usage: .init(promptTokens: 12, completionTokens: 40, source: .counted)
         ),
     ]
 
@@ -44,7 +53,7 @@ import Testing
         seeds.append(Seed(target: "entry-bundle", name: "receipts", bytes: EntryBundle.encode(entries)))
         seeds.append(Seed(target: "entry-bundle", name: "empty-entries", bytes: EntryBundle.encode([[], [], [0]])))
 
-        // A log of the three receipts, signed with the fuzz key.
+        // A log of those receipts, signed with the fuzz key.
         let tree = MemoryTree(entries: entries)
         let size = tree.size
         let signed = try SignedCheckpoint(

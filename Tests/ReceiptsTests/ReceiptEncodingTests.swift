@@ -3,17 +3,20 @@ import Testing
 @testable import Receipts
 
 @Suite struct ReceiptEncodingTests {
-    static func sample(usage: Receipt.Usage? = .init(promptTokens: 12, completionTokens: 345)) -> Receipt {
+    static func sample(
+        usage: Receipt.Usage? = .init(promptTokens: 12, completionTokens: 345), version: UInt8 = Receipt.currentVersion
+    ) -> Receipt {
         Receipt(
             id: ReceiptID(high: 0x0102_0304_0506_0708, low: 0x090a_0b0c_0d0e_0f10), session: ReceiptID(high: 7, low: 9),
             timeMicroseconds: 1_764_489_600_123_456, tenant: "acme", peer: [UInt8](repeating: 0xab, count: 32),
-            model: "popgate-sim-small", modelVersion: "2026-06", tier: "fast", backend: "sim-big", status: 200, usage: usage
+            model: "popgate-sim-small", modelVersion: "2026-06", tier: "fast", backend: "sim-big", status: 200, usage: usage,
+            version: version
         )
     }
 
     @Test func theLayoutIsFixed() {
         let bytes = ReceiptEncoding.encode(Self.sample())
-        #expect(bytes[0] == 1)
+        #expect(bytes[0] == 2)
         #expect(Array(bytes[1..<17]) == Array(1...16))
         // time at 33, status at 41, flags at 43, tokens at 44 and 48, peer at 52, then the texts.
         #expect(Array(bytes[41..<44]) == [0, 200, 1])
@@ -23,7 +26,7 @@ import Testing
     }
 
     @Test func roundTrips() throws {
-        for receipt in [Self.sample(), Self.sample(usage: nil)] {
+        for receipt in [Self.sample(), Self.sample(usage: nil), Self.sample(version: 1), Self.sample(usage: nil, version: 1)] {
             #expect(try ReceiptEncoding.decode(ReceiptEncoding.encode(receipt)) == receipt)
         }
         #expect(Self.sample().timeText == "2025-11-30T08:00:00.123456Z")
@@ -36,9 +39,9 @@ import Testing
         let good = ReceiptEncoding.encode(Self.sample())
         var cases: [[UInt8]] = [[], Array(good.dropLast()), good + [0]]
         var badVersion = good
-        badVersion[0] = 2
+        badVersion[0] = 0
         var badFlags = good
-        badFlags[43] = 3
+        badFlags[43] = 5
         var tokensWithoutUsage = ReceiptEncoding.encode(Self.sample(usage: nil))
         tokensWithoutUsage[47] = 1
         var badUTF8 = good
