@@ -77,7 +77,8 @@ def test_a_chat_gets_a_receipt_the_client_verifies_offline(demo: Demo, workdir: 
     receipt = answer["receipt"]
     assert answer["object"] == "receipt" and answer["id"] == receipt_id
     assert receipt["tenant"] == demo.tenant and receipt["model"] == demo.model and receipt["status"] == 200
-    assert receipt["usage"] == {key: response.json()["usage"][key] for key in ("prompt_tokens", "completion_tokens")}
+    assert receipt["usage"] == {**{key: response.json()["usage"][key] for key in ("prompt_tokens", "completion_tokens")},
+                                "source": "reported"}
     assert receipt["backend"] and receipt["tier"] in ("slow", "medium", "fast", "ludicrous")
     assert answer["tree_size"] > answer["leaf_index"]
 
@@ -117,7 +118,7 @@ def test_refused_and_streamed_requests_get_receipts_too(demo: Demo) -> None:
     assert stream.status == 200
     usage = json.loads(next(data for _, data in reversed(stream.events) if data != "[DONE]"))["usage"]
     receipt = get(demo, f"/v1/receipts/{stream.header('X-Receipt-Id')}")["receipt"]
-    assert receipt["usage"] == {"prompt_tokens": usage["prompt_tokens"], "completion_tokens": 4}
+    assert receipt["usage"] == {"prompt_tokens": usage["prompt_tokens"], "completion_tokens": 4, "source": "reported"}
 
     # Reads of the log itself get none: polling for a receipt must not grow the log.
     listing = http_request(demo.client_ns, "GET", demo.api_url + "/v1/receipts/checkpoint", headers=bearer(demo.api_key))

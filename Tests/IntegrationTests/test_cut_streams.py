@@ -1,0 +1,147 @@
+"""Streams that do not reach their end are limited, counted and receipted like every other request, through the
+tunnel of the demo (provisioning/demo.sh): the clients here read part of a stream and hang up.
+
+* A key created with a small tokens-per-minute allowance receives at most that allowance, plus one request's
+  `max_tokens`, plus what refills while the test runs, however its streams end: cut one after another, or many at
+  once. Before streams were settled when cut, six cut streams of 40 tokens each went through a 60-token key.
+* The receipt of a stream cut after k content events names the backend that answered, says 499 (the client
+  closed the request), and records k ± 1 completion tokens: the demo's workers are of the vLLM kind, so they are
+  asked for usage in every chunk (`continuous_usage_stats`) and the last count the client's connection carried is
+  the worker's own.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from popgate_harness import Demo, bearer, http_request, ns_python, wait_for
+
+MODEL = "popgate-sim-small"
+
+# One client in the client namespace: POSTs a streamed chat completion on a raw socket, reads until it has seen
+# `read` content events (or the stream ends), then hangs up (FIN) without reading the rest. With `parallel`, that many
+# such streams at once, each on its own connection. Prints, per stream, the status, the content events it received
+# and the receipt id.
+_CUT_SCRIPT = r"""
+import json, re, socket, sys, threading
+a = json.loads(sys.argv[1])
+CONTENT = re.compile(rb'"content":"[^"]')
+
+def one():
+    body = json.dumps(a["body"]).encode()
+    head = ("POST /v1/chat/completions HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n"
+            "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % (a["host"], a["key"], len(body)))
+    sock = socket.create_connection((a["host"], a["port"]), timeout=a["timeout"])
+    sock.sendall(head.encode() + body)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        piece = sock.recv(65536)
+        if not piece:
+            break
+        data += piece
+    header, _, rest = data.partition(b"\r\n\r\n")
+    lines = header.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1]) if lines and len(lines[0].split()) > 1 else 0
+    headers = {l.split(":", 1)[0].strip().lower(): l.split(":", 1)[1].strip() for l in lines[1:] if ":" in l}
+    received = 0
+    if status == 200:
+        buffer, done = rest, False
+        while True:
+            # Whole events only: an event is counted once its blank line has arrived.
+            while b"\n\n" in buffer:
+                event, buffer = buffer.split(b"\n\n", 1)
+                received += len(CONTENT.findall(event))
+                done = done or b"[DONE]" in event
+            if received >= a["read"] or done:
+                break
+            piece = sock.recv(65536)
+            if not piece:
+                break
+            buffer += piece
+    sock.shutdown(socket.SHUT_RDWR)
+    sock.close()
+    return {"status": status, "received": received, "receipt": headers.get("x-receipt-id"),
+            "retry_after": headers.get("retry-after")}
+
+results = [None] * a["parallel"]
+def run(i):
+    try:
+        results[i] = one()
+    except Exception as e:
+        results[i] = {"error": "%s: %s" % (type(e).__name__, e)}
+threads = [threading.Thread(target=run, args=(i,)) for i in range(a["parallel"])]
+for t in threads: t.start()
+for t in threads: t.join()
+print(json.dumps(results))
+"""
+
+
+def _cut_streams(demo: Demo, key: str, *, read: int, max_tokens: int, parallel: int = 1) -> list[dict]:
+    host, port = demo.api_url.split("//")[1].split(":")
+    body = {"model": MODEL, "messages": [{"role": "user", "content": "tell me a long story"}], "stream": True,
+            "max_tokens": max_tokens}
+    results = ns_python(demo.client_ns, _CUT_SCRIPT, {"host": host, "port": int(port), "key": key, "body": body,
+                                                       "read": read, "parallel": parallel, "timeout": 20}, timeout=60)
+    for result in results:
+        assert "error" not in result, results
+    return results
+
+
+def _receipt(demo: Demo, receipt_id: str) -> dict:
+    """The receipt, once the gateway has settled the request (it does so when it sees the client's FIN)."""
+    found: list[dict] = []
+
+    def fetch() -> bool:
+        response = http_request(demo.client_ns, "GET", f"{demo.api_url}/v1/receipts/{receipt_id}",
+                                headers=bearer(demo.api_key))
+        if response.status == 200:
+            found.append(response.json()["receipt"])
+        return bool(found)
+
+    assert wait_for(fetch, timeout=10, interval=0.2), f"no receipt {receipt_id}"
+    return found[0]
+
+
+def test_a_token_limited_key_receives_at_most_its_allowance_plus_one_requests_max_tokens(demo: Demo) -> None:
+    allowance, max_tokens, read = 60, 100, 40
+    key = demo.popctl_ok("key", "create", "--tenant", demo.tenant, "--tier", "fast",
+                         "--tokens-per-minute", str(allowance)).stdout.strip()
+    started = time.monotonic()
+    results: list[dict] = []
+    # One after another, each cut after `read` content events, then six at once: before cut streams were
+    # settled, each of these would have been let through.
+    for _ in range(6):
+        results += _cut_streams(demo, key, read=read, max_tokens=max_tokens)
+    results += _cut_streams(demo, key, read=read, max_tokens=max_tokens, parallel=6)
+    elapsed = time.monotonic() - started
+    received = sum(result["received"] for result in results)
+    refilled = allowance * elapsed / 60
+    statuses = [result["status"] for result in results]
+    assert received <= allowance + max_tokens + refilled, (received, elapsed, results)
+    assert 429 in statuses and 200 in statuses, statuses
+    # A refused request says when to come back.
+    refused = next(result for result in results if result["status"] == 429)
+    assert refused["retry_after"] and int(refused["retry_after"]) >= 1, refused
+
+
+def test_the_receipt_of_a_cut_stream_names_its_backend_and_the_tokens_relayed(demo: Demo) -> None:
+    for read in (1, 7, 25):
+        [result] = _cut_streams(demo, demo.api_key, read=read, max_tokens=200)
+        assert result["status"] == 200 and result["received"] >= read, result
+        receipt = _receipt(demo, result["receipt"])
+        assert receipt["status"] == 499, receipt
+        assert receipt["backend"], receipt
+        usage = receipt["usage"]
+        assert usage is not None, receipt
+        assert read - 1 <= usage["completion_tokens"] <= result["received"] + 1, (result, receipt)
+        # vLLM-kind workers report the usage in every chunk: the count is the worker's, prompt included.
+        assert usage["source"] == "reported" and usage["prompt_tokens"] > 0, receipt
+
+
+def test_a_whole_stream_still_counts_its_final_usage(demo: Demo) -> None:
+    [result] = _cut_streams(demo, demo.api_key, read=10_000, max_tokens=12)
+    assert result["status"] == 200 and result["received"] == 12, result
+    receipt = _receipt(demo, result["receipt"])
+    assert receipt["status"] == 200 and receipt["usage"]["completion_tokens"] == 12, receipt
+    assert receipt["usage"]["source"] == "reported", receipt
