@@ -63,8 +63,9 @@ public struct ChatCompletion: Sendable, Equatable, Codable {
 /// One server-sent event of a streamed chat completion (`object: "chat.completion.chunk"`).
 ///
 /// `usage` is present only on the final usage chunk of a stream that asked for it with
-/// `stream_options.include_usage`; every other chunk leaves the key out rather than sending
-/// `"usage": null` as OpenAI does. Clients treat the two alike.
+/// `stream_options.include_usage`, and also on every other chunk when vLLM's
+/// `continuous_usage_stats` was asked for too (then with the counts so far). Otherwise a chunk
+/// leaves the key out rather than sending `"usage": null` as OpenAI does; clients treat the two alike.
 public struct ChatCompletionChunk: Sendable, Equatable, Codable {
     /// The part of a choice that this chunk adds.
     public struct Choice: Sendable, Equatable, Codable {
@@ -120,7 +121,7 @@ public struct ChatCompletionChunk: Sendable, Equatable, Codable {
     public var model: String
     /// One entry per choice, empty in the usage chunk.
     public var choices: [Choice]
-    /// Present only in the usage chunk.
+    /// Present only in the usage chunk, or in every chunk with continuous usage; see the type's note.
     public var usage: Usage?
 
     /// Creates a chunk.

@@ -30,6 +30,9 @@ struct Generation: Sendable {
     let finishReason: FinishReason
     let stream: Bool
     let includeUsage: Bool
+    /// vLLM's continuous usage: every chunk of the stream carries the usage so far. Only with
+    /// `include_usage`, as vLLM has it.
+    let continuousUsage: Bool
     let priority: Int?
     /// The words the completion cycles through: ``SimulatedText/words``, or with `--echo-prompt`
     /// the words of the prompt.
@@ -50,6 +53,7 @@ struct Generation: Sendable {
         self.finishReason = request.maxTokens == nil ? .stop : .length
         self.stream = request.stream
         self.includeUsage = request.includeUsage
+        self.continuousUsage = request.includeUsage && request.continuousUsageStats
         self.priority = request.priority
         self.vocabulary = Self.vocabulary(echoing: request.echoedPrompt, echoPrompt: echoPrompt)
     }
@@ -64,6 +68,7 @@ struct Generation: Sendable {
         self.finishReason = request.maxTokens == nil ? .stop : .length
         self.stream = request.stream
         self.includeUsage = request.includeUsage
+        self.continuousUsage = request.includeUsage && request.continuousUsageStats
         self.priority = request.priority
         self.vocabulary = Self.vocabulary(echoing: request.echoedPrompt, echoPrompt: echoPrompt)
     }
@@ -94,9 +99,9 @@ struct Generation: Sendable {
         switch endpoint {
         case .chat:
             return chunkStream(
-                opening: chatChunk(delta: .init(role: "assistant", content: "")),
-                piece: { chatChunk(delta: .init(content: $0)) },
-                closing: chatChunk(delta: .init(), finishReason: finishReason),
+                opening: { chatChunk(delta: .init(role: "assistant", content: ""), usage: $0) },
+                piece: { chatChunk(delta: .init(content: $0), usage: $1) },
+                closing: { chatChunk(delta: .init(), finishReason: finishReason, usage: $0) },
                 usageChunk: WireJSON.encode(
                     ChatCompletionChunk(id: id, created: created, model: model, choices: [], usage: usage)
                 )
@@ -104,8 +109,8 @@ struct Generation: Sendable {
         case .completion:
             return chunkStream(
                 opening: nil,
-                piece: { textChunk(text: $0) },
-                closing: textChunk(text: "", finishReason: finishReason),
+                piece: { textChunk(text: $0, usage: $1) },
+                closing: { textChunk(text: "", finishReason: finishReason, usage: $0) },
                 usageChunk: WireJSON.encode(
                     TextCompletion(id: id, created: created, model: model, choices: [], usage: usage)
                 )
@@ -117,17 +122,24 @@ struct Generation: Sendable {
 
     /// A chat or legacy completion stream: the opening chunk if any (chat's role chunk), one chunk
     /// per token, a closing chunk with the finish reason, the usage chunk when asked for, and `[DONE]`.
+    ///
+    /// Each builder gets the usage to put in its chunk: nil, or with continuous usage the counts
+    /// after that chunk (none generated yet in the role chunk, all in the closing one), as vLLM's
+    /// `serving_chat.py` and `serving_completion.py` fill them.
     private func chunkStream(
-        opening: ByteBuffer?, piece: (String) -> ByteBuffer, closing: ByteBuffer,
+        opening: ((Usage?) -> ByteBuffer)?, piece: (String, Usage?) -> ByteBuffer, closing: (Usage?) -> ByteBuffer,
         usageChunk: @autoclosure () -> ByteBuffer
     ) -> [StreamEvent] {
+        func usageSoFar(_ generated: Int) -> Usage? {
+            continuousUsage ? Usage(promptTokens: promptTokens, completionTokens: generated) : nil
+        }
         var events: [StreamEvent] = []
         events.reserveCapacity(completionTokens + 4)
-        if let opening { events.append(.init(bytes: opening)) }
+        if let opening { events.append(.init(bytes: opening(usageSoFar(0)))) }
         for (index, text) in SimulatedText.streamPieces(count: completionTokens, vocabulary: vocabulary).enumerated() {
-            events.append(.init(tokenIndex: index, bytes: piece(text)))
+            events.append(.init(tokenIndex: index, bytes: piece(text, usageSoFar(index + 1))))
         }
-        events.append(.init(bytes: closing))
+        events.append(.init(bytes: closing(usageSoFar(completionTokens))))
         if includeUsage {
             // As OpenAI does: an extra chunk with no choices carries the usage of the whole stream.
             events.append(.init(bytes: ServerSentEvents.event(usageChunk())))
@@ -136,18 +148,18 @@ struct Generation: Sendable {
         return events
     }
 
-    private func chatChunk(delta: ChatCompletionChunk.Choice.Delta, finishReason: FinishReason? = nil) -> ByteBuffer {
+    private func chatChunk(
+        delta: ChatCompletionChunk.Choice.Delta, finishReason: FinishReason? = nil, usage: Usage?
+    ) -> ByteBuffer {
         let choice = ChatCompletionChunk.Choice(delta: delta, finishReason: finishReason)
-        return ServerSentEvents.event(
-            WireJSON.encode(ChatCompletionChunk(id: id, created: created, model: model, choices: [choice]))
-        )
+        let chunk = ChatCompletionChunk(id: id, created: created, model: model, choices: [choice], usage: usage)
+        return ServerSentEvents.event(WireJSON.encode(chunk))
     }
 
-    private func textChunk(text: String, finishReason: FinishReason? = nil) -> ByteBuffer {
+    private func textChunk(text: String, finishReason: FinishReason? = nil, usage: Usage?) -> ByteBuffer {
         let choice = TextCompletion.Choice(text: text, finishReason: finishReason)
-        return ServerSentEvents.event(
-            WireJSON.encode(TextCompletion(id: id, created: created, model: model, choices: [choice], usage: nil))
-        )
+        let chunk = TextCompletion(id: id, created: created, model: model, choices: [choice], usage: usage)
+        return ServerSentEvents.event(WireJSON.encode(chunk))
     }
 }
 

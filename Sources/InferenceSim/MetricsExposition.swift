@@ -31,6 +31,13 @@ public enum MetricsExposition {
                 "vllm:request_success_total", "counter", "Count of successfully processed requests.",
                 Double(snapshot.requestSuccessTotal)
             ),
+            // vLLM tells aborted requests apart only by the finished_reason label of request_success_total,
+            // a split this page does not make; so this family is the simulator's own.
+            (
+                "popgate_sim_abandoned_total", "counter",
+                "Generations cut short: the client left or the server stopped.",
+                Double(snapshot.abandonedTotal)
+            ),
             (
                 "popgate_sim_last_priority", "gauge",
                 "The priority field of the most recent request, -1 when it had none.",

@@ -82,11 +82,15 @@ private struct TextInputs: Decodable {
     }
 }
 
-/// `stream_options`; only `include_usage` matters here.
+/// `stream_options`: OpenAI's `include_usage` and vLLM's `continuous_usage_stats`.
 private struct StreamOptions: Decodable {
     let includeUsage: Bool?
+    let continuousUsageStats: Bool?
 
-    enum CodingKeys: String, CodingKey { case includeUsage = "include_usage" }
+    enum CodingKeys: String, CodingKey {
+        case includeUsage = "include_usage"
+        case continuousUsageStats = "continuous_usage_stats"
+    }
 }
 
 /// The keys shared by chat and legacy completion requests.
@@ -103,6 +107,7 @@ private struct GenerationFields {
     let maxTokens: Int?
     let stream: Bool
     let includeUsage: Bool
+    let continuousUsageStats: Bool
     let priority: Int?
 
     init(_ container: KeyedDecodingContainer<GenerationKeys>) throws {
@@ -111,7 +116,9 @@ private struct GenerationFields {
         let maxCompletionTokens = try container.decodeIfPresent(Int.self, forKey: .maxCompletionTokens)
         maxTokens = try maxCompletionTokens ?? container.decodeIfPresent(Int.self, forKey: .maxTokens)
         stream = try container.decodeIfPresent(Bool.self, forKey: .stream) ?? false
-        includeUsage = try container.decodeIfPresent(StreamOptions.self, forKey: .streamOptions)?.includeUsage ?? false
+        let streamOptions = try container.decodeIfPresent(StreamOptions.self, forKey: .streamOptions)
+        includeUsage = streamOptions?.includeUsage ?? false
+        continuousUsageStats = streamOptions?.continuousUsageStats ?? false
         priority = try container.decodeIfPresent(Int.self, forKey: .priority)
     }
 }
@@ -128,19 +135,23 @@ public struct ChatCompletionRequest: Sendable, Equatable, Decodable {
     public var stream: Bool
     /// `stream_options.include_usage`: whether a stream ends with a usage chunk.
     public var includeUsage: Bool
+    /// vLLM's `stream_options.continuous_usage_stats`: with ``includeUsage``, every chunk also
+    /// carries the usage so far. Without it, it has no effect, as in vLLM.
+    public var continuousUsageStats: Bool
     /// vLLM's scheduling `priority`; the simulator only records it.
     public var priority: Int?
 
     /// Creates a request.
     public init(
         model: String, messages: [ChatMessage], maxTokens: Int? = nil, stream: Bool = false,
-        includeUsage: Bool = false, priority: Int? = nil
+        includeUsage: Bool = false, continuousUsageStats: Bool = false, priority: Int? = nil
     ) {
         self.model = model
         self.messages = messages
         self.maxTokens = maxTokens
         self.stream = stream
         self.includeUsage = includeUsage
+        self.continuousUsageStats = continuousUsageStats
         self.priority = priority
     }
 
@@ -156,7 +167,8 @@ public struct ChatCompletionRequest: Sendable, Equatable, Decodable {
         }
         self.init(
             model: fields.model, messages: messages, maxTokens: fields.maxTokens, stream: fields.stream,
-            includeUsage: fields.includeUsage, priority: fields.priority
+            includeUsage: fields.includeUsage, continuousUsageStats: fields.continuousUsageStats,
+            priority: fields.priority
         )
     }
 }
@@ -173,19 +185,23 @@ public struct CompletionRequest: Sendable, Equatable, Decodable {
     public var stream: Bool
     /// `stream_options.include_usage`: whether a stream ends with a usage chunk.
     public var includeUsage: Bool
+    /// vLLM's `stream_options.continuous_usage_stats`: with ``includeUsage``, every chunk also
+    /// carries the usage so far. Without it, it has no effect, as in vLLM.
+    public var continuousUsageStats: Bool
     /// vLLM's scheduling `priority`; the simulator only records it.
     public var priority: Int?
 
     /// Creates a request.
     public init(
         model: String, prompts: [String], maxTokens: Int? = nil, stream: Bool = false, includeUsage: Bool = false,
-        priority: Int? = nil
+        continuousUsageStats: Bool = false, priority: Int? = nil
     ) {
         self.model = model
         self.prompts = prompts
         self.maxTokens = maxTokens
         self.stream = stream
         self.includeUsage = includeUsage
+        self.continuousUsageStats = continuousUsageStats
         self.priority = priority
     }
 
@@ -201,7 +217,8 @@ public struct CompletionRequest: Sendable, Equatable, Decodable {
         }
         self.init(
             model: fields.model, prompts: prompts, maxTokens: fields.maxTokens, stream: fields.stream,
-            includeUsage: fields.includeUsage, priority: fields.priority
+            includeUsage: fields.includeUsage, continuousUsageStats: fields.continuousUsageStats,
+            priority: fields.priority
         )
     }
 }

@@ -28,6 +28,7 @@ extension Generation {
         self.stream = request.stream
         // The closing `response.completed` event always carries the usage; there is no option for it.
         self.includeUsage = false
+        self.continuousUsage = false
         self.priority = request.priority
         self.vocabulary = Self.vocabulary(echoing: request.echoedPrompt, echoPrompt: echoPrompt)
     }

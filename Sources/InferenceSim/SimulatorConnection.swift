@@ -19,20 +19,44 @@ struct SimulatorConnection: Sendable {
     private enum Next { case keepAlive, close }
 
     /// Serves `channel` and closes it; never throws, so one bad connection cannot end the server.
+    ///
+    /// The requests are served in one child task while another waits for the connection to close;
+    /// whichever ends first ends the other. So a generation stops the moment its client goes away,
+    /// as vLLM aborts the request of a client that disconnected, and not at its next token's write,
+    /// which at a slow token rate comes seconds later. Watching the close rather than reading ahead
+    /// leaves a pipelined next request unread until its turn: only the end of the connection counts.
     func serve(_ channel: HTTPServerChannel) async {
+        // NIO closes the channel when the client's side ends (read EOF) or is reset: remote half-closure
+        // is not enabled, so a client that only shuts down its write side counts as gone. HTTP/1.1
+        // clients do not half-close and then wait for an answer; one that did would lose it.
+        let (closed, closing) = AsyncStream<Never>.makeStream()
+        channel.channel.closeFuture.whenComplete { _ in closing.finish() }
         do {
             try await channel.executeThenClose { inbound, outbound in
-                var parts = inbound.makeAsyncIterator()
-                while let part = try await parts.next() {
-                    // A body part here means the request before it was not read to its end.
-                    guard case .head(let head) = part else { return }
-                    guard try await respond(to: head, parts: &parts, writer: outbound) == .keepAlive else { return }
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try await serveRequests(inbound, writer: outbound) }
+                    // Ends at the close, or when cancelled because the requests ended first.
+                    group.addTask { for await _ in closed {} }
+                    try await group.next()
+                    group.cancelAll()
                 }
             }
         } catch is CancellationError {
             // The server is shutting down.
         } catch {
             logger.debug("connection ended with an error", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Answers requests until the client or a response asks to close.
+    private func serveRequests(
+        _ inbound: NIOAsyncChannelInboundStream<HTTPServerRequestPart>, writer: ResponseWriter
+    ) async throws {
+        var parts = inbound.makeAsyncIterator()
+        while let part = try await parts.next() {
+            // A body part here means the request before it was not read to its end.
+            guard case .head(let head) = part else { return }
+            guard try await respond(to: head, parts: &parts, writer: writer) == .keepAlive else { return }
         }
     }
 
@@ -109,20 +133,30 @@ struct SimulatorConnection: Sendable {
     /// whether it finishes, the client leaves, or the server shuts down.
     private func generate(_ generation: Generation, exchange: inout HTTPExchange, log: Logger) async throws {
         await metrics.admit(priority: generation.priority)
+        log.debug("generation started", metadata: ["stream": "\(generation.stream)"])
+        let start = ContinuousClock.now
         var generated = 0
         do {
             if generation.stream {
-                try await stream(generation, exchange: &exchange, generated: &generated)
+                try await stream(generation, from: start, exchange: &exchange, generated: &generated)
             } else {
-                try await sleep(until: .now + options.generationTime(tokens: generation.completionTokens))
+                try await sleep(until: start + options.generationTime(tokens: generation.completionTokens))
                 generated = generation.completionTokens
                 try await exchange.send(status: .ok, contentType: "application/json", body: generation.response())
             }
         } catch {
-            await metrics.finish(promptTokens: generation.promptTokens, generatedTokens: generated, succeeded: false)
+            // Read first: this is when generation stopped, which tests compare with when the client left.
+            let stoppedAt = WallClock.microsecondsSinceEpoch()
+            if !generation.stream {
+                // An engine counts the tokens it made before the abort, though none of them were sent.
+                let elapsed = ContinuousClock.now - start
+                generated = max(generated, options.tokensGenerated(in: elapsed, of: generation.completionTokens))
+            }
+            await metrics.abandon(promptTokens: generation.promptTokens, generatedTokens: generated)
             log.info(
                 "request abandoned",
                 metadata: [
+                    "stream": "\(generation.stream)", "generation.stopped_us": "\(stoppedAt)",
                     "usage.prompt_tokens": "\(generation.promptTokens)", "usage.completion_tokens": "\(generated)",
                 ]
             )
@@ -139,9 +173,11 @@ struct SimulatorConnection: Sendable {
     }
 
     /// Sends the stream's events, each token's as soon as its time has come. Deadlines count from
-    /// the start, so slow writes do not make the whole stream drift later.
-    private func stream(_ generation: Generation, exchange: inout HTTPExchange, generated: inout Int) async throws {
-        let start = ContinuousClock.now
+    /// `start`, so slow writes do not make the whole stream drift later.
+    private func stream(
+        _ generation: Generation, from start: ContinuousClock.Instant, exchange: inout HTTPExchange,
+        generated: inout Int
+    ) async throws {
         try await exchange.beginEventStream()
         for event in generation.streamEvents() {
             if let index = event.tokenIndex {

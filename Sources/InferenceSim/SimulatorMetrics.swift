@@ -10,6 +10,9 @@ public actor SimulatorMetrics {
         public var generationTokensTotal: Int
         /// Requests answered in full.
         public var requestSuccessTotal: Int
+        /// Generations stopped before their answer was complete: the client left (or the server
+        /// stopped), noticed when the connection closed or when a write failed.
+        public var abandonedTotal: Int
         /// The `priority` of the most recently admitted request; nil when it had none (or there
         /// was no request yet).
         public var lastPriority: Int?
@@ -17,12 +20,13 @@ public actor SimulatorMetrics {
         /// Creates a snapshot.
         public init(
             inFlight: Int = 0, promptTokensTotal: Int = 0, generationTokensTotal: Int = 0,
-            requestSuccessTotal: Int = 0, lastPriority: Int? = nil
+            requestSuccessTotal: Int = 0, abandonedTotal: Int = 0, lastPriority: Int? = nil
         ) {
             self.inFlight = inFlight
             self.promptTokensTotal = promptTokensTotal
             self.generationTokensTotal = generationTokensTotal
             self.requestSuccessTotal = requestSuccessTotal
+            self.abandonedTotal = abandonedTotal
             self.lastPriority = lastPriority
         }
     }
@@ -48,5 +52,11 @@ public actor SimulatorMetrics {
         current.promptTokensTotal += promptTokens
         current.generationTokensTotal += generatedTokens
         if succeeded { current.requestSuccessTotal += 1 }
+    }
+
+    /// An admitted generation was cut short after `generatedTokens` tokens.
+    func abandon(promptTokens: Int, generatedTokens: Int) {
+        finish(promptTokens: promptTokens, generatedTokens: generatedTokens, succeeded: false)
+        current.abandonedTotal += 1
     }
 }

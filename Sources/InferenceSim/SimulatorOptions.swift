@@ -102,4 +102,12 @@ public struct SimulatorOptions: Sendable, Equatable {
         guard tokensPerSecond > 0, tokens > 0 else { return .zero }
         return .seconds(Double(tokens) / tokensPerSecond)
     }
+
+    /// How many of `total` tokens are generated `elapsed` into a generation: the inverse of
+    /// ``generationTime(tokens:)``, all of them at once when the rate is unlimited.
+    public func tokensGenerated(in elapsed: Duration, of total: Int) -> Int {
+        guard tokensPerSecond > 0 else { return total }
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        return min(max(Int((seconds * tokensPerSecond).rounded(.down)), 0), total)
+    }
 }

@@ -2,7 +2,8 @@
 /// cases, as OpenAI sends it).
 ///
 /// When streamed, `usage` is present only in the final usage chunk of a stream that asked for it
-/// with `stream_options.include_usage`, and left out of every other chunk.
+/// with `stream_options.include_usage`, and left out of every other chunk unless vLLM's
+/// `continuous_usage_stats` was asked for too: then every chunk carries the counts so far.
 public struct TextCompletion: Sendable, Equatable, Codable {
     /// One generated alternative, or in a stream the piece of it this chunk adds.
     public struct Choice: Sendable, Equatable, Codable {

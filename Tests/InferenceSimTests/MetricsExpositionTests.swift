@@ -10,10 +10,11 @@ struct MetricsExpositionTests {
         )
     }
 
-    @Test("every vLLM family has HELP, TYPE and one sample labelled with the first model")
+    @Test("every family has HELP, TYPE and one sample labelled with the first model")
     func fullExposition() throws {
         let snapshot = SimulatorMetrics.Snapshot(
-            inFlight: 6, promptTokensTotal: 30, generationTokensTotal: 48, requestSuccessTotal: 4, lastPriority: 3
+            inFlight: 6, promptTokensTotal: 30, generationTokensTotal: 48, requestSuccessTotal: 4, abandonedTotal: 2,
+            lastPriority: 3
         )
         let text = MetricsExposition.render(snapshot, options: try options())
         let expected = """
@@ -35,6 +36,9 @@ struct MetricsExpositionTests {
             # HELP vllm:request_success_total Count of successfully processed requests.
             # TYPE vllm:request_success_total counter
             vllm:request_success_total{model_name="m1"} 4.0
+            # HELP popgate_sim_abandoned_total Generations cut short: the client left or the server stopped.
+            # TYPE popgate_sim_abandoned_total counter
+            popgate_sim_abandoned_total{model_name="m1"} 2.0
             # HELP popgate_sim_last_priority The priority field of the most recent request, -1 when it had none.
             # TYPE popgate_sim_last_priority gauge
             popgate_sim_last_priority{model_name="m1"} 3.0

@@ -116,6 +116,22 @@ struct ServerEndToEndTests {
         }
     }
 
+    @Test("with vLLM's continuous_usage_stats every chunk carries the usage so far, then the usage chunk")
+    func continuousUsage() async throws {
+        try await withSimulator { server in
+            let response = try await fetch(
+                port: server.port, .POST, "/v1/completions",
+                body: #"{"model":"sim-small","prompt":"a b","stream":true,"max_tokens":2,"#
+                    + #""stream_options":{"include_usage":true,"continuous_usage_stats":true}}"#
+            )
+            let payloads = events(response.body)
+            #expect(payloads.count == 5)  // 2 tokens, closing, usage, [DONE]
+            let chunks = try payloads.dropLast().map { try decodeJSON(TextCompletion.self, $0) }
+            #expect(chunks.map(\.usage) == [1, 2, 2, 2].map { Usage(promptTokens: 2, completionTokens: $0) })
+            #expect(chunks[3].choices.isEmpty)
+        }
+    }
+
     @Test("stream events leave the server as they are generated")
     func streamIsIncremental() async throws {
         // At 5 tokens/s the second token is due 400 ms after the role chunk, so the first part the

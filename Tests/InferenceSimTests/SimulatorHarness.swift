@@ -17,6 +17,7 @@ func withSimulator<Result: Sendable>(
     models: [String] = ["sim-small", "sim-large"], tokensPerSecond: Double = 0, maxRunning: Int = 8,
     reportQueueDepth: Int? = nil, reportKVUsage: Double? = nil, maxRequestBodyBytes: Int = 1 << 20,
     priorityScheduling: Bool = false, echoPrompt: Bool = false, limit: Duration = .seconds(30),
+    logger: Logger = Logger(label: "inference-sim-test") { _ in SwiftLogNoOpLogHandler() },
     _ body: @escaping @Sendable (SimulatorServer) async throws -> Result
 ) async throws -> Result {
     let options = try SimulatorOptions(
@@ -24,9 +25,7 @@ func withSimulator<Result: Sendable>(
         maxRunning: maxRunning, reportQueueDepth: reportQueueDepth, reportKVUsage: reportKVUsage,
         maxRequestBodyBytes: maxRequestBodyBytes, priorityScheduling: priorityScheduling, echoPrompt: echoPrompt
     )
-    let server = try await SimulatorServer.bind(
-        options: options, logger: Logger(label: "inference-sim-test") { _ in SwiftLogNoOpLogHandler() }
-    )
+    let server = try await SimulatorServer.bind(options: options, logger: logger)
     return try await withThrowingTaskGroup(of: Result?.self) { group in
         group.addTask {
             try await server.run()
@@ -73,16 +72,18 @@ struct TestHTTPConnection {
         let description: String
     }
 
-    /// Connects to `port`, runs `body`, and closes the connection.
+    /// Connects to `port`, runs `body`, and closes the connection. With `halfClosable`,
+    /// ``finishSending()`` shuts down the connection's sending side only.
     static func with<Result: Sendable>(
-        port: Int, _ body: (inout TestHTTPConnection) async throws -> Result
+        port: Int, halfClosable: Bool = false, _ body: (inout TestHTTPConnection) async throws -> Result
     ) async throws -> Result {
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connect(host: "127.0.0.1", port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHTTPClientHandlers()
                     return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(
-                        wrappingChannelSynchronously: channel
+                        wrappingChannelSynchronously: channel,
+                        configuration: .init(isOutboundHalfClosureEnabled: halfClosable)
                     )
                 }
             }
@@ -105,6 +106,12 @@ struct TestHTTPConnection {
         try await outbound.write(.head(HTTPRequestHead(version: .http1_1, method: method, uri: path, headers: headers)))
         if let body { try await outbound.write(.body(.byteBuffer(ByteBuffer(string: body)))) }
         try await outbound.write(.end(nil))
+    }
+
+    /// Ends the requests: on a half-closable connection, shuts down the sending side (a FIN) and
+    /// leaves the receiving side open.
+    func finishSending() {
+        outbound.finish()
     }
 
     /// The next response head.

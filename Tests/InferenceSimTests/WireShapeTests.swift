@@ -144,6 +144,7 @@ struct RequestDecodingTests {
         #expect(request.maxTokens == 3)
         #expect(request.stream)
         #expect(request.includeUsage)
+        #expect(!request.continuousUsageStats)
         #expect(request.priority == -5)
         #expect(request.messages.map(\.text) == ["be brief", "two words and three", ""])
         #expect(SimulatedText.promptTokens(messages: request.messages) == 2 + 4 + 0 + 3)
@@ -159,6 +160,29 @@ struct RequestDecodingTests {
         #expect(!request.stream)
         #expect(!request.includeUsage)
         #expect(request.priority == nil)
+    }
+
+    @Test("vLLM's continuous_usage_stats is read from stream_options of chat and legacy completions")
+    func continuousUsageStats() throws {
+        let chat = try decode(
+            ChatCompletionRequest.self,
+            #"""
+            {"model":"m","stream":true,"stream_options":{"include_usage":true,"continuous_usage_stats":true},
+             "messages":[{"role":"user","content":"hi"}]}
+            """#
+        )
+        #expect(chat.includeUsage)
+        #expect(chat.continuousUsageStats)
+        let completion = try decode(
+            CompletionRequest.self,
+            #"{"model":"m","prompt":"a","stream":true,"stream_options":{"continuous_usage_stats":true}}"#
+        )
+        #expect(!completion.includeUsage)
+        #expect(completion.continuousUsageStats)
+        let null = try decode(
+            CompletionRequest.self, #"{"model":"m","prompt":"a","stream_options":{"continuous_usage_stats":null}}"#
+        )
+        #expect(!null.continuousUsageStats)
     }
 
     @Test("legacy prompts and embedding inputs take a string or an array of strings")
