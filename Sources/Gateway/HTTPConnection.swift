@@ -91,6 +91,7 @@ final class HTTPConnection: ChannelInboundHandler, RemovableChannelHandler {
             // A body without a head is a protocol error.
             guard case .head(let head) = part else { return finish(.close, writeEnd: false, channelContext) }
             begin(head, channelContext)
+            answerExpectation(channelContext)
         case .discarding(let request, let error, let extraHeaders, let bytes):
             switch part {
             case .body(let chunk):
@@ -205,6 +206,7 @@ final class HTTPConnection: ChannelInboundHandler, RemovableChannelHandler {
             break
         }
 
+        if head.method == .CONNECT { return refuseAfterBody(request, .connectNotSupported, extraHeaders: ["Allow": "GET, POST"]) }
         let route: ProxyRoute
         switch ProxyRoute.resolve(method: head.method, uri: head.uri) {
         case .failure(let error): return refuseAfterBody(request, error)
@@ -241,6 +243,26 @@ final class HTTPConnection: ChannelInboundHandler, RemovableChannelHandler {
             return refuseAfterBody(request, .rateLimited(refusal, tier: tier), extraHeaders: refusal.headers)
         }
         state = .collecting(request, Admission(identity: identity, tier: tier, route: route), body: ByteBuffer())
+    }
+
+    /// What a client that waits for `100 Continue` (RFC 9110, section 10.1.1) is told once the head is
+    /// decided: to send its body when the request is admitted; when it is refused, the refusal at once,
+    /// and the connection then closes, draining whatever body the client sends anyway (a FIN, not a reset).
+    private func answerExpectation(_ channelContext: ChannelHandlerContext) {
+        switch state {
+        case .collecting(let request, _, _) where request.expectsContinue:
+            let head = HTTPResponseHead(version: request.head.version, status: .continue)
+            channelContext.writeAndFlush(NIOAny(HTTPServerResponsePart.head(head)), promise: nil)
+        case .discarding(let request, let error, let extraHeaders, _) where request.expectsContinue:
+            conclude(request, status: error.status.code, channelContext) { [self] in
+                Self.write(error: error, request: request, keepAlive: false, to: channelContext, extraHeaders: extraHeaders)
+                request.log.info("request refused", metadata: ["http.status": "\(error.status.code)", "error.code": "\(error.code ?? "")"])
+                request.record(error.status.code, in: context)
+                finish(.silence, request: request, channelContext)
+            }
+        default:
+            break
+        }
     }
 
     /// The body is read to its end (and dropped) before the refusal is answered.
@@ -581,9 +603,11 @@ final class HTTPConnection: ChannelInboundHandler, RemovableChannelHandler {
         status: HTTPResponseStatus, body bytes: [UInt8], request: Request, keepAlive: Bool,
         to channelContext: ChannelHandlerContext, extraHeaders: HTTPHeaders = [:]
     ) {
-        let body = ByteBuffer(bytes: bytes)
+        // NIO's encoder gives no answer to CONNECT a body (RFC 9110, section 9.3.6 says so of its 2xx):
+        // the head then claims none, and the error's code travels in its status and `Allow`.
+        let body = request.head.method == .CONNECT ? ByteBuffer() : ByteBuffer(bytes: bytes)
         var headers = HTTPHeaders()
-        headers.add(name: "Content-Type", value: "application/json")
+        if body.readableBytes > 0 { headers.add(name: "Content-Type", value: "application/json") }
         headers.add(name: "Content-Length", value: "\(body.readableBytes)")
         headers.add(name: "X-Request-Id", value: request.id)
         if request.isReceipted { headers.add(name: "X-Receipt-Id", value: request.receiptHeader) }
@@ -625,7 +649,14 @@ extension HTTPConnection {
         /// `X-Receipt-Id`: `rcpt_` and the same hex as the request id.
         var receiptHeader: String { receiptID.description }
 
-        var keepAlive: Bool { head.isKeepAlive }
+        /// Whether the connection may serve another request after this one. Not after a request that
+        /// asks to upgrade the protocol (CONNECT, or `Upgrade`): the HTTP parser reads nothing after it.
+        var keepAlive: Bool { head.keepsConnection }
+
+        /// `Expect: 100-continue`: the client sends the body only once told to (RFC 9110, section 10.1.1).
+        var expectsContinue: Bool {
+            head.headers[canonicalForm: "expect"].contains { $0.lowercased() == "100-continue" }
+        }
 
         /// Counts the answer in the metrics.
         func record(

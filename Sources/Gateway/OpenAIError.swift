@@ -90,6 +90,13 @@ public struct OpenAIError: Error, Sendable, Equatable {
         )
     }
 
+    /// CONNECT asks for a tunnel; the PoP serves only its API.
+    static let connectNotSupported = OpenAIError(
+        status: .methodNotAllowed,
+        message: "CONNECT is not supported: the PoP serves the OpenAI API, not a proxy. Send the API request itself.",
+        code: "method_not_allowed"
+    )
+
     static let backendFailedMidStream = OpenAIError(
         status: .badGateway, message: "The inference backend failed while streaming; the response is incomplete.",
         type: "server_error", code: "backend_failed"

@@ -1,5 +1,6 @@
 import NIOCore
 import NIOHTTP1
+import Receipts
 
 /// Answers a request the HTTP parser rejects, in place of NIO's bare 400: 431 when the head is
 /// larger than `max_header_bytes`, 400 for anything else malformed, each with an OpenAI-style body
@@ -28,7 +29,7 @@ final class ProtocolErrorResponder: ChannelDuplexHandler, RemovableChannelHandle
                     message: "The request line and headers exceed \(maxHeaderBytes) bytes.", code: "headers_too_large"
                 )
                 : OpenAIError(
-                    status: .badRequest, message: "The request is not valid HTTP/1.1 (\(parserError)).",
+                    status: .badRequest, message: "The request is not valid HTTP/1.1: \(Self.fault(parserError)).",
                     code: "malformed_request"
                 )
             let body = ByteBuffer(bytes: answer.body)
@@ -36,6 +37,9 @@ final class ProtocolErrorResponder: ChannelDuplexHandler, RemovableChannelHandle
             headers.add(name: "Content-Type", value: "application/json")
             headers.add(name: "Content-Length", value: "\(body.readableBytes)")
             headers.add(name: "Connection", value: "close")
+            // An id like every other answer's, so a client's report can be matched with the log line.
+            let requestID = "req_" + String(RequestID.make().description.dropFirst("rcpt_".count))
+            headers.add(name: "X-Request-Id", value: requestID)
             context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: answer.status, headers: headers))), promise: nil)
             context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
@@ -45,6 +49,24 @@ final class ProtocolErrorResponder: ChannelDuplexHandler, RemovableChannelHandle
             try? context.pipeline.syncOperations.addHandler(SilentCloseHandler(), position: .first)
         }
         context.fireErrorCaught(error)
+    }
+
+    /// What was wrong, in the client's terms: never the parser's own names.
+    static func fault(_ error: HTTPParserError) -> String {
+        switch error {
+        case .invalidMethod: "the method is not a valid token"
+        case .invalidURL, .invalidHost, .invalidPort, .invalidPath, .invalidQueryString, .invalidFragment:
+            "the request target is not a valid path"
+        case .invalidVersion, .invalidStatus, .invalidInternalState, .strictModeAssertion:
+            "the request line is not 'METHOD /path HTTP/1.1'"
+        case .invalidHeaderToken, .invalidConstant, .lfExpected, .invalidCharactersUsed:
+            "a header line is malformed (a name or value has a character HTTP does not allow, or a line does not end in CRLF)"
+        case .invalidContentLength, .unexpectedContentLength:
+            "Content-Length is not a single whole number, or is sent with Transfer-Encoding"
+        case .invalidChunkSize: "the chunked body is malformed"
+        case .headerOverflow: "the headers are too large"
+        default: "it cannot be parsed"
+        }
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {

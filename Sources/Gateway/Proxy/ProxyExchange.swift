@@ -49,6 +49,9 @@ final class ProxyExchange: WorkerResponseReceiver {
     private var machine: ProxyExchangeStateMachine
     private var worker: WorkerConnection?
     private var timeToFirstByte: Duration?
+    /// The connection closes after the answer: the client asked so, asked to upgrade (the parser reads
+    /// nothing after that), or the answer has no framing of its own (HTTP/1.0 and no length).
+    private var closesAfter = false
 
     /// `client` is the ``HTTPConnection``'s context, whose connection the answer is written to;
     /// `onEnd` is called once, whichever way the exchange ends.
@@ -195,7 +198,11 @@ final class ProxyExchange: WorkerResponseReceiver {
         }
         headers.add(name: "X-Request-Id", value: requestID)
         headers.add(name: "X-Receipt-Id", value: receiptID)
-        if !head.isKeepAlive { headers.add(name: "Connection", value: "close") }
+        // An HTTP/1.0 client cannot read chunks: an answer without a length (a stream) ends only
+        // when the connection closes, whatever keep-alive it asked for (RFC 9112, section 6.3).
+        let endsByClosing = head.version.minor == 0 && !headers.contains(name: "Content-Length")
+        closesAfter = endsByClosing || !head.keepsConnection
+        if closesAfter { headers.add(name: "Connection", value: "close") }
         client.write(
             NIOAny(HTTPServerResponsePart.head(HTTPResponseHead(version: head.version, status: response.status, headers: headers))),
             promise: nil
@@ -231,7 +238,7 @@ final class ProxyExchange: WorkerResponseReceiver {
         }
         switch settlement.end {
         case .whole:
-            break
+            if closesAfter { outcome.next = .close }
         case .streamError(let lastEvent):
             client.writeAndFlush(NIOAny(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(bytes: lastEvent)))), promise: nil)
             outcome.next = .close
