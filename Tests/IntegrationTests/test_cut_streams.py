@@ -4,6 +4,9 @@ tunnel of the demo (provisioning/demo.sh): the clients here read part of a strea
 * A key created with a small tokens-per-minute allowance receives at most that allowance, plus one request's
   `max_tokens`, plus what refills while the test runs, however its streams end: cut one after another, or many at
   once. Before streams were settled when cut, six cut streams of 40 tokens each went through a 60-token key.
+* The worker stops generating as soon as the client hangs up: the gateway closes its connection to the worker the
+  moment it sees the client's FIN, and the simulator logs when its generation stopped. Measured here against the
+  FIN's arrival on the PoP's WireGuard interface (tcpdump's clock and the simulator's are the same wall clock).
 * The receipt of a stream cut after k content events names the backend that answered, says 499 (the client
   closed the request), and records k ± 1 completion tokens: the demo's workers are of the vLLM kind, so they are
   asked for usage in every chunk (`continuous_usage_stats`) and the last count the client's connection carried is
@@ -13,9 +16,12 @@ tunnel of the demo (provisioning/demo.sh): the clients here read part of a strea
 from __future__ import annotations
 
 import json
+import re
+import statistics
 import time
 
 from popgate_harness import Demo, bearer, http_request, ns_python, wait_for
+from test_silent_close_capture import FIN, Capture
 
 MODEL = "popgate-sim-small"
 
@@ -145,3 +151,29 @@ def test_a_whole_stream_still_counts_its_final_usage(demo: Demo) -> None:
     receipt = _receipt(demo, result["receipt"])
     assert receipt["status"] == 200 and receipt["usage"]["completion_tokens"] == 12, receipt
     assert receipt["usage"]["source"] == "reported", receipt
+
+
+def _stops_logged(demo: Demo, backend: str) -> list[float]:
+    log = demo.demo_dir / "logs" / f"popgate-inference-sim@{backend}.log"
+    return [int(found) / 1e6 for found in re.findall(r"generation\.stopped_us=(\d+)", log.read_text(errors="replace"))]
+
+
+def test_the_worker_stops_generating_within_10_ms_of_the_clients_fin(demo: Demo) -> None:
+    host, port = demo.api_url.split("//")[1].split(":")
+    delays: list[float] = []
+    for _ in range(5):
+        with Capture(demo.pop_ns, "wg-edge", host, int(port)) as capture:
+            [result] = _cut_streams(demo, demo.api_key, read=3, max_tokens=500)
+            backend = _receipt(demo, result["receipt"])["backend"]
+            fins: list[float] = []
+            assert wait_for(lambda: fins.extend(s.time for s in capture.segments()
+                                                if s.dport == int(port) and s.flags & FIN) or fins, timeout=5)
+        fin = fins[0]
+        stops: list[float] = []
+        assert wait_for(lambda: stops.extend(t for t in _stops_logged(demo, backend) if t >= fin - 1) or stops,
+                        timeout=5), f"{backend} logged no stopped generation"
+        delays.append(stops[-1] - fin)
+    print(f"generation stopped after the client's FIN reached the PoP: {[round(d * 1000, 2) for d in delays]} ms")
+    assert all(delay >= 0 for delay in delays), delays
+    assert statistics.median(delays) < 0.010, delays
+    assert max(delays) < 0.100, delays
