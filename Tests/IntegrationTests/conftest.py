@@ -10,10 +10,12 @@ with `swift test`) or, without it, a throwaway cluster of the session's own (Tes
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -29,6 +31,44 @@ DOWN_TIMEOUT = 120
 # throwaway-postgres.sh bounds each of its own waits (initdb 120 s, start and stop 35 s): these only guard a hang.
 POSTGRES_START_TIMEOUT = 240
 POSTGRES_STOP_TIMEOUT = 120
+
+
+# The demo, the multi-PoP fleet and the namespaces the tests name are one machine's: two pytest sessions at once (a
+# developer's and a fresh clone's run of `make test`) would tear down each other's. A session holds this lock from
+# its start to its end; another waits for it.
+SESSION_LOCK = Path("/run/popgate-integration.lock")
+SESSION_LOCK_WAIT = 3600  # s: a whole run of the suite takes well under this
+_session_lock: int | None = None
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    global _session_lock
+    if os.geteuid() != 0 or getattr(session.config.option, "collectonly", False):
+        return  # without root nothing here touches the machine's network
+    descriptor = os.open(SESSION_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+    deadline = time.monotonic() + SESSION_LOCK_WAIT
+    told = False
+    while True:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                os.close(descriptor)
+                raise pytest.UsageError(f"another integration session has held {SESSION_LOCK} for "
+                                        f"{SESSION_LOCK_WAIT} s; is a run of the suite stuck?")
+            if not told:
+                print(f"\nwaiting for another integration session to end (it holds {SESSION_LOCK})", flush=True)
+                told = True
+            time.sleep(1)  # flock has no wait with a time limit; the lock's release is polled
+    _session_lock = descriptor
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    global _session_lock
+    if _session_lock is not None:
+        os.close(_session_lock)  # closing the descriptor releases the lock
+        _session_lock = None
 
 
 def _tail(path: Path, lines: int = 40) -> str:
