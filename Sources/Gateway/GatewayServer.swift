@@ -71,7 +71,9 @@ public struct GatewayServer: Service {
             "listen.scheme": "\(tls == nil ? "http" : "https")",
         ])
 
-        // Shutdown (graceful, or the task cancelled) closes the listener, then every connection.
+        // Shutdown (graceful, or the task cancelled) closes the listener first, and this returns once it
+        // has: from then on a new connection meets a closed port (the kernel refuses it) and gets no byte
+        // from popgated. Then the connections drain; a cancelled task ends what is in flight at once.
         await withGracefulShutdownHandler {
             await withTaskCancellationHandler {
                 try? await server.closeFuture.get()
@@ -81,6 +83,9 @@ public struct GatewayServer: Service {
         } onGracefulShutdown: {
             server.close(promise: nil)
         }
-        await initializer.connections.closeAll()
+        await GatewayDrain(
+            connections: initializer.connections, timeout: .seconds(Int64(configuration.gateway.drainTimeoutSeconds)),
+            loop: server.eventLoop, logger: logger
+        ).run()
     }
 }

@@ -28,7 +28,7 @@ final class HTTPConnection: ChannelInboundHandler, RemovableChannelHandler {
         case silence
     }
 
-    private enum State {
+    enum State {
         case idle
         /// Reading past the body of a request that is refused; the refusal is answered at its end.
         case discarding(Request, OpenAIError, extraHeaders: HTTPHeaders, bytes: Int)
@@ -41,10 +41,10 @@ final class HTTPConnection: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private let source: IPAddress
-    private let context: GatewayContext
+    let context: GatewayContext
     /// The connection's id in its receipts: requests kept alive on one connection share it.
     private let session = RequestID.make()
-    private var state = State.idle
+    private(set) var state = State.idle
     /// The last request's identity on this connection. A kept-alive client sends the same key with
     /// every request, and authentication is a pure function of the header, the source and the
     /// snapshot: while the header and the snapshot's generation are the same, so is the answer.
@@ -54,6 +54,8 @@ final class HTTPConnection: ChannelInboundHandler, RemovableChannelHandler {
     private var ticket: RevocationRoster.Ticket?
     /// The API key of the request in flight, while one is: a revocation of that key ends it.
     private var heldKeyID: String?
+    /// Set when popgated drains (HTTPConnection+Drain.swift): the answer in flight is the last.
+    var draining = false
 
     init(source: IPAddress, context: GatewayContext) {
         self.source = source
@@ -489,7 +491,7 @@ final class HTTPConnection: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     /// The request's stream slot is given back.
-    private func end(_ admission: Admission, stream: Bool) {
+    func end(_ admission: Admission, stream: Bool) {
         context.streams.release(peer: admission.identity.peer.id)
         if stream { context.metrics.streamEnded() }
     }
@@ -497,14 +499,14 @@ final class HTTPConnection: ChannelInboundHandler, RemovableChannelHandler {
     /// After an answer (or instead of one): the next request, a close once the answer is out,
     /// or silence. The answer's end is written only after the state has moved on, because
     /// writing it lets `HTTPServerPipelineHandler` hand over a pipelined request at once.
-    private func finish(
+    func finish(
         _ next: Next, request: Request? = nil, writeEnd: Bool = true, _ channelContext: ChannelHandlerContext
     ) {
         // Before the end is written, which may begin a pipelined request with a key of its own.
         if heldKeyID != nil, let ticket { context.directory.release(ticket) }
         heldKeyID = nil
         let end = NIOAny(HTTPServerResponsePart.end(nil))
-        switch next {
+        switch draining ? ConnectionDrain.next(after: next) : next {
         case .keepAlive where request?.keepAlive == true:
             state = .idle
             if writeEnd { channelContext.writeAndFlush(end, promise: nil) }
@@ -516,7 +518,8 @@ final class HTTPConnection: ChannelInboundHandler, RemovableChannelHandler {
         case .silence:
             state = .done
             if writeEnd { channelContext.writeAndFlush(end, promise: nil) }
-            try? channelContext.pipeline.syncOperations.addHandler(SilentCloseHandler(), position: .first)
+            let silence = draining ? ConnectionDrain.closeHandler() : SilentCloseHandler()
+            try? channelContext.pipeline.syncOperations.addHandler(silence, position: .first)
         }
     }
 

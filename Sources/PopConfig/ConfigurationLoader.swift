@@ -262,6 +262,7 @@ extension PopConfiguration {
             idleTimeoutSeconds: try reader.int("idle_timeout_s", range: 1...3600) ?? 60,
             sendTimeoutSeconds: try reader.int("send_timeout_s", range: 1...3600) ?? 60,
             upstreamIdleTimeoutSeconds: try reader.int("upstream_idle_timeout_s", range: 1...3600) ?? 300,
+            drainTimeoutSeconds: try reader.int("drain_timeout_s", range: 0...3600) ?? 30,
             silentCloseOnAuthFailure: try reader.bool("silent_close_on_auth_failure") ?? false
         )
         guard settings.tierHeader.utf8.allSatisfy({ $0 > 32 && $0 < 127 && $0 != UInt8(ascii: ":") }),

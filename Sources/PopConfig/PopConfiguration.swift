@@ -115,6 +115,9 @@ public struct GatewaySettings: Sendable, Equatable {
     /// before the answer is given up as hung. A non-streamed answer arrives whole when generation
     /// ends, so this also bounds the longest one.
     public var upstreamIdleTimeoutSeconds = 300
+    /// On SIGTERM, how long answers in flight may take to end before they are cut (the listener is
+    /// closed first, idle connections at once); 0 cuts them at once.
+    public var drainTimeoutSeconds = 30
     /// Whether a peer's request with a bad API key gets silence (like a non-peer) instead of a 401.
     public var silentCloseOnAuthFailure = false
 }

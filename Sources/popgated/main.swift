@@ -77,10 +77,12 @@ struct Popgated: AsyncParsableCommand {
                 }
             }
         )
+        // Services stop in reverse order, the server first: its drain (docs/architecture.md, "Drain")
+        // still has the registry followed (a revocation still ends a request), the backends checked,
+        // the receipt log open for the last requests' receipts (a final checkpoint is signed after it),
+        // and the metrics served.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
-            // The receipt log before the server: services stop in reverse order, so the last
-            // requests' receipts are written, and a final checkpoint signed, after the listener closes.
-            .init(service: follower), .init(service: monitor), .init(service: receipts), .init(service: server),
+            .init(service: follower), .init(service: monitor), .init(service: receipts),
         ]
         if let listen = configuration.metrics?.listen {
             // Backend gauges are copied from the board at each scrape: it changes with every request.
@@ -94,6 +96,7 @@ struct Popgated: AsyncParsableCommand {
                 }
             )))
         }
+        services.append(.init(service: server))
         let group = ServiceGroup(
             configuration: .init(
                 services: services,

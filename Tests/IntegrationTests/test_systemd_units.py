@@ -7,6 +7,7 @@ installed into a Debian tree, and boots them.
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -63,6 +64,16 @@ def test_privileges_are_the_documented_ones() -> None:
     # Keys and owners are in place before either daemon starts.
     for settings in (gated, netd):
         assert "popgate-node-init.service" in settings["After"][0] and "popgate-node-init.service" in settings["Wants"][0]
+
+
+def test_popgated_is_given_the_time_to_drain() -> None:
+    """SIGKILL must not come before the drain's end: the default drain_timeout_s, the second the cut answers get
+    to leave, and the final receipt checkpoint (docs/architecture.md, "Drain")."""
+    stop = unit_settings(UNITS / "popgated.service")["TimeoutStopSec"]
+    assert len(stop) == 1 and stop[0].endswith("s"), stop
+    documented = re.search(r"(?m)^drain_timeout_s = (\d+)", (REPO / "docs" / "configuration.md").read_text())
+    assert documented, "docs/configuration.md does not show drain_timeout_s"
+    assert int(stop[0][:-1]) >= int(documented.group(1)) + 10, (stop, documented.group(0))
 
 
 def test_units_verify(systemd_analyze: None, tmp_path: Path) -> None:
