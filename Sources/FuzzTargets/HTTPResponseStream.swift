@@ -25,8 +25,15 @@ enum HTTPResponseStream {
                 guard parts.count == 2, parts[0].lowercased() == "content-length" else { return nil }
                 return Int(parts[1].trimmingCharacters(in: .whitespaces))
             }
-            FuzzCheck.require(lengths.count == 1, "a gateway response has no single Content-Length")
             let bodyStart = headEnd.upperBound
+            // An interim answer (100 Continue) has no body, and neither has an answer to CONNECT: NIO's
+            // encoder sends none and strips the length (the gateway refuses CONNECT with a 405).
+            if (100..<200).contains(code) || (code == 405 && contains(sent, Array("CONNECT ".utf8))) {
+                FuzzCheck.require(lengths.isEmpty, "a response that has no body states a Content-Length")
+                rest = rest[bodyStart...]
+                continue
+            }
+            FuzzCheck.require(lengths.count == 1, "a gateway response has no single Content-Length")
             let length = lengths.first ?? 0
             FuzzCheck.require(rest.endIndex - bodyStart >= length, "a response body is shorter than its Content-Length")
             rest = rest[min(rest.endIndex, bodyStart + length)...]
