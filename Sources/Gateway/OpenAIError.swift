@@ -97,6 +97,11 @@ public struct OpenAIError: Error, Sendable, Equatable {
         code: "method_not_allowed"
     )
 
+    static let receiptLogUnreadable = OpenAIError(
+        status: .internalServerError, message: "The receipt log could not be read; retry shortly.", type: "server_error",
+        code: "receipt_log_unreadable"
+    )
+
     static let backendFailedMidStream = OpenAIError(
         status: .badGateway, message: "The inference backend failed while streaming; the response is incomplete.",
         type: "server_error", code: "backend_failed"

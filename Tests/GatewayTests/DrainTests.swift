@@ -13,48 +13,12 @@ import Testing
 
 @testable import Gateway
 
-/// popgated's drain on SIGTERM (docs/architecture.md, "Drain"): the decisions for every phase a
-/// connection can be in, and connections set up as popgated sets them up (EmbeddedChannel, no socket)
-/// meeting it. Streams cut at the deadline go through ``ProxyExchange/interrupt(with:)``, whose every
+/// popgated's drain on SIGTERM (docs/architecture.md, "Drain"): connections set up as popgated sets
+/// them up (EmbeddedChannel, no socket) meeting it. Streams cut at the deadline go through ``ProxyExchange/interrupt(with:)``, whose every
 /// state is tested in ProxyExchangeStateMachineTests; test_drain.py cuts real ones.
 @Suite struct DrainTests {
-    typealias Phase = ConnectionDrain.Phase
-
-    // MARK: The decisions
-
-    @Test(arguments: Phase.allCases)
-    func theBeginningClosesOnlyAConnectionWithNothingInFlight(_ phase: Phase) {
-        let expected: ConnectionDrain.Action =
-            switch phase {
-            case .idle: .close
-            case .refusing, .readingRequest, .answering, .readingReceipts: .finishThenClose
-            case .closed: .none
-            }
-        #expect(ConnectionDrain.begin(phase) == expected)
-    }
-
-    @Test(arguments: Phase.allCases)
-    func theDeadlineEndsWhatIsStillInFlightAsARevocationWould(_ phase: Phase) {
-        let expected: ConnectionDrain.Action =
-            switch phase {
-            case .idle: .close
-            // Settled once through the exchange: backend, tokens relayed, receipt; the client gets the 503.
-            case .answering: .interrupt(.serverShuttingDown)
-            case .readingReceipts: .answer(.serverShuttingDown)
-            // Not read whole: nothing to answer, and no receipt (as a revoked peer's).
-            case .refusing, .readingRequest: .abandon
-            case .closed: .none
-            }
-        #expect(ConnectionDrain.deadlinePassed(phase) == expected)
-    }
-
-    @Test func anAnswerEndedDuringTheDrainIsTheConnectionsLast() {
-        // Kept alive otherwise: closed instead, by FIN and a short linger (never a 503 for the next request).
-        #expect(ConnectionDrain.next(after: .keepAlive) == .silence)
-        // A stream cut with an error event closes as it would have anyway.
-        #expect(ConnectionDrain.next(after: .close) == .close)
-        #expect(ConnectionDrain.next(after: .silence) == .silence)
-    }
+    // The decisions for every state a connection can be in are the connection machine's, tested with
+    // every other event there (HTTPConnectionStateMachineTests: drain and drainTimedOut in each state).
 
     @Test func aRequestCutAtTheDeadlineGetsA503TheClientCanRetry() throws {
         let error = OpenAIError.serverShuttingDown
@@ -127,7 +91,8 @@ import Testing
         channel.embeddedEventLoop.run()
         #expect(try ended.wait() == false)
         #expect(!channel.isActive)
-        #expect(try Self.written(channel).isEmpty)
+        let written = try Self.written(channel)
+        #expect(written.isEmpty, "\(written)")
     }
 
     @Test func aConnectionSetUpAfterTheDrainBeganIsDrainedToo() throws {

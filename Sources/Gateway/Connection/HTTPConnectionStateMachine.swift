@@ -71,7 +71,8 @@ struct HTTPConnectionStateMachine {
         /// (nil), or the gateway ends it with this error.
         case endExchange(OpenAIError?)
         /// The request ends unanswered: its receipt says `status` (499 the client closed, 444 the
-        /// gateway closed), the slot is given back, and the connection is closed unless it is already.
+        /// gateway closed), the slot is given back, and with `close` the connection is silenced (FIN,
+        /// then what the client still sends is drained).
         case abandon(Request, status: UInt, releasing: Admission?, close: Bool)
         /// Close with nothing more written.
         case close

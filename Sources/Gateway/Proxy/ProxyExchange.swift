@@ -26,11 +26,10 @@ final class ProxyExchange: WorkerResponseReceiver {
         /// From the start of the exchange to the first body byte sent on to the client (a
         /// stream's first token); nil when the worker sent no body.
         var timeToFirstByte: Duration?
-        var next: HTTPConnection.Next
-        /// Whether the answer's end is still to be written, which the ``HTTPConnection`` does once
-        /// the receipt is (writing it lets a pipelined request through). False when the body was
-        /// cut short or the client has gone.
-        var writeEnd = true
+        /// How the connection goes on: the answer's end is written by the ``HTTPConnection`` once
+        /// the receipt is (writing it lets a pipelined request through), and not at all when the body
+        /// was cut short or the client has gone (`.cut`).
+        var continuation: HTTPConnectionStateMachine.Continuation
     }
 
     private let context: GatewayContext
@@ -229,7 +228,9 @@ final class ProxyExchange: WorkerResponseReceiver {
         if let remainder = settlement.remainder {
             client.writeAndFlush(NIOAny(HTTPServerResponsePart.body(.byteBuffer(remainder))), promise: nil)
         }
-        var outcome = Outcome(status: settlement.status, usage: settlement.usage, timeToFirstByte: timeToFirstByte, next: .keepAlive)
+        var outcome = Outcome(
+            status: settlement.status, usage: settlement.usage, timeToFirstByte: timeToFirstByte, continuation: .nextRequest
+        )
         if let index = settlement.backend {
             let backend = context.router.backends[index]
             outcome.backend = backend.name
@@ -238,16 +239,15 @@ final class ProxyExchange: WorkerResponseReceiver {
         }
         switch settlement.end {
         case .whole:
-            if closesAfter { outcome.next = .close }
+            if closesAfter { outcome.continuation = .close }
         case .streamError(let lastEvent):
             client.writeAndFlush(NIOAny(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(bytes: lastEvent)))), promise: nil)
-            outcome.next = .close
+            outcome.continuation = .close
         case .cut, .clientGone:
-            outcome.writeEnd = false
-            outcome.next = .close
+            outcome.continuation = .cut
         case .gatewayAnswer(let error, let keepAlive):
             outcome.gatewayError = error
-            outcome.next = keepAlive ? .keepAlive : .close
+            outcome.continuation = keepAlive ? .nextRequest : .close
         }
         onEnd(outcome)
     }
