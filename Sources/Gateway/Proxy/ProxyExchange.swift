@@ -32,13 +32,13 @@ final class ProxyExchange: WorkerResponseReceiver {
         var continuation: HTTPConnectionStateMachine.Continuation
     }
 
-    private let context: GatewayContext
-    private let identity: RequestIdentity
-    private let tier: Tier
-    private let path: String
-    private let head: HTTPRequestHead
-    private let body: RequestBody
-    private let requestID: String
+    let context: GatewayContext
+    let identity: RequestIdentity
+    let tier: Tier
+    let path: String
+    let head: HTTPRequestHead
+    let body: RequestBody
+    let requestID: String
     private let receiptID: String
     private var log: RequestLog
     private let client: ChannelHandlerContext
@@ -46,7 +46,7 @@ final class ProxyExchange: WorkerResponseReceiver {
     private let started = ContinuousClock.now
 
     private var machine: ProxyExchangeStateMachine
-    private var worker: WorkerConnection?
+    var worker: WorkerConnection?
     private var timeToFirstByte: Duration?
     /// The connection closes after the answer: the client asked so, asked to upgrade (the parser reads
     /// nothing after that), or the answer has no framing of its own (HTTP/1.0 and no length).
@@ -174,16 +174,6 @@ final class ProxyExchange: WorkerResponseReceiver {
         }
     }
 
-    private func send(to index: Int) {
-        guard let worker else { return }
-        let backend = context.router.backends[index]
-        let body = WorkerFields.setting(workerFields(for: backend), in: self.body)
-        worker.send(
-            workerRequestHead(index, bodyLength: body.readableBytes), body: body, to: self,
-            idleTimeout: .seconds(Int64(context.settings.upstreamIdleTimeoutSeconds))
-        )
-    }
-
     private func forwardHead(_ response: HTTPResponseHead) {
         guard case .relaying(let relay) = machine.state else { return }
         log[metadataKey: "backend"] = "\(context.router.backends[relay.backend].name)"
@@ -250,35 +240,5 @@ final class ProxyExchange: WorkerResponseReceiver {
             outcome.continuation = keepAlive ? .nextRequest : .close
         }
         onEnd(outcome)
-    }
-
-    // MARK: The request to the worker
-
-    /// Only headers the worker needs are forwarded: never the client's Authorization (that is
-    /// the client's secret for the PoP, not for the worker).
-    private func workerRequestHead(_ index: Int, bodyLength: Int) -> HTTPRequestHead {
-        var headers = HTTPHeaders()
-        headers.add(name: "Host", value: context.workers.endpoints[index].hostHeader)
-        for name in ["Content-Type", "Accept"] {
-            if let value = head.headers.first(name: name) { headers.add(name: name, value: value) }
-        }
-        headers.add(name: "X-Request-Id", value: requestID)
-        headers.add(name: "Content-Length", value: "\(bodyLength)")
-        return HTTPRequestHead(version: .http1_1, method: head.method, uri: path, headers: headers)
-    }
-
-    /// The body fields the gateway sets for `backend`: the tier's priority only where the worker
-    /// schedules by it, the tenant's cache salt only on vLLM, the stream's usage everywhere (and
-    /// vLLM's continuous usage, so a stream cut short still has its worker's count); a client's
-    /// own priority and salt never.
-    private func workerFields(for backend: BackendSettings) -> [(name: String, value: WorkerFields.Value)] {
-        var fields: [(name: String, value: WorkerFields.Value)] = [
-            ("priority", backend.priorityScheduling ? .int(tier.vllmPriority) : .absent),
-            ("cache_salt", backend.kind.takesCacheSalt ? .string(context.cacheSalt.salt(tenantID: identity.peer.tenantID)) : .absent),
-        ]
-        if let options = body.streamOptions(path: path, continuousUsage: backend.kind.streamsContinuousUsage) {
-            fields.append(("stream_options", options))
-        }
-        return fields
     }
 }

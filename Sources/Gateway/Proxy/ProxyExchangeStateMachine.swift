@@ -174,7 +174,7 @@ struct ProxyExchangeStateMachine {
         let meter: ResponseMeter =
             isEventStream
             ? .events(UsageStreamFilter(removesUsageChunk: options.removesUsageChunk, removesChunkUsage: options.removesChunkUsage))
-            : .body(UsageTail(), bytes: 0)
+            : .body(UsageTail())
         state = .relaying(Relay(backend: backend, status: status, meter: meter, clientWritable: true))
         return .forwardHead(status, backend: backend)
     }
@@ -305,10 +305,8 @@ struct ProxyExchangeStateMachine {
 
     /// A begun answer ended early with `error`: an error event for a stream, a cut for any other body.
     private func cutShort(_ relay: Relay, by error: OpenAIError, attempt: Settlement.Attempt) -> Settlement {
-        var meter = relay.meter
-        let isStream = meter.isEventStream
-        // What the filter still held is an incomplete event: it is not passed on before the error.
-        _ = meter.finish()
+        // What the filter still holds is an incomplete event: it is not passed on before the error.
+        let isStream = relay.meter.isEventStream
         return Settlement(
             status: error.status.code, backend: relay.backend, usage: relay.meter.usage(complete: false),
             end: isStream ? .streamError(lastEvent: error.event) : .cut, attempt: attempt, abandonsWorker: false
@@ -322,53 +320,4 @@ struct StreamFilterOptions: Equatable {
     var removesUsageChunk = false
     /// The gateway asked for vLLM's continuous usage; the client did not.
     var removesChunkUsage = false
-}
-
-/// Reads an answer's usage as it passes: an event stream's from its events, any other body's from
-/// its end.
-enum ResponseMeter {
-    case events(UsageStreamFilter)
-    case body(UsageTail, bytes: Int)
-
-    var isEventStream: Bool {
-        if case .events = self { return true }
-        return false
-    }
-
-    mutating func pass(_ chunk: ByteBuffer) -> ByteBuffer {
-        switch self {
-        case .events(var filter):
-            self = .body(UsageTail(), bytes: 0)  // so the filter is uniquely referenced while it changes
-            let out = filter.pass(chunk)
-            self = .events(filter)
-            return out
-        case .body(var tail, let bytes):
-            tail.append(chunk)
-            self = .body(tail, bytes: bytes + chunk.readableBytes)
-            return chunk
-        }
-    }
-
-    /// The rest of an event stream that did not end with a blank line.
-    mutating func finish() -> ByteBuffer {
-        guard case .events(var filter) = self else { return ByteBuffer() }
-        let rest = filter.finish()
-        self = .events(filter)
-        return rest
-    }
-
-    /// The request's tokens. A whole answer has the worker's report, if it made one. A stream cut
-    /// short has the last report (vLLM's continuous usage), or else the pieces relayed, counted. A
-    /// body cut short has no usable answer and is not counted.
-    func usage(complete: Bool) -> ProxyExchangeStateMachine.Usage? {
-        switch self {
-        case .events(let filter):
-            if let reported = filter.usage { return .reported(reported) }
-            if complete && filter.contentPieces == 0 { return nil }
-            return .counted(TokenUsage(prompt: 0, completion: filter.contentPieces))
-        case .body(let tail, _):
-            guard complete else { return nil }
-            return tail.usage.map { .reported($0) }
-        }
-    }
 }
