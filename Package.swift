@@ -211,10 +211,26 @@ let package = Package(
             name: "PopCtlTests", dependencies: ["PopCtl", "Registry", "PopConfig", "WireGuard", "Sodium", "NetAgent"],
             swiftSettings: settings
         ),
+        // The gateway's real pipeline in-process: its state built as popgated builds it, served on loopback
+        // against simulated workers, and a client that connects from a peer's address. Not a product; the
+        // gateway's tests and the fuzz target use it.
+        .target(
+            name: "GatewayTesting",
+            dependencies: [
+                "Gateway", "InferenceSim", "Registry", "PopConfig", "Receipts", "Sodium", "Addressing",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/GatewayTesting",
+            swiftSettings: settings
+        ),
         .testTarget(
             name: "GatewayTests",
             dependencies: [
-                "Gateway", "Registry", "Sodium", "Addressing", "PopConfig", "Receipts",
+                "Gateway", "GatewayTesting", "Registry", "Sodium", "Addressing", "PopConfig", "Receipts",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
@@ -234,11 +250,12 @@ let package = Package(
 
         // Fuzzing (Fuzz/fuzz.sh): one function per parser that meets untrusted or foreign bytes. A library in
         // every build, so the targets compile (and their corpus replays, FuzzTargetsTests) with everything else.
+        // GatewayTesting: the HTTP target's in-memory gateway is built as the gateway's tests build theirs.
         .target(
             name: "FuzzTargets",
             dependencies: [
-                "Gateway", "Receipts", "Netlink", "WireGuard", "Firewall", "PopConfig", "PopCtl", "Registry", "Sodium",
-                "Addressing",
+                "Gateway", "GatewayTesting", "Receipts", "Netlink", "WireGuard", "Firewall", "PopConfig", "PopCtl",
+                "Registry", "Sodium", "Addressing",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -1,17 +1,13 @@
-import Addressing
 import Foundation
 import Gateway
-import Logging
+import GatewayTesting
 import NIOPosix
 import PopConfig
-import Receipts
-import Registry
-import Sodium
 import Synchronization
 
-/// popgated's state for the HTTP target, in memory: one live peer with one API key, backends that
-/// serve the model `m` but are all down (so a request that passes everything ends in a no-backend
-/// answer, never in a connection to a worker), and a receipt log on /dev/shm.
+/// popgated's state for the HTTP target, in memory (``GatewayAssembly``): one live peer with one API
+/// key, backends that serve the model `m` but are all down (so a request that passes everything ends
+/// in a no-backend answer, never in a connection to a worker), and a receipt log on /dev/shm.
 ///
 /// Built once per process; the receipt log is swapped for a fresh one every ``recycleAfter``
 /// receipts, so a long run neither fills /dev/shm nor grows the in-memory tree without bound.
@@ -31,6 +27,8 @@ final class FuzzGateway: Sendable {
 
         [gateway]
         tier_header = "X-Siati-Tier"
+        unhealthy_after = 1
+        healthy_after = 1
         max_request_body_bytes = 65536
         max_header_bytes = 8192
 
@@ -58,49 +56,27 @@ final class FuzzGateway: Sendable {
     static let shared = FuzzGateway()
 
     private struct Current: Sendable {
-        var initializer: GatewayChannelInitializer
-        var receipts: ReceiptLog
+        var assembly: GatewayAssembly
         var generation: Int
     }
 
-    private let configuration: PopConfiguration
-    private let directory: PeerDirectory
-    private let board: BackendBoard
-    private let cacheSalt: CacheSalt
-    private let workers: WorkerConnectionPool
-    private let metrics = GatewayMetrics()
-    private let signer: NoteSigner
-    private let logger = Logger(label: "popgate-fuzz") { _ in SwiftLogNoOpLogHandler() }
-    private let scratch: String
+    private let scratch = FuzzGateway.scratchPath
     private let current: Mutex<Current>
 
     private init() {
         do {
-            configuration = try PopConfiguration.parse(Self.configurationText)
-            let token = APIKeyToken(presented: Self.apiKey[...])!
-            let peer = Peer(
-                id: 1, tenantID: 1, tenantName: "acme", name: "laptop",
-                publicKey: try Curve25519PublicKey(rawBytes: [UInt8](repeating: 9, count: 32)),
-                address: IPAddress(Self.peerAddress)!, presharedKey: nil, state: .active, createdAt: Date()
-            )
-            directory = PeerDirectory(RegistrySnapshot(
-                revision: 1, peers: [peer],
-                apiKeys: [APIKeyRecord(keyID: token.keyID, tenantID: 1, secretHash: token.secretHash, defaultTier: .fast)]
-            ))
-            board = BackendBoard(backends: configuration.backends, unhealthyAfter: 1, healthyAfter: 1)
-            for index in configuration.backends.indices { board.failed(index) }
-            cacheSalt = CacheSalt(key: SecretBytes(copying: [UInt8](repeating: 3, count: 32)))
-            workers = try WorkerConnectionPool(backends: configuration.backends, group: MultiThreadedEventLoopGroup.singleton)
-            signer = FuzzKeys.signer
-            scratch = Self.scratchPath
             try? FileManager.default.removeItem(atPath: scratch)
             try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
-            let receipts = try Self.receiptLog(in: scratch, generation: 0, signer: signer, logger: logger)
-            let initializer = Self.initializer(
-                configuration: configuration, directory: directory, board: board, cacheSalt: cacheSalt, workers: workers,
-                receipts: receipts, metrics: metrics, logger: logger
+            // Built as the gateway's tests build it (GatewayTesting), for in-memory channels: no listener,
+            // no worker, no task.
+            let peer = TestPeer(address: Self.peerAddress, tenant: "acme", apiKey: Self.apiKey)
+            let setup = GatewaySetup(toml: Self.configurationText, peers: [peer])
+            let assembly = try GatewayAssembly(
+                setup: setup, receiptsDirectory: "\(scratch)/receipts-0", signer: FuzzKeys.signer,
+                group: MultiThreadedEventLoopGroup.singleton
             )
-            current = Mutex(Current(initializer: initializer, receipts: receipts, generation: 0))
+            for index in assembly.configuration.backends.indices { assembly.board.failed(index) }
+            current = Mutex(Current(assembly: assembly, generation: 0))
         } catch {
             fatalError("the fuzz gateway cannot be set up: \(error)")
         }
@@ -111,44 +87,21 @@ final class FuzzGateway: Sendable {
     /// The channel initializer to set the next connection up with.
     func initializer() -> GatewayChannelInitializer {
         current.withLock { state in
-            if state.receipts.state.written >= Self.recycleAfter { recycle(&state) }
-            return state.initializer
+            if state.assembly.receipts.state.written >= Self.recycleAfter { recycle(&state) }
+            return state.assembly.initializer
         }
     }
 
     private func recycle(_ state: inout Current) {
-        let old = state.receipts.directory
+        let old = state.assembly.receipts.directory
         let generation = state.generation + 1
         do {
-            let receipts = try Self.receiptLog(in: scratch, generation: generation, signer: signer, logger: logger)
-            state = Current(
-                initializer: Self.initializer(
-                    configuration: configuration, directory: directory, board: board, cacheSalt: cacheSalt,
-                    workers: workers, receipts: receipts, metrics: metrics, logger: logger
-                ),
-                receipts: receipts, generation: generation
-            )
+            let assembly = try state.assembly.replacingReceipts(in: "\(scratch)/receipts-\(generation)")
+            state = Current(assembly: assembly, generation: generation)
         } catch {
             fatalError("a fresh fuzz receipt log cannot be made: \(error)")
         }
         try? FileManager.default.removeItem(atPath: old)
-    }
-
-    private static func receiptLog(in scratch: String, generation: Int, signer: NoteSigner, logger: Logger) throws -> ReceiptLog {
-        try ReceiptLog(
-            directory: "\(scratch)/receipts-\(generation)", signer: signer, checkpointInterval: .milliseconds(100),
-            logger: logger
-        )
-    }
-
-    private static func initializer(
-        configuration: PopConfiguration, directory: PeerDirectory, board: BackendBoard, cacheSalt: CacheSalt,
-        workers: WorkerConnectionPool, receipts: ReceiptLog, metrics: GatewayMetrics, logger: Logger
-    ) -> GatewayChannelInitializer {
-        GatewayChannelInitializer(
-            configuration: configuration, directory: directory, board: board, cacheSalt: cacheSalt, workers: workers,
-            receipts: receipts, metrics: metrics, logger: logger, tls: nil
-        )
     }
 
     /// Where the receipt logs go: Fuzz/fuzz.sh names the place (and removes it also after a crash,
