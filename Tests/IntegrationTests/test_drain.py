@@ -225,20 +225,28 @@ def _host(demo: Demo) -> str:
     return demo.api_url.split("//")[1].split(":")[0]
 
 
+def _sigterm_during_streams(demo: Demo, gateway: SecondGateway, host: str, port: int, max_tokens: int,
+                           marks: Path, exit_timeout: float) -> tuple[list[dict[str, Any]], dict[str, Any], int, float]:
+    """Sends SIGTERM to `gateway` once every stream has begun; the streams' results, what a connection tried
+    during the drain got, popgated's exit status, and the seconds from SIGTERM to its exit."""
+    with Streams(demo, host, port, max_tokens, marks) as streams:
+        _begin(streams, gateway)
+        assert gateway.process is not None
+        terminated = time.monotonic()
+        gateway.process.send_signal(signal.SIGTERM)
+        probe = _probe_during_drain(demo, host, port, gateway)
+        results = streams.results()
+        exit_status = gateway.process.wait(timeout=exit_timeout)
+        return results, probe, exit_status, time.monotonic() - terminated
+
+
 def test_a_long_drain_lets_every_stream_end_whole_then_exits_0(demo: Demo, tmp_path: Path) -> None:
     host = _host(demo)
     port = free_port(demo.pop_ns, host)
     max_tokens = 3 * TOKENS_PER_SECOND  # 3 s each: well inside the 30 s drain
     with TunnelSteering(demo, port), SecondGateway(demo, "drain-long", _config(demo, port, 30), port) as gateway:
-        with Streams(demo, host, port, max_tokens, tmp_path / "begun") as streams:
-            _begin(streams, gateway)
-            assert gateway.process is not None
-            terminated = time.monotonic()
-            gateway.process.send_signal(signal.SIGTERM)
-            probe = _probe_during_drain(demo, host, port, gateway)
-            results = streams.results()
-            exit_status = gateway.process.wait(timeout=40)
-            drained_in = time.monotonic() - terminated
+        results, probe, exit_status, drained_in = _sigterm_during_streams(
+            demo, gateway, host, port, max_tokens, tmp_path / "begun", exit_timeout=40)
     log = gateway.log()
     assert exit_status == 0, f"popgated exited {exit_status}:\n{log[-3000:]}"
     for result in results:
@@ -264,15 +272,8 @@ def test_a_short_drain_cuts_the_streams_with_an_error_event_and_receipts_each(de
     config = _config(demo, port, 1)
     with TunnelSteering(demo, port):
         with SecondGateway(demo, "drain-short", config, port) as gateway:
-            with Streams(demo, host, port, max_tokens, tmp_path / "begun") as streams:
-                _begin(streams, gateway)
-                assert gateway.process is not None
-                terminated = time.monotonic()
-                gateway.process.send_signal(signal.SIGTERM)
-                probe = _probe_during_drain(demo, host, port, gateway)
-                results = streams.results()
-                exit_status = gateway.process.wait(timeout=20)
-                drained_in = time.monotonic() - terminated
+            results, probe, exit_status, drained_in = _sigterm_during_streams(
+                demo, gateway, host, port, max_tokens, tmp_path / "begun", exit_timeout=20)
         log = gateway.log()
         assert exit_status == 0, f"popgated exited {exit_status}:\n{log[-3000:]}"
         assert probe["bytes"] == 0, probe

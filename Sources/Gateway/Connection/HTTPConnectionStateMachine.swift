@@ -268,20 +268,15 @@ struct HTTPConnectionStateMachine {
         case .proxying:
             return .endExchange(error)
         case .reading(let request, let admission, _):
-            if closing {
-                state = .closed
-                return .abandon(request, status: Self.closedWithoutAnswer, releasing: admission, close: true)
-            }
+            if closing { return closeWhileReading() }
             // Refused like any request with a revoked key, once its body is read.
             state = .refusing(request, Refusal(error: error), bytes: 0)
             return .release(admission)
         case .readingReceipts(let request):
             state = .answering(request)
             return .refuse(request, Refusal(error: error), releasing: nil, then: .close)
-        case .refusing(let request, _, _):
-            guard closing else { return .none }
-            state = .closed
-            return .abandon(request, status: Self.closedWithoutAnswer, releasing: nil, close: true)
+        case .refusing:
+            return closing ? closeWhileReading() : .none
         case .idle:
             guard closing else { return .none }
             state = .closed
@@ -313,12 +308,8 @@ struct HTTPConnectionStateMachine {
         case .readingReceipts(let request):
             state = .answering(request)
             return .refuse(request, Refusal(error: error), releasing: nil, then: .close)
-        case .reading(let request, let admission, _):
-            state = .closed
-            return .abandon(request, status: Self.closedWithoutAnswer, releasing: admission, close: true)
-        case .refusing(let request, _, _):
-            state = .closed
-            return .abandon(request, status: Self.closedWithoutAnswer, releasing: nil, close: true)
+        case .reading, .refusing:
+            return closeWhileReading()
         case .dispatching, .answering, .closed:
             return .none
         }
@@ -328,16 +319,28 @@ struct HTTPConnectionStateMachine {
 
     private mutating func protocolError() -> Action {
         switch state {
-        case .reading(let request, let admission, _):
-            state = .closed
-            return .abandon(request, status: Self.closedWithoutAnswer, releasing: admission, close: true)
-        case .refusing(let request, _, _):
-            state = .closed
-            return .abandon(request, status: Self.closedWithoutAnswer, releasing: nil, close: true)
+        case .reading, .refusing:
+            return closeWhileReading()
         case .idle, .dispatching, .proxying, .readingReceipts, .answering, .closed:
             state = .closed
             return .close
         }
+    }
+
+    /// The gateway ends the connection while a request's body is still arriving: the request is
+    /// settled unanswered (444), its slot given back, and the connection silenced.
+    private mutating func closeWhileReading() -> Action {
+        let action: Action =
+            switch state {
+            case .reading(let request, let admission, _):
+                .abandon(request, status: Self.closedWithoutAnswer, releasing: admission, close: true)
+            case .refusing(let request, _, _):
+                .abandon(request, status: Self.closedWithoutAnswer, releasing: nil, close: true)
+            case .idle, .dispatching, .proxying, .readingReceipts, .answering, .closed:
+                .close
+            }
+        state = .closed
+        return action
     }
 
     /// What follows an answer: the next request, unless the client, a drain or the answer itself says otherwise.
