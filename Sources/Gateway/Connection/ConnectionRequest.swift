@@ -28,8 +28,7 @@ extension HTTPConnection {
 
         init(head: HTTPRequestHead, logger: Logger) {
             self.head = head
-            let hex = String(receiptID.description.dropFirst("rcpt_".count))
-            id = "req_" + hex
+            id = RequestID.header(receiptID)
             log = RequestLog(logger)
             log[metadataKey: "request.id"] = "\(id)"
         }

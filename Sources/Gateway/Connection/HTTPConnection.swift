@@ -62,7 +62,11 @@ final class HTTPConnection: ChannelInboundHandler, RemovableChannelHandler {
     func channelRead(context channelContext: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let head):
-            guard case .idle = machine.state else { return perform(machine.head(Request(head: head, logger: context.logger), .close), channelContext) }
+            // A head while a request is still in flight is a protocol error, which the machine closes on: it
+            // is not decided (no authentication, no key held for it).
+            guard case .idle = machine.state else {
+                return perform(machine.head(Request(head: head, logger: context.logger), .close), channelContext)
+            }
             let (request, decision) = decide(head)
             perform(machine.head(request, decision), channelContext)
         case .body(let chunk):

@@ -9,6 +9,11 @@ enum RequestID {
         ReceiptID(bytes: reserve.withLockedValue { $0.next() })!
     }
 
+    /// `X-Request-Id` for `id`: `req_` and the hex its receipt id shows after `rcpt_`.
+    static func header(_ id: ReceiptID) -> String {
+        "req_" + String(id.description.dropFirst("rcpt_".count))
+    }
+
     /// Ids are drawn from the kernel's random bytes 4 KiB at a time: one `getrandom` per 256
     /// requests rather than one per request. Each byte is handed out once.
     private static let reserve = NIOLockedValueBox(Reserve())

@@ -38,7 +38,7 @@ final class ProtocolErrorResponder: ChannelDuplexHandler, RemovableChannelHandle
             headers.add(name: "Content-Length", value: "\(body.readableBytes)")
             headers.add(name: "Connection", value: "close")
             // An id like every other answer's, so a client's report can be matched with the log line.
-            let requestID = "req_" + String(RequestID.make().description.dropFirst("rcpt_".count))
+            let requestID = RequestID.header(RequestID.make())
             headers.add(name: "X-Request-Id", value: requestID)
             context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: answer.status, headers: headers))), promise: nil)
             context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
