@@ -1,5 +1,5 @@
 // swift-tools-version: 6.1
-// The popgate package. Layout and privilege split: ../shared/DESIGN.md and docs/architecture.md.
+// The popgate package. Layout and privilege split: docs/architecture.md.
 // The gateway's dependency closure never contains CMnl, CNftnl, Netlink or Firewall;
 // Tests/IntegrationTests/test_layering.py checks that on the resolved target graph.
 import PackageDescription

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmark: popgated against NGINX, both in front of the same fast upstream, both reached through the same
-# WireGuard tunnel, in one run (issue 5). Prints medians of RUNS runs and popgate/NGINX ratios for:
+# WireGuard tunnel, in one run. Prints medians of RUNS runs and popgate/NGINX ratios for:
 #   - wrk -c64 and -c1: GET /v1/models and a small POST /v1/chat/completions (req/s, p50, p99)
 #   - a 1 MiB request body: POST /v1/embeddings, wrk -c1 (req/s, p50, p99)
 #   - SSE: a streamed chat from a worker generating 20 tokens/s (time to the response head, to the first

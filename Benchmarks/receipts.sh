@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark: popgated's receipt log (Gateway's ReceiptLog: the writer thread, journal, tiles and signed
 # checkpoints, on this machine's disk) against the anchor, the same receipts as rows of an SQLite table
-# (WAL, synchronous=NORMAL), in one run (issue 6). Prints medians of RUNS runs and log/SQLite ratios of:
+# (WAL, synchronous=NORMAL), in one run. Prints medians of RUNS runs and log/SQLite ratios of:
 #   - receipts per second, sustained: a thread per core appending (as popgated's event loops do) for SECONDS_PER_PHASE, counted until a signed checkpoint
 #     covers the last (so the checkpoint thread must keep up); also the rate of the appends alone
 #     (SQLite: 256 rows per commit)

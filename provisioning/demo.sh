@@ -170,7 +170,7 @@ management_ports = [$METRICS_PORT]
 [metrics]
 listen = "$POP_MGMT_ADDR:$METRICS_PORT"
 
-# Four workers, as tiers.txt describes a heterogeneous PoP: one big node for the fast tiers, which
+# Four workers, a heterogeneous PoP as the product's tiers describe it: one big node for the fast tiers, which
 # schedules by priority, and three small ones for the cheap tiers, whose reported queue depth and
 # KV-cache usage differ so the router's tie-breaks show (Tests/IntegrationTests/test_routing.py).
 [[backends]]

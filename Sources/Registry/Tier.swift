@@ -1,5 +1,6 @@
 /// A service tier: which hardware serves a request, where it queues, what it costs
-/// (see ../shared/seeds/tiers.txt). Ordered from slowest to fastest.
+/// (the product's four tiers, from batch work on spare capacity to the fastest hardware). Ordered from slowest
+/// to fastest.
 public enum Tier: String, Sendable, CaseIterable, Codable, Comparable {
     case slow, medium, fast, ludicrous
 

@@ -3,7 +3,7 @@ import PopConfig
 import Registry
 import Testing
 
-/// The seed's routing rule (tiers.txt): filter by model, health and weight > 0; then weight
+/// The product's routing rule by tier: filter by model, health and weight > 0; then weight
 /// descending, queue depth ascending, GPU pressure ascending.
 @Suite struct BackendRouterTests {
     static func backend(

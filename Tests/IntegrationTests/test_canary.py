@@ -1,4 +1,4 @@
-"""The canary: no client content reaches the disk or a log (issue 9).
+"""The canary: no client content reaches the disk or a log.
 
 1,000 requests (10,000 with POPGATE_SOAK=1) go from the client's namespace through its WireGuard tunnel to a second
 popgated, each carrying its own canary (`CANARY-<run id>-<n>-<random>`) in the prompt, in ordinary headers

@@ -1,4 +1,4 @@
-"""The gateway never links the netlink or nftables code, directly or through another module (DESIGN.md).
+"""The gateway never links the netlink or nftables code, directly or through another module (the privilege split: only popnetd touches the kernel's network state).
 
 Reads the package's resolved target graph from SwiftPM itself, so a dependency added anywhere on the path shows.
 Needs no root and no network namespace.

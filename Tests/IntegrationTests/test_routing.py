@@ -1,4 +1,4 @@
-"""Routing by tier, as tiers.txt says, against the demo's four simulated workers (provisioning/demo.sh):
+"""Routing by tier, as the product's tier rule says, against the demo's four simulated workers (provisioning/demo.sh):
 
   sim-big  weights medium 1, fast 5, ludicrous 10; priority scheduling    measured load (idle)
   sim-a    weights slow 10, medium 5, fast 1                              queue 2, KV 0.1

@@ -1,7 +1,7 @@
 import PopConfig
 import Registry
 
-/// Picks the inference worker for a request, by tier, as `tiers.txt` says: keep the backends
+/// Picks the inference worker for a request, by tier, as the product's tier rule says: keep the backends
 /// that serve the model, are healthy and weigh more than 0 for the tier; prefer the highest
 /// weight, then the shortest queue, then the least GPU pressure (then configuration order).
 ///
