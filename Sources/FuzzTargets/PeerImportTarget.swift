@@ -31,9 +31,20 @@ enum PeerImportTarget {
         }
     }
 
-    /// Every field quoted, quotes doubled: RFC 4180 as a spreadsheet writes it.
+    /// Every field quoted, quotes doubled: RFC 4180 as a spreadsheet writes it. The quotes are
+    /// doubled scalar by scalar, as the reader reads: a String-level replace compares characters, and
+    /// a quote followed by a combining mark is one character that is not a quote, so it stays single.
     private static func csv(_ rows: [ImportRow]) -> String {
-        func quoted(_ value: String) -> String { "\"" + value.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
+        func quoted(_ value: String) -> String {
+            var scalars = String.UnicodeScalarView()
+            scalars.append("\"")
+            for scalar in value.unicodeScalars {
+                if scalar == "\"" { scalars.append("\"") }
+                scalars.append(scalar)
+            }
+            scalars.append("\"")
+            return String(scalars)
+        }
         let lines = [PeerImportFile.columns.joined(separator: ",")]
             + rows.map { row in PeerImportFile.columns.map { quoted(row.fields[$0] ?? "") }.joined(separator: ",") }
         return lines.joined(separator: "\r\n") + "\r\n"
