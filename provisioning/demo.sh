@@ -8,10 +8,11 @@
 #   demo.sh all             up, run, down; down runs even when up or run fails (what `make demo` runs)
 #   demo.sh client NS PEER  one more client: namespace NS on the uplink, peer PEER of tenant acme, tunnel up
 #
-# Topology (nothing is forwarded anywhere: ip_forward stays off in every namespace):
+# Topology: provisioning/topology.py's site, with prefix pg (its names and addresses are defined there only;
+# nothing is forwarded anywhere: ip_forward stays off in every namespace):
 #
 #   pg-client  up0 198.51.100.10/24 ─┐
-#   pg-outside up0 198.51.100.66/24 ─┼─ br-up 198.51.100.1/24  pg-pop  bb0 10.99.0.1/30 ── bb0 10.99.0.2/30  pg-compute
+#   pg-outside up0 198.51.100.66/24 ─┼─ br-up 198.51.100.1/24  pg-pop  bb0 10.99.0.1/24 ── br-bb 10.99.0.2/24  pg-compute
 #   <extra>    up0 198.51.100.N/24  ─┘      wg-edge 10.77.0.1/24                                 (inference simulator)
 #                                           mgmt0 192.0.2.1/24 ── mgmt0 192.0.2.10/24  pg-ops (the operator: metrics)
 #
@@ -19,17 +20,17 @@
 # Everything the demo writes lives under /run/popgate-demo; everything it starts is recorded there by PID.
 set -euo pipefail
 
-# Not readonly where `run` and `client` source the same names back from the env file that `up` wrote.
-DEMO_DIR=/run/popgate-demo
-CLIENT_NS=pg-client POP_NS=pg-pop COMPUTE_NS=pg-compute OUTSIDE_NS=pg-outside OPS_NS=pg-ops
+REPO_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+readonly REPO_DIR
+# The namespaces and addresses: POP_NS, CLIENT_NS, COMPUTE_NS, OUTSIDE_NS, OPS_NS, the interfaces (UPLINK_IF,
+# BACKBONE_IF, MGMT_IF), POP_UPLINK_ADDR, POP_TUNNEL_ADDR, TUNNEL_POOL, BACKBONE_COMPUTE, MGMT_PREFIX, POP_MGMT_ADDR, …
+# Not readonly where `run` and `client` source some of the same names back from the env file that `up` wrote.
+topology() { python3 "$REPO_DIR/provisioning/topology.py" "$@" --prefix pg; }
+eval "$(topology env)"
 readonly BASE_NAMESPACES=("$CLIENT_NS" "$POP_NS" "$COMPUTE_NS" "$OUTSIDE_NS" "$OPS_NS")
-readonly UPLINK_PREFIX=198.51.100
-POP_UPLINK_ADDR=198.51.100.1
-readonly CLIENT_UPLINK_ADDR=198.51.100.10 OUTSIDE_UPLINK_ADDR=198.51.100.66
-readonly POP_TUNNEL_ADDR=10.77.0.1 TUNNEL_POOL=10.77.0.0/24
-readonly BACKBONE_POP=10.99.0.1 BACKBONE_COMPUTE=10.99.0.2
+DEMO_DIR=/run/popgate-demo
 # The management network: the operator reaches the PoP's metrics here, and only here.
-readonly MGMT_PREFIX=192.0.2.0/24 POP_MGMT_ADDR=192.0.2.1 OPS_MGMT_ADDR=192.0.2.10 METRICS_PORT=9100
+readonly METRICS_PORT=9100
 METRICS_URL="http://${POP_MGMT_ADDR}:${METRICS_PORT}/metrics"
 readonly EDGE_IF=wg-edge API_PORT=8080 SIM_PORT=8000
 # Slow enough to watch a stream arrive token by token (and for the tests to tell streaming from buffering).
@@ -42,10 +43,8 @@ readonly ENV_FILE="$DEMO_DIR/env"
 # Generous, but bounded: a debug build on 2 cores starts in a second or two; a handshake retry takes 5 s.
 readonly START_TIMEOUT=15 API_TIMEOUT=30
 
-REPO_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # A relative POPGATE_BIN is taken from where the script was started, like any other path argument.
 POPGATE_BIN="$(realpath -ms "${POPGATE_BIN:-$REPO_DIR/.build/debug}")"
-readonly REPO_DIR
 
 log() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'demo.sh: error: %s\n' "$*" >&2; exit 1; }
@@ -57,63 +56,6 @@ in_ns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 popctl() { POPGATE_CONFIG="$CONFIG" "$POPGATE_BIN/popctl" "$@"; }
 
 ns_exists() { [[ -e /run/netns/$1 ]]; }
-
-# ---------------------------------------------------------------------------------------------------------------
-# Topology
-
-new_namespace() {
-    local ns=$1
-    ip netns add "$ns"
-    # Foundation needs a working loopback even for a process that never uses it (CFSocket wakeup pair).
-    ip -n "$ns" link set lo up
-}
-
-# Attaches namespace NS to the uplink bridge in pg-pop: `up0` inside NS, PORT on the bridge.
-# Both ends are created directly in their namespaces, so nothing ever appears in the host's namespace.
-attach_uplink() {
-    local ns=$1 addr=$2 port=$3
-    ip link add up0 netns "$ns" type veth peer name "$port" netns "$POP_NS"
-    ip -n "$POP_NS" link set "$port" master br-up up
-    ip -n "$ns" addr add "$addr/24" dev up0
-    ip -n "$ns" link set up0 up
-}
-
-make_topology() {
-    local ns
-    for ns in "${BASE_NAMESPACES[@]}"; do
-        ns_exists "$ns" && die "namespace $ns already exists: run \`$0 down\` first"
-    done
-    for ns in "${BASE_NAMESPACES[@]}"; do new_namespace "$ns"; done
-
-    # The uplink is one L2 segment (a bridge, like the ISP-facing switch); the PoP's public address sits on it.
-    ip -n "$POP_NS" link add br-up type bridge
-    # A fixed MAC: by default a bridge takes the lowest MAC of its ports, so attaching another client would change
-    # it, and the others' ARP entries would point at an address the PoP no longer answers to for ~10 s.
-    ip -n "$POP_NS" link set br-up address 02:70:67:00:00:01
-    ip -n "$POP_NS" addr add "$POP_UPLINK_ADDR/24" dev br-up
-    ip -n "$POP_NS" link set br-up up
-    attach_uplink "$CLIENT_NS" "$CLIENT_UPLINK_ADDR" vc0
-    attach_uplink "$OUTSIDE_NS" "$OUTSIDE_UPLINK_ADDR" vo0
-
-    # The backbone: a point-to-point /30 standing for the direct-attach link to the GPU rack.
-    ip link add bb0 netns "$POP_NS" type veth peer name bb0 netns "$COMPUTE_NS"
-    ip -n "$POP_NS" addr add "$BACKBONE_POP/30" dev bb0
-    ip -n "$COMPUTE_NS" addr add "$BACKBONE_COMPUTE/30" dev bb0
-    ip -n "$POP_NS" link set bb0 up
-    ip -n "$COMPUTE_NS" link set bb0 up
-
-    # The management link: a point-to-point segment to the operator's namespace.
-    ip link add mgmt0 netns "$POP_NS" type veth peer name mgmt0 netns "$OPS_NS"
-    ip -n "$POP_NS" addr add "$POP_MGMT_ADDR/24" dev mgmt0
-    ip -n "$OPS_NS" addr add "$OPS_MGMT_ADDR/24" dev mgmt0
-    ip -n "$POP_NS" link set mgmt0 up
-    ip -n "$OPS_NS" link set mgmt0 up
-
-    # The outsider knows where the tunnel addresses live and sends there directly: the PoP's kernel accepts
-    # packets for its own address on any interface, so only popnetd's nftables policy stands between it and
-    # the gateway's listener (which would close the connection without a byte).
-    ip -n "$OUTSIDE_NS" route add "$TUNNEL_POOL" via "$POP_UPLINK_ADDR"
-}
 
 # ---------------------------------------------------------------------------------------------------------------
 # Processes
@@ -160,9 +102,9 @@ max_streams_per_peer = 6
 slow = { requests_per_minute = 20, tokens_per_minute = 3000 }
 
 [firewall]
-uplink_interface = "br-up"
-backbone_interface = "bb0"
-management_interface = "mgmt0"
+uplink_interface = "$UPLINK_IF"
+backbone_interface = "$BACKBONE_IF"
+management_interface = "$MGMT_IF"
 management_prefixes = ["$MGMT_PREFIX"]
 management_ports = [$METRICS_PORT]
 
@@ -366,10 +308,14 @@ cmd_up() {
             die "a WireGuard interface $ifname (wireguard-go) already runs on this machine; the demo needs the name"
     done
 
+    local ns
+    for ns in "${BASE_NAMESPACES[@]}"; do
+        ns_exists "$ns" && die "namespace $ns already exists: run \`$0 down\` first"
+    done
     log "topology: namespaces ${BASE_NAMESPACES[*]}"
     mkdir -p "$DEMO_DIR"/{state,run,logs,pids,clients}
     install -d -m 0700 "$DEMO_DIR/keys"
-    make_topology
+    topology up
     write_config
 
     start_simulators
@@ -541,20 +487,12 @@ cmd_client() {
     local n=1
     while [[ -e $DEMO_DIR/pgc$n.conf || -e $DEMO_DIR/clients/pgc$n ]]; do n=$((n + 1)); done
     local ifname="pgc$n" conf="$DEMO_DIR/pgc$n.conf"
-    # The next free uplink address after the first client's.
-    local host=11 used=" $CLIENT_UPLINK_ADDR $OUTSIDE_UPLINK_ADDR $POP_UPLINK_ADDR " f
-    for f in "$DEMO_DIR"/clients/*; do
-        [[ -e $f ]] && used+="$(sed -n 's/^ADDR=//p' "$f") "
-    done
-    while [[ $used == *" $UPLINK_PREFIX.$host "* ]]; do host=$((host + 1)); done
-    ((host < 255)) || die "no free address left on the uplink"
-    local addr="$UPLINK_PREFIX.$host"
-
-    # Recorded before anything is created, so that `down` finds whatever part of it exists.
-    printf 'NS=%s\nIFACE=%s\nCONF=%s\nADDR=%s\n' "$ns" "$ifname" "$conf" "$addr" >"$DEMO_DIR/clients/$ifname"
+    # Recorded before anything is created, so that `down` finds whatever part of it exists (the namespace itself
+    # is recorded by topology.py, which picks the next free uplink address).
+    printf 'NS=%s\nIFACE=%s\nCONF=%s\n' "$ns" "$ifname" "$conf" >"$DEMO_DIR/clients/$ifname"
+    local addr
+    addr="$(topology client "$ns")" || die "could not attach namespace $ns to the uplink"
     log "client $ns: uplink $addr, peer $peer of tenant $TENANT, interface $ifname"
-    new_namespace "$ns"
-    attach_uplink "$ns" "$addr" "vc$n"
     popctl peer add --tenant "$TENANT" --name "$peer" --output "$conf"
     wg_quick_up "$ns" "$conf"
     wait_until "$API_TIMEOUT" "the API through the tunnel from $ns" api_answers "$ns" "$API_KEY"
@@ -640,13 +578,9 @@ cmd_down() {
     # Deleting the edge interface ends the wireguard-go that popnetd started (it exits when its TUN goes).
     ns_exists "$POP_NS" && ip -n "$POP_NS" link del "$EDGE_IF" 2>/dev/null || true
 
-    for ns in "${namespaces[@]}"; do
-        stop_namespace_processes "$ns"
-        if ns_exists "$ns"; then
-            log "deleting namespace $ns"
-            ip netns del "$ns" || true
-        fi
-    done
+    for ns in "${namespaces[@]}"; do stop_namespace_processes "$ns"; done
+    log "deleting namespaces ${namespaces[*]}"
+    topology down || true
     for f in "${ifaces[@]}"; do remove_stale_socket "$f"; done
     rm -rf "$DEMO_DIR"
     log "demo is down"
