@@ -568,6 +568,26 @@ def test_every_metric_and_fixed_label_value_is_documented_and_published() -> Non
     assert not problems, _report(problems)
 
 
+def house_rule_problems(name: str, text: str) -> list[str]:
+    """The documents speak of the repository itself: no issue numbers of its own (an upstream project's issue, written
+    owner/repo#N, is a citation) and no paths that climb out of it."""
+    problems = []
+    for found in re.finditer(r"\b(?:issues?|tickets?|PR)\s*#?\d+|(?<![\w/.-])#\d+\b|\.\./", text, re.I):
+        problems.append(f"{name}:{_line_of(text, found.start())}: {found.group(0)!r}; say what it is in words")
+    return problems
+
+
+def test_docs_name_no_issue_numbers_and_no_paths_outside_the_repository() -> None:
+    documents = sorted((REPO / "docs").glob("*.md")) + [REPO / "README.md"]
+    assert ARCHITECTURE in documents
+    problems = [problem for document in documents
+                for problem in house_rule_problems(_relative(document), document.read_text())]
+    assert not problems, "\n".join(problems)
+    for planted in ("as issue 6 asks", "see #12", "in ../shared/DESIGN.md", "Issue #3"):
+        assert house_rule_problems("x.md", f"text {planted} text"), planted
+    assert not house_rule_problems("x.md", "fixed upstream (marzer/tomlplusplus#301); a `#!` line; 0x1F")
+
+
 def _without_line(doc: str, contains: str) -> str:
     lines = doc.splitlines(keepends=True)
     matching = [line for line in lines if contains in line]
