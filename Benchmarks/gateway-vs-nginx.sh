@@ -16,15 +16,16 @@
 #   SwiftNIO with nothing the gateway adds, so the gap to NGINX splits into the stack's and the gateway's own
 #   (built in release by the script; FLOOR_BIN names a built proxy-floor instead). Its column is "floor".
 #
-# Topology (nothing is forwarded anywhere):
+# Topology: provisioning/topology.py's site with prefix pg-gwb, a PoP and its client only (nothing is forwarded
+# anywhere):
 #
-#   pg-gwb-client  pgb-up0 198.18.91.2/30 ------------- pgb-up1 198.18.91.1/30  pg-gwb-pop
-#     wrk, driver  pgb-c0 10.91.0.2 (wg-quick) ======== pgb-edge 10.91.0.1/24 (popnetd; both ends wireguard-go)
+#   pg-gwb-client  up0 198.51.100.10/24 ----------- br-up 198.51.100.1/24  pg-gwb-pop
+#     wrk, driver  pgb-c0 10.77.0.2 (wg-quick) ======== pgb-edge 10.77.0.1/24 (popnetd; both ends wireguard-go)
 #
-#   in pg-gwb-pop:  popgated 10.91.0.1:18080 -> worker 127.0.0.1:18000 (0 tokens/s) or :18001 (20 tokens/s),
+#   in pg-gwb-pop:  popgated 10.77.0.1:18080 -> worker 127.0.0.1:18000 (0 tokens/s) or :18001 (20 tokens/s),
 #                                               chosen by the request's model
-#                   nginx    10.91.0.1:18081 -> worker :18000;  10.91.0.1:18082 -> worker :18001
-#                   the workers themselves (the no-proxy baseline): 10.91.0.1:18000 and :18001
+#                   nginx    10.77.0.1:18081 -> worker :18000;  10.77.0.1:18082 -> worker :18001
+#                   the workers themselves (the no-proxy baseline): 10.77.0.1:18000 and :18001
 #
 # The workers (popgate-inference-sim) listen on 0.0.0.0 in the PoP namespace: the proxies reach them over
 # loopback, and the client reaches them directly through the tunnel for the no-proxy baseline.
@@ -33,10 +34,11 @@ cd "$(dirname "$0")/.."
 
 RUNS=${RUNS:-5}
 DURATION=${DURATION:-5}
-readonly POP_NS=pg-gwb-pop CLIENT_NS=pg-gwb-client
-readonly EDGE_IF=pgb-edge CLIENT_IF=pgb-c0
-readonly POP_UPLINK=198.18.91.1 CLIENT_UPLINK=198.18.91.2 WG_PORT=51991
-readonly POP_TUNNEL=10.91.0.1 POOL=10.91.0.0/24
+topology() { python3 provisioning/topology.py "$@" --prefix pg-gwb --no-compute --no-outside --no-ops; }
+# POP_NS, CLIENT_NS, POP_UPLINK_ADDR, POP_TUNNEL_ADDR, TUNNEL_POOL, …
+eval "$(topology env)"
+readonly POP_NS CLIENT_NS POP_UPLINK=$POP_UPLINK_ADDR POP_TUNNEL=$POP_TUNNEL_ADDR POOL=$TUNNEL_POOL
+readonly EDGE_IF=pgb-edge CLIENT_IF=pgb-c0 WG_PORT=51991
 readonly GATEWAY_PORT=18080 NGINX_PORT=18081 NGINX_STREAM_PORT=18082 FLOOR_PORT=18083 SIM_PORT=18000 SIM_STREAM_PORT=18001
 readonly STREAM_TOKENS_PER_SECOND=20
 
@@ -115,8 +117,8 @@ cleanup() {
             kill -TERM "${left[@]}" 2>/dev/null
             wait_gone 5 "${left[@]}"
         fi
-        ip netns del "$ns"
     done
+    topology down
     for ifname in "$EDGE_IF" "$CLIENT_IF"; do
         [[ -S /var/run/wireguard/$ifname.sock ]] && ! wg show "$ifname" >/dev/null 2>&1 &&
             rm -f "/var/run/wireguard/$ifname.sock"
@@ -182,14 +184,7 @@ listening() { [[ -n "$(ip netns exec "$POP_NS" ss -Hltn "sport = :$1")" ]]; }
 
 # ---------------------------------------------------------------------------------------------------------------
 log "topology: namespaces $POP_NS, $CLIENT_NS; everything under $dir"
-ip netns add "$POP_NS"
-ip netns add "$CLIENT_NS"
-for ns in "$POP_NS" "$CLIENT_NS"; do ip -n "$ns" link set lo up; done
-ip link add pgb-up0 netns "$CLIENT_NS" type veth peer name pgb-up1 netns "$POP_NS"
-ip -n "$CLIENT_NS" addr add "$CLIENT_UPLINK/30" dev pgb-up0
-ip -n "$POP_NS" addr add "$POP_UPLINK/30" dev pgb-up1
-ip -n "$CLIENT_NS" link set pgb-up0 up
-ip -n "$POP_NS" link set pgb-up1 up
+topology up
 
 cat >"$config" <<EOF
 # Written by Benchmarks/gateway-vs-nginx.sh.

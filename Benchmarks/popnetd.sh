@@ -23,12 +23,13 @@ dir=$(mktemp -d /tmp/popnetd-bench.XXXXXX)
 cleanup() {
   # Ends popnetd if the driver could not, and the wireguard-go it started (it exits when its TUN goes).
   for p in $(ip netns pids "$ns" 2>/dev/null); do kill "$p" 2>/dev/null || true; done
-  ip netns del "$ns" 2>/dev/null || true
+  topology down
   rm -rf "$dir"
 }
+# One namespace of provisioning/topology.py's lone layout.
+topology() { python3 provisioning/topology.py "$@" --layout lone --prefix "$ns"; }
 trap cleanup EXIT
-ip netns del "$ns" 2>/dev/null || true
-ip netns add "$ns"
-ip -n "$ns" link set lo up
+topology down
+topology up
 echo "== popnetd on wireguard-go, $PEERS peers, $RUNS runs per latency figure"
 ip netns exec "$ns" python3 Benchmarks/popnetd_bench.py --bin "$BIN" --dir "$dir" --peers "$PEERS" --runs "$RUNS" --seed "${SEED:-sql}"

@@ -19,10 +19,10 @@ fi
 
 if [ "$WHICH" = userspace ] || [ "$WHICH" = both ]; then
   ns=pg-wgbench
-  ip netns del "$ns" 2>/dev/null || true
-  ip netns add "$ns"
-  trap 'for p in $(ip netns pids '"$ns"' 2>/dev/null); do kill "$p" 2>/dev/null || true; done; ip netns del '"$ns"' 2>/dev/null || true' EXIT
-  ip -n "$ns" link set lo up
+  # One namespace of provisioning/topology.py's lone layout; the wireguard-go in it is ours, ended before it goes.
+  python3 provisioning/topology.py down --layout lone --prefix "$ns"
+  python3 provisioning/topology.py up --layout lone --prefix "$ns"
+  trap 'for p in $(ip netns pids '"$ns"' 2>/dev/null); do kill "$p" 2>/dev/null || true; done; python3 provisioning/topology.py down --layout lone --prefix '"$ns" EXIT
   ip netns exec "$ns" wireguard-go pgwgbench0 >/dev/null 2>&1
   echo "== wireguard-go (userspace), $PEERS peers, $RUNS runs"
   ip netns exec "$ns" "$BIN/popgate-wgcheck" bench --backend userspace --interface pgwgbench0 --peers "$PEERS" --runs "$RUNS"

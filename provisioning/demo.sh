@@ -8,7 +8,7 @@
 #   demo.sh all             up, run, down; down runs even when up or run fails (what `make demo` runs)
 #   demo.sh client NS PEER  one more client: namespace NS on the uplink, peer PEER of tenant acme, tunnel up
 #
-# Topology: provisioning/topology.py's site, with prefix pg (its names and addresses are defined there only;
+# Topology: provisioning/topology.py's site, with its default prefix pg (its names and addresses are defined there only;
 # nothing is forwarded anywhere: ip_forward stays off in every namespace):
 #
 #   pg-client  up0 198.51.100.10/24 ─┐
@@ -25,7 +25,8 @@ readonly REPO_DIR
 # The namespaces and addresses: POP_NS, CLIENT_NS, COMPUTE_NS, OUTSIDE_NS, OPS_NS, the interfaces (UPLINK_IF,
 # BACKBONE_IF, MGMT_IF), POP_UPLINK_ADDR, POP_TUNNEL_ADDR, TUNNEL_POOL, BACKBONE_COMPUTE, MGMT_PREFIX, POP_MGMT_ADDR, …
 # Not readonly where `run` and `client` source some of the same names back from the env file that `up` wrote.
-topology() { python3 "$REPO_DIR/provisioning/topology.py" "$@" --prefix pg; }
+# The demo's site is topology.py's default (prefix pg).
+topology() { python3 "$REPO_DIR/provisioning/topology.py" "$@"; }
 eval "$(topology env)"
 readonly BASE_NAMESPACES=("$CLIENT_NS" "$POP_NS" "$COMPUTE_NS" "$OUTSIDE_NS" "$OPS_NS")
 DEMO_DIR=/run/popgate-demo

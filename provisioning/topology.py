@@ -4,10 +4,10 @@ and address they use is made here, and only here.
 
 The site (one or more PoPs; the demo is one PoP with every role):
 
-    <p>-client   up0 198.51.100.10/24 ─┐
-    <p>-outside  up0 198.51.100.66/24 ─┼─ br-up 198.51.100.1/24  <p>-pop  bb0 10.99.0.1/24 ── br-bb 10.99.0.2/24  <p>-compute
-    extra client up0 198.51.100.N/24  ─┘                                  (more PoPs: bb0 10.99.0.3, .4, … on br-bb)
-                                          mgmt0 192.0.2.1/24 ── mgmt0 192.0.2.10/24  <p>-ops
+  <p>-client   up0 198.51.100.10/24 ─┐
+  <p>-outside  up0 198.51.100.66/24 ─┼─ br-up 198.51.100.1/24  <p>-pop  bb0 10.99.0.1/24 ── br-bb 10.99.0.2/24
+  extra client up0 198.51.100.N/24  ─┘                                (more PoPs: .3, .4, …)    <p>-compute
+                                        mgmt0 192.0.2.1/24 ── mgmt0 192.0.2.10/24  <p>-ops
 
 With several PoPs (labels a, b, …) each has its own uplink segment and first client (<p>-pop-a, <p>-client-a, …,
 the same addresses in each, as every PoP of a fleet is reached at its own public address); the compute namespace is
@@ -30,7 +30,7 @@ Command line (for bash; run as root):
     topology.py down   [LAYOUT OPTIONS]                 delete it and its extra clients (safe to repeat)
     topology.py env    [LAYOUT OPTIONS]                 NAME=value lines for bash's eval (quoted for the shell)
     topology.py client [LAYOUT OPTIONS] NS [--host N]   one more client on the first PoP's uplink; prints its address
-    LAYOUT OPTIONS: --layout site|firewall|lone (default site) --prefix P (default pg)
+    LAYOUT OPTIONS: --layout site|firewall|lone (default site) --prefix P (default pg, the demo's)
                     site only: --pops a,b  --no-client --no-compute --no-outside --no-ops
                     (down and client take the site's options from what `up` recorded for the prefix)
 """
@@ -47,6 +47,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 STATE_DIR = Path("/run/popgate-topology")
+DEMO_PREFIX = "pg"  # the demo's namespaces: pg-pop, pg-client, …; the tests' own layouts take other prefixes
 TIMEOUT = 15  # s for one `ip` call: it never waits on anything but the kernel
 
 # The site's addresses.
@@ -66,7 +67,7 @@ MGMT_IF = "mgmt0"
 # The tunnel: popnetd makes the device; the outside namespace routes the pool to the PoP, to try to reach it.
 TUNNEL_POOL = ipaddress.ip_network("10.77.0.0/24")
 POP_TUNNEL_HOST = 1
-TUNNEL_POOL6 = ipaddress.ip_network("fd00:77::/64")  # a PoP whose pool is IPv6 (test_ipv6_pool.py)
+TUNNEL_POOL6 = ipaddress.ip_network("fd00:78::/64")  # a PoP whose pool is IPv6 (test_ipv6_pool.py)
 
 
 def host(net: ipaddress.IPv4Network | ipaddress.IPv6Network, number: int) -> str:
@@ -244,7 +245,7 @@ class Client:
 
 @dataclass(frozen=True)
 class Site:
-    prefix: str = "pg"
+    prefix: str = DEMO_PREFIX
     pops: tuple[str, ...] = ("",)
     client: bool = True
     compute: bool = True
@@ -419,7 +420,8 @@ class Firewall:
         return Topology(
             namespaces=[pop, self.outside_ns, self.peer_ns, self.worker_ns],
             links=[
-                Veth(End(pop, "eth0", v4(self.pop_uplink)), End(self.outside_ns, self.outside_if, v4(self.outside_address))),
+                Veth(End(pop, "eth0", v4(self.pop_uplink)),
+                     End(self.outside_ns, self.outside_if, v4(self.outside_address))),
                 Veth(End(pop, "wg-edge", (*v4(self.pop_edge), f"{self.pop_edge6}/64")),
                      End(self.peer_ns, self.peer_if, (*v4(self.peer_address, self.stranger_address),
                                                       f"{self.peer_address6}/64", f"{self.stranger_address6}/64"))),
@@ -452,8 +454,9 @@ class Container:
 
     client_ns = property(lambda self: f"{self.prefix}-client")
     compute_ns = property(lambda self: f"{self.prefix}-compute")
-    pop_uplink = property(lambda self: cidr(UPLINK_NET, POP_UPLINK_HOST))
-    pop_backbone = property(lambda self: cidr(BACKBONE_NET, 1))
+    pop_uplink, pop_backbone = cidr(UPLINK_NET, POP_UPLINK_HOST), cidr(BACKBONE_NET, 1)
+    pop_tunnel = cidr(TUNNEL_POOL, POP_TUNNEL_HOST)
+    pop_address = host(UPLINK_NET, POP_UPLINK_HOST)
     client_address = host(UPLINK_NET, CLIENT_UPLINK_HOST)
     compute_address = host(BACKBONE_NET, COMPUTE_BACKBONE_HOST)
 
@@ -508,7 +511,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("command", choices=("up", "down", "env", "client"))
     parser.add_argument("ns", nargs="?", help="client: the new namespace")
     parser.add_argument("--layout", choices=("site", "firewall", "lone"), default="site")
-    parser.add_argument("--prefix", default="pg")
+    parser.add_argument("--prefix", default=DEMO_PREFIX)
     parser.add_argument("--pops", default="", help="site: PoP labels, comma-separated (default: one PoP)")
     for role in ("client", "compute", "outside", "ops"):
         parser.add_argument(f"--no-{role}", action="store_true")
