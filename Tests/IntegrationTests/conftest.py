@@ -21,8 +21,10 @@ from typing import Iterator
 
 import pytest
 
-from popgate_harness import (BINARIES, BIN, DEMO_SCRIPT, POSTGRES_BINDIR, POSTGRES_SCRIPT, Demo, binary_problem,
-                             describe, parse_env_file, require, run)
+from harness.binaries import BIN, BINARIES, binary_problem
+from harness.demo import DEMO_SCRIPT, Demo, parse_env_file
+from harness.postgres import POSTGRES_BINDIR, POSTGRES_SCRIPT
+from harness.processes import describe, require, run
 
 DEMO_DIR = Path("/run/popgate-demo")
 MULTI_POP_DIR = Path("/run/popgate-multipop")  # test_multi_pop.py's fleet

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from popgate_harness import Demo, clean_env, describe, ns_cmd, ns_python, ns_run, wait_for
+from harness.demo import Demo
+from harness.processes import clean_env, describe, ns_cmd, ns_python, ns_run, wait_for
 
 # How long the short and the long (POPGATE_SOAK=1, `make soak`) forms keep faults and load going: read here only.
 SOAK = os.environ.get("POPGATE_SOAK") == "1"

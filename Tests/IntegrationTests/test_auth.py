@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from popgate_harness import Demo, Response, bearer, chat, http_request
+from harness.demo import Demo
+from harness.http import Response, bearer, chat, http_request
 
 MESSAGES = [{"role": "user", "content": "hello"}]
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 
-from popgate_harness import Demo, bearer, http_request, ns_python
+from harness.demo import Demo
+from harness.http import bearer, http_request
+from harness.processes import ns_python
 
 _RAW_SCRIPT = r"""
 import json, select, socket, sys, time
@@ -145,7 +147,7 @@ print(json.dumps({}))
 
 def test_a_client_that_never_reads_is_cut_off_after_the_send_timeout(demo: Demo, tmp_path) -> None:
     import threading
-    from popgate_harness import wait_for
+    from harness.processes import wait_for
 
     log = demo.demo_dir / "logs" / "popgated.log"
     offset = len(log.read_text(errors="replace"))
@@ -187,7 +189,9 @@ print(json.dumps({"held": len(held)}))
 def test_another_peer_is_served_while_one_peer_stalls_many_connections(demo: Demo, tmp_path) -> None:
     import threading
 
-    from popgate_harness import ClientNamespace, chat, wait_for
+    from harness.http import chat
+    from harness.namespaces import ClientNamespace
+    from harness.processes import wait_for
 
     conf = tmp_path / "pgbad0.conf"
     demo.popctl_ok("peer", "add", "--tenant", demo.tenant, "--name", "bystander", "--output", str(conf))

@@ -41,10 +41,11 @@ from typing import Any
 import pytest
 
 from canary_search import SearchReport, journald_running, mark_time, search_machine
-from popgate_harness import (
-    Demo, SecondGateway, TunnelSteering, bearer, clean_env, describe, free_port, http_request, listening, ns_cmd,
-    require, run, second_gateway_config, stop_process, wait_for,
-)
+from harness.demo import Demo
+from harness.gateways import SecondGateway, free_port, listening, second_gateway_config
+from harness.http import bearer, http_request
+from harness.processes import clean_env, describe, ns_cmd, require, run, stop_process, wait_for
+from harness.steering import TunnelSteering
 
 # The short form runs in `make test`, the long one in `make soak`: the same code, only the count differs.
 SOAK = os.environ.get("POPGATE_SOAK") == "1"

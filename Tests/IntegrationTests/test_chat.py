@@ -4,18 +4,10 @@ from __future__ import annotations
 
 import json
 
-from popgate_harness import (
-    DEFAULT_COMPLETION_TOKENS,
-    Demo,
-    bearer,
-    chat,
-    http_request,
-    ns_python,
-    require,
-    sim_prompt_tokens,
-    sim_text,
-    stream_chat,
-)
+from harness.demo import Demo
+from harness.http import bearer, chat, http_request, stream_chat
+from harness.processes import ns_python, require
+from harness.simulator import DEFAULT_COMPLETION_TOKENS, sim_prompt_tokens, sim_text
 
 MESSAGES = [
     {"role": "system", "content": "You are a terse assistant."},

@@ -20,7 +20,9 @@ import re
 import statistics
 import time
 
-from popgate_harness import Demo, bearer, http_request, ns_python, wait_for
+from harness.demo import Demo
+from harness.http import bearer, http_request
+from harness.processes import ns_python, wait_for
 from test_silent_close_capture import FIN, Capture
 
 MODEL = "popgate-sim-small"

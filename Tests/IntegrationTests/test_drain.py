@@ -27,8 +27,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from popgate_harness import (Demo, SecondGateway, TunnelSteering, bearer, free_port, http_request, listening, ns_cmd,
-                             ns_python, second_gateway_config, stop_process, wait_for)
+from harness.demo import Demo
+from harness.gateways import SecondGateway, free_port, listening, second_gateway_config
+from harness.http import bearer, http_request
+from harness.processes import ns_cmd, ns_python, stop_process, wait_for
+from harness.steering import TunnelSteering
 
 STREAMS = 20
 TOKENS_PER_SECOND = 50  # the demo's simulated workers (provisioning/demo.sh)

@@ -10,7 +10,11 @@ import sqlite3
 import time
 from datetime import datetime, timezone
 
-from popgate_harness import ClientNamespace, Demo, chat, describe, pop_peer_keys, public_key_of_config, wait_for
+from harness.demo import Demo
+from harness.http import chat
+from harness.namespaces import ClientNamespace
+from harness.processes import describe, wait_for
+from harness.wireguard import pop_peer_keys, public_key_of_config
 
 MESSAGES = [{"role": "user", "content": "hello"}]
 LIFETIME = 10  # seconds: long enough to bring a tunnel up and use it first

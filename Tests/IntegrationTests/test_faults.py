@@ -29,8 +29,12 @@ from typing import Any
 
 from fault_helpers import (KILL_ROUNDS, LOAD_SECONDS_AFTER_RESTART, ClientLoop, RecordedDaemon, TableWatch,
                            fresh_client_session, raw_stream, seconds_until_answered, wg_peer_view)
-from popgate_harness import (Demo, SecondGateway, TunnelSteering, bearer, describe, free_port, http_request,
-                             public_key_of_config, run, second_gateway_config, status_document, wait_for)
+from harness.demo import Demo, status_document
+from harness.gateways import SecondGateway, free_port, second_gateway_config
+from harness.http import bearer, http_request
+from harness.processes import describe, run, wait_for
+from harness.steering import TunnelSteering
+from harness.wireguard import public_key_of_config
 # The two-PoP fleet on PostgreSQL (module-scoped: this module gets a fleet of its own, torn down after it).
 from test_multi_pop import (DEGRADED_METRIC, MODEL, POPS, Fleet, connect, device_peers, fleet,  # noqa: F401
                             metric, register, registry_state)

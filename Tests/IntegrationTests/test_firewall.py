@@ -1,8 +1,8 @@
 """popgate's nftables policy against the real kernel, in namespaces this file creates (pg-fw-*).
 
-Topology: pg-fw-out --(eth0, mgmt0)-- pg-fw-pop --(wg-edge)-- pg-fw-peer, and pg-fw-pop --(bb0)-- pg-fw-worker.
-The edge link is a veth named like the WireGuard interface: the policy matches interface names and source
-addresses, not WireGuard itself.
+Topology (provisioning/topology.py's firewall layout): pg-fw-out --(eth0, mgmt0)-- pg-fw-pop --(wg-edge)--
+pg-fw-peer, and pg-fw-pop --(bb0)-- pg-fw-worker. The edge link is a veth named like the WireGuard interface: the
+policy matches interface names and source addresses, not WireGuard itself.
 popgate-fwcheck stands in for popnetd as the table's owner.
 """
 
@@ -22,14 +22,17 @@ from typing import Iterator
 
 import pytest
 
-from popgate_harness import BIN, REPO, describe, ns_cmd, ns_python, ns_run, require, run
+from harness.binaries import BIN, REPO
+from harness.processes import describe, ns_cmd, ns_python, ns_run, require, run
+from topology import Firewall
 
-POP, OUT, PEER, WORKER = "pg-fw-pop", "pg-fw-out", "pg-fw-peer", "pg-fw-worker"
-POP_MGMT, ADMIN_ADDR, NOT_ADMIN_ADDR = "10.201.0.1", "10.201.0.2", "10.201.0.3"
-POP_BACKBONE, WORKER_ADDR = "10.99.0.1", "10.99.0.2"
-POP_UPLINK, OUT_ADDR = "10.200.0.1", "10.200.0.2"
-POP_EDGE, PEER_ADDR, STRANGER_ADDR = "10.77.0.1", "10.77.0.2", "10.77.0.3"
-POP_EDGE6, PEER_ADDR6, STRANGER_ADDR6 = "fd77::1", "fd77::2", "fd77::3"
+LAYOUT = Firewall()
+POP, OUT, PEER, WORKER = LAYOUT.pop_ns, LAYOUT.outside_ns, LAYOUT.peer_ns, LAYOUT.worker_ns
+POP_MGMT, ADMIN_ADDR, NOT_ADMIN_ADDR = LAYOUT.pop_mgmt, LAYOUT.admin_address, LAYOUT.not_admin_address
+WORKER_ADDR = LAYOUT.worker_address
+POP_UPLINK, OUT_ADDR = LAYOUT.pop_uplink, LAYOUT.outside_address
+POP_EDGE, PEER_ADDR, STRANGER_ADDR = LAYOUT.pop_edge, LAYOUT.peer_address, LAYOUT.stranger_address
+POP_EDGE6, PEER_ADDR6, STRANGER_ADDR6 = LAYOUT.pop_edge6, LAYOUT.peer_address6, LAYOUT.stranger_address6
 API_PORT, OTHER_PORT, WG_PORT = 8080, 9000, 51820
 FWCHECK = BIN / "popgate-fwcheck"
 
@@ -168,39 +171,16 @@ def dump() -> dict | None:
     return json.loads(fwcheck("dump").stdout)
 
 
-def teardown_namespaces() -> None:
-    for ns in (POP, OUT, PEER, WORKER):
-        subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=15)
-
-
 @pytest.fixture(scope="module")
 def net() -> Iterator[subprocess.Popen[str]]:
     require(os.geteuid() == 0, "needs root for network namespaces and nftables")
     require(shutil.which("ip"), "iproute2 (ip) is missing")
     require(shutil.which("nft"), "nftables (nft) is missing")
     require(FWCHECK.exists(), f"{FWCHECK} is not built (`swift build --product popgate-fwcheck`)")
-    teardown_namespaces()
+    # Only the echo servers below run in these namespaces, and they are stopped before the layout goes.
+    LAYOUT.down()  # what a killed run left
     try:
-        for ns in (POP, OUT, PEER, WORKER):
-            sh("ip", "netns", "add", ns)
-            sh(*ns_cmd(ns, ["ip", "link", "set", "lo", "up"]))
-        sh("ip", "link", "add", "pgfw-up0", "netns", POP, "type", "veth", "peer", "name", "pgfw-out0", "netns", OUT)
-        sh("ip", "link", "add", "pgfw-edge0", "netns", POP, "type", "veth", "peer", "name", "pgfw-peer0", "netns", PEER)
-        sh("ip", "link", "add", "pgfw-mgmt0", "netns", POP, "type", "veth", "peer", "name", "pgfw-admin0", "netns", OUT)
-        sh("ip", "link", "add", "pgfw-bb0", "netns", POP, "type", "veth", "peer", "name", "pgfw-worker0", "netns", WORKER)
-        for old, new in (("pgfw-up0", "eth0"), ("pgfw-edge0", "wg-edge"), ("pgfw-mgmt0", "mgmt0"), ("pgfw-bb0", "bb0")):
-            sh(*ns_cmd(POP, ["ip", "link", "set", old, "name", new]))
-        for ns, dev, addrs in ((POP, "eth0", [POP_UPLINK]), (OUT, "pgfw-out0", [OUT_ADDR]), (POP, "wg-edge", [POP_EDGE]),
-                               (PEER, "pgfw-peer0", [PEER_ADDR, STRANGER_ADDR]), (POP, "mgmt0", [POP_MGMT]),
-                               (OUT, "pgfw-admin0", [ADMIN_ADDR, NOT_ADMIN_ADDR]), (POP, "bb0", [POP_BACKBONE]),
-                               (WORKER, "pgfw-worker0", [WORKER_ADDR])):
-            for addr in addrs:
-                sh(*ns_cmd(ns, ["ip", "addr", "add", f"{addr}/24", "dev", dev]))
-            sh(*ns_cmd(ns, ["ip", "link", "set", dev, "up"]))
-        # IPv6 on the edge link; nodad so the addresses are usable at once.
-        for ns, dev, addrs in ((POP, "wg-edge", [POP_EDGE6]), (PEER, "pgfw-peer0", [PEER_ADDR6, STRANGER_ADDR6])):
-            for addr in addrs:
-                sh(*ns_cmd(ns, ["ip", "addr", "add", f"{addr}/64", "dev", dev, "nodad"]))
+        LAYOUT.up()
         servers = [subprocess.Popen(ns_cmd(ns, [sys.executable, "-c", SERVER, *ports]), stdin=subprocess.PIPE,
                                     stdout=subprocess.PIPE, text=True)
                    for ns, ports in ((POP, ["tcp:8080", "tcp:9000", "udp:51820"]), (WORKER, ["tcp:8000", "tcp:8001"]),
@@ -212,7 +192,7 @@ def net() -> Iterator[subprocess.Popen[str]]:
             server.kill()
             server.wait(timeout=10)
     finally:
-        teardown_namespaces()
+        LAYOUT.down()
 
 
 def install(*extra: str) -> None:
@@ -220,7 +200,7 @@ def install(*extra: str) -> None:
 
 
 def probe_from_outside(ports: list[int]) -> dict:
-    return ns_python(OUT, PROBE_CAPTURE, {"interface": "pgfw-out0", "host": POP_UPLINK, "ports": ports, "timeout": 1.0},
+    return ns_python(OUT, PROBE_CAPTURE, {"interface": LAYOUT.outside_if, "host": POP_UPLINK, "ports": ports, "timeout": 1.0},
                      timeout=30)
 
 

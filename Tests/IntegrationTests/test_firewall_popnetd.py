@@ -11,7 +11,10 @@ import signal
 import subprocess
 import time
 
-from popgate_harness import Demo, chat, clean_env, describe, ns_cmd, ns_run, probe_silence, status_document, wait_for
+from harness.demo import Demo, status_document
+from harness.http import chat
+from harness.probes import probe_silence
+from harness.processes import clean_env, describe, ns_cmd, ns_run, wait_for
 
 MESSAGES = [{"role": "user", "content": "hello"}]
 REPAIR_DEADLINE = 1.0

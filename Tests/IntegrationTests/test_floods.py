@@ -32,8 +32,10 @@ from typing import Iterator
 
 import pytest
 
-from popgate_harness import (ClientNamespace, Demo, _split_url, clean_env, http_request, ns_cmd, ns_python,
-                             wait_for)
+from harness.demo import Demo
+from harness.http import http_request, split_url
+from harness.namespaces import ClientNamespace
+from harness.processes import clean_env, ns_cmd, ns_python, wait_for
 
 # ------------------------------------------------------------------------------------------------------------
 # Durations and counts: the short form and the soak are the same code with these changed, here only.
@@ -197,7 +199,7 @@ class Latency:
 
 
 def measure_well_behaved(demo: Demo, *, min_samples: int, until: float) -> Latency:
-    host, port, _ = _split_url(demo.api_url)
+    host, port, _ = split_url(demo.api_url)
     args = {"host": host, "port": port, "key": demo.api_key, "model": demo.model, "per_sample": SAMPLE_REQUESTS,
             "min_samples": min_samples, "until": until, "timeout": 10, "rate": WELL_BEHAVED_RATE}
     budget = max(0, until - time.monotonic()) + min_samples * SAMPLE_REQUESTS * 10 + 30
@@ -287,13 +289,13 @@ class Flood:
 
 
 def _api(demo: Demo) -> list[str]:
-    host, port, _ = _split_url(demo.api_url)
+    host, port, _ = split_url(demo.api_url)
     return ["--host", host, "--port", str(port)]
 
 
 def floods(demo: Demo, attacker: Attacker) -> dict[str, Flood]:
     api = _api(demo)
-    tunnel_host = _split_url(demo.api_url)[0]
+    tunnel_host = split_url(demo.api_url)[0]
     body = ["endless-body", *api, "--key", attacker.key]
     return {
         # 1000 connections, each a header byte every 2 s: only the header deadline ends them.

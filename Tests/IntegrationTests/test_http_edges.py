@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import json
 
-from popgate_harness import Demo, ns_python
+from harness.demo import Demo
+from harness.processes import ns_python
 
 MODEL = "popgate-sim-small"
 

@@ -8,7 +8,9 @@ import stat
 import uuid
 from pathlib import Path
 
-from popgate_harness import Demo, describe, pop_peer_keys, wait_for
+from harness.demo import Demo
+from harness.processes import describe, wait_for
+from harness.wireguard import pop_peer_keys
 
 APPLY_DEADLINE = 5.0  # seconds from `popctl peer import` returning to the peers being on wg-edge
 

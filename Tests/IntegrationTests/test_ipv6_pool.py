@@ -2,12 +2,12 @@
 WireGuard device and in nftables' IPv6 peer set, a client tunnels in with the config popctl wrote and is served on
 http://[fd00:78::1]:8080, and a revoke cuts it off within a second.
 
-Topology, all of it this module's own (names v6p-*, addresses apart from the demo's and test_multi_pop.py's, which
-may run beside it); the uplink and the backbone stay IPv4:
+Topology: provisioning/topology.py's site with prefix v6p and no outside or ops namespace (this module's own; the
+demo's and test_multi_pop.py's may run beside it, in namespaces of their own); the uplink and the backbone stay IPv4:
 
-    v6p-cli  up0 203.0.113.18/30 ── up0 203.0.113.17/30  v6p-pop  wg-v6p fd00:78::1/64  bb0 10.97.0.1/30 ──
-                                                                                           bb0 10.97.0.2/30  v6p-core
-                                                                                           (the simulator)
+    v6p-client  up0 198.51.100.10 ── br-up 198.51.100.1  v6p-pop  wg-v6p fd00:78::1/64  bb0 10.99.0.1 ──
+                                                                                          br-bb 10.99.0.2  v6p-compute
+                                                                                          (the simulator)
 
 The registry is SQLite (`[registry] path`) under this module's directory; popctl runs in the PoP's namespace.
 """
@@ -26,21 +26,28 @@ from typing import Callable, Iterator
 import pytest
 
 from conftest import require_network_prerequisites
-from popgate_harness import (BIN, Daemons, Demo, RequestFailed, chat, describe, listening, ns_python, ns_run,
-                             own_topology, public_key_of_config, remove_namespace, remove_stale_wireguard_socket,
-                             require, run, run_ok, seconds_until_cut_off, sim_text, wait_for)
+from harness.binaries import BIN
+from harness.daemons import Daemons, own_topology
+from harness.demo import Demo
+from harness.gateways import listening
+from harness.http import RequestFailed, chat
+from harness.namespaces import take_down
+from harness.probes import seconds_until_cut_off
+from harness.processes import describe, ns_python, ns_run, require, run, run_ok, wait_for
+from harness.simulator import sim_text
+from harness.wireguard import public_key_of_config, remove_stale_wireguard_socket
+from topology import BACKBONE_IF, TUNNEL_POOL6, UPLINK_BRIDGE, Site, host
 
 WORK = Path("/run/popgate-v6pool")
-POP_NS, CLIENT_NS, CORE_NS = "v6p-pop", "v6p-cli", "v6p-core"
-NAMESPACES = (POP_NS, CLIENT_NS, CORE_NS)
+SITE = Site("v6p", outside=False, ops=False)
+POP_NS, CLIENT_NS, CORE_NS = SITE.pop.ns, SITE.pop.client_ns, SITE.compute_ns
 INTERFACE = "wg-v6p"
-POP_UPLINK, CLIENT_UPLINK = "203.0.113.17", "203.0.113.18"
-POP_BACKBONE, CORE_ADDR = "10.97.0.1", "10.97.0.2"
-POP_TUNNEL_ADDR = "fd00:78::1"
-TUNNEL_PREFIX = 64  # the pool defaults to the address's prefix, fd00:78::/64
+POP_UPLINK, CORE_ADDR = SITE.pop.uplink, SITE.compute_address
+POP_TUNNEL_ADDR = host(TUNNEL_POOL6, 1)
+TUNNEL_PREFIX = TUNNEL_POOL6.prefixlen  # the pool defaults to the address's prefix
 API_PORT, SIM_PORT = 8080, 8000
 API_URL = f"http://[{POP_TUNNEL_ADDR}]:{API_PORT}"
-NON_PEER = "fd00:78::99"  # in the pool, never issued
+NON_PEER = host(TUNNEL_POOL6, 0x99)  # in the pool, never issued
 MODEL = "popgate-sim-small"
 TENANT = "v6"
 MESSAGES = [{"role": "user", "content": "hello over IPv6"}]
@@ -76,8 +83,8 @@ directory = "{WORK}/receipts"
 signing_key_file = "{WORK}/keys/receipts.key"
 
 [firewall]
-uplink_interface = "up0"
-backbone_interface = "bb0"
+uplink_interface = "{UPLINK_BRIDGE}"
+backbone_interface = "{BACKBONE_IF}"
 
 [[backends]]
 name = "sim"
@@ -161,39 +168,19 @@ def _teardown(pop: Pop | None) -> list[str]:
     if Path(f"/run/netns/{POP_NS}").exists():
         # Ends the wireguard-go popnetd started (it exits when its TUN goes).
         run(["ip", "-n", POP_NS, "link", "del", INTERFACE], timeout=10)
-    for ns in NAMESPACES:
-        # What still runs in our namespaces is ours (wireguard-go started by popnetd or wg-quick).
-        if (left := remove_namespace(ns)) is not None:
-            problems.append(f"processes still in {ns}: {left}")
+    # What still runs in our namespaces is ours (wireguard-go started by popnetd or wg-quick).
+    problems += take_down(SITE)
     for interface in (INTERFACE, *(c.stem for c in WORK.glob("*.conf"))):
         remove_stale_wireguard_socket(interface)
     shutil.rmtree(WORK, ignore_errors=True)
     return problems
 
 
-def _make_topology() -> None:
-    steps = []
-    for ns in NAMESPACES:
-        steps += [["ip", "netns", "add", ns], ["ip", "-n", ns, "link", "set", "lo", "up"]]
-    steps += [
-        ["ip", "link", "add", "bb0", "netns", POP_NS, "type", "veth", "peer", "name", "bb0", "netns", CORE_NS],
-        ["ip", "-n", POP_NS, "addr", "add", f"{POP_BACKBONE}/30", "dev", "bb0"],
-        ["ip", "-n", CORE_NS, "addr", "add", f"{CORE_ADDR}/30", "dev", "bb0"],
-        ["ip", "link", "add", "up0", "netns", POP_NS, "type", "veth", "peer", "name", "up0", "netns", CLIENT_NS],
-        ["ip", "-n", POP_NS, "addr", "add", f"{POP_UPLINK}/30", "dev", "up0"],
-        ["ip", "-n", CLIENT_NS, "addr", "add", f"{CLIENT_UPLINK}/30", "dev", "up0"],
-    ]
-    for ns, link in ((POP_NS, "bb0"), (CORE_NS, "bb0"), (POP_NS, "up0"), (CLIENT_NS, "up0")):
-        steps.append(["ip", "-n", ns, "link", "set", link, "up"])
-    for step in steps:
-        run_ok(step)
-
-
 def _start(pop: Pop) -> None:
     WORK.mkdir(mode=0o700)
     for sub, mode in (("logs", 0o755), ("run", 0o755), ("state", 0o700), ("keys", 0o700)):
         (WORK / sub).mkdir(mode=mode)
-    _make_topology()
+    SITE.up()
     pop.config.write_text(_config())
     pop.start(CORE_NS, "sim", str(BIN / "popgate-inference-sim"), "--listen", f"{CORE_ADDR}:{SIM_PORT}",
               "--models", MODEL, "--tokens-per-second", "1000")
@@ -227,7 +214,7 @@ def logs_on_failure(pop: Pop) -> Iterator[None]:
 
 def test_peer_add_issues_the_lowest_free_ipv6_addresses_and_refuses_the_pops_own(pop: Pop,
                                                                                   logs_on_failure: None) -> None:
-    for name, expected in (("v6pa", "fd00:78::2"), ("v6pb", "fd00:78::3")):
+    for name, expected in (("v6pa", host(TUNNEL_POOL6, 2)), ("v6pb", host(TUNNEL_POOL6, 3))):
         added, conf = issue(pop, name)
         assert added.returncode == 0, describe(added)
         assert config_address(conf) == f"{expected}/128", conf.read_text()

@@ -33,8 +33,12 @@ from typing import Any, Iterator
 
 import pytest
 
-from popgate_harness import (ClientNamespace, Demo, bearer, clean_env, describe, http_request, ns_cmd, ns_run,
-                             probe_silence, sim_text, status_document, wait_for)
+from harness.demo import Demo, status_document
+from harness.http import bearer, http_request
+from harness.namespaces import ClientNamespace
+from harness.probes import probe_silence
+from harness.processes import clean_env, describe, ns_cmd, ns_run, wait_for
+from harness.simulator import sim_text
 
 # The sizes, in one place: the short form runs in `make test`, the long one in `make soak`.
 SOAK = os.environ.get("POPGATE_SOAK") == "1"

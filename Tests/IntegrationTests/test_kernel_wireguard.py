@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from popgate_harness import BIN, describe, require, run
+from harness.binaries import BIN
+from harness.processes import describe, require, run
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN_VM = ROOT / "provisioning" / "kernel-vm" / "run.sh"

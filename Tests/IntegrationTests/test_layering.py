@@ -11,7 +11,8 @@ import os
 import shutil
 from collections.abc import Iterable, Mapping
 
-from popgate_harness import REPO, SWIFT_PATH, describe, require, run
+from harness.binaries import REPO, SWIFT_PATH
+from harness.processes import describe, require, run
 
 FORBIDDEN = {"CMnl", "CNftnl", "Netlink", "Firewall"}
 GATEWAY_TARGETS = ("Gateway", "popgated")

@@ -13,7 +13,9 @@ import json
 import re
 import threading
 
-from popgate_harness import Demo, bearer, http_request, ns_python, stream_chat, wait_for
+from harness.demo import Demo
+from harness.http import bearer, http_request, stream_chat
+from harness.processes import ns_python, wait_for
 
 MODEL = "popgate-sim-small"
 

@@ -13,7 +13,10 @@ import shutil
 
 import pytest
 
-from popgate_harness import Demo, chat, describe, http_request, ns_run, probe_silence, require, run, wait_for
+from harness.demo import Demo
+from harness.http import chat, http_request
+from harness.probes import probe_silence
+from harness.processes import describe, ns_run, require, run, wait_for
 
 MESSAGES = [{"role": "user", "content": "hello"}]
 # demo.sh: four simulators; the small ones report fixed load figures.

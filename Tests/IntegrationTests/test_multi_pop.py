@@ -1,12 +1,13 @@
 """Two PoPs sharing one PostgreSQL registry: a change made with popctl reaches both, and a PoP whose database is
 gone keeps serving what it knew (fail-static).
 
-Topology, all of it this module's own (names pgm-*, addresses apart from the demo's, which may run beside it):
+Topology: provisioning/topology.py's site with two PoPs, prefix pgm (this module's own; the demo's may run beside
+it, in namespaces of its own, with the same addresses):
 
-    pgm-cli-a  up0 203.0.113.2/30 ── up0 203.0.113.1/30  pgm-pop-a  wg-pgma 10.78.0.1/24  bb0 10.98.0.2/24 ─┐
-    pgm-cli-b  up0 203.0.113.6/30 ── up0 203.0.113.5/30  pgm-pop-b  wg-pgmb 10.78.0.1/24  bb0 10.98.0.3/24 ─┤
-                                                                                                          │
-                          pgm-core  br-core 10.98.0.1/24: PostgreSQL 15 (throwaway-postgres.sh) and the simulator
+    pgm-client-a  up0 198.51.100.10 ── br-up 198.51.100.1  pgm-pop-a  wg-pgma 10.77.0.1/24  bb0 10.99.0.1 ─┐
+    pgm-client-b  up0 198.51.100.10 ── br-up 198.51.100.1  pgm-pop-b  wg-pgmb 10.77.0.1/24  bb0 10.99.0.3 ─┤
+                                                                                                         │
+                  pgm-compute  br-bb 10.99.0.2/24: PostgreSQL 15 (throwaway-postgres.sh) and the simulator
 
 Each PoP runs popnetd and popgated with `[registry] url` pointing at the one database; both PoPs hand out the same
 tunnel pool, as a fleet does (a peer has one address everywhere). A client is one key pair with a tunnel to each
@@ -31,16 +32,23 @@ from typing import Any, Callable, Iterator
 import pytest
 
 from conftest import require_network_prerequisites
-from popgate_harness import (BIN, POSTGRES_BINDIR, POSTGRES_SCRIPT, Daemons, Demo, chat, describe, listening,
-                             ns_cmd, ns_python, ns_run, own_topology, psql, remove_namespace,
-                             remove_stale_wireguard_socket, require, run, run_ok, seconds_until_cut_off, wait_for,
-                             wg_key_pair)
+from harness.binaries import BIN
+from harness.daemons import Daemons, own_topology
+from harness.demo import Demo
+from harness.gateways import listening
+from harness.http import chat
+from harness.namespaces import take_down
+from harness.postgres import POSTGRES_BINDIR, POSTGRES_SCRIPT, psql
+from harness.probes import seconds_until_cut_off
+from harness.processes import describe, ns_cmd, ns_python, ns_run, require, run, run_ok, wait_for
+from harness.wireguard import remove_stale_wireguard_socket, wg_key_pair
+from topology import BACKBONE_IF, TUNNEL_POOL, UPLINK_BRIDGE, Site
 
 WORK = Path("/run/popgate-multipop")
-CORE_NS = "pgm-core"
-CORE_ADDR = "10.98.0.1"
+SITE = Site("pgm", pops=("a", "b"), outside=False, ops=False)
+CORE_NS, CORE_ADDR = SITE.compute_ns, SITE.compute_address
 SIM_PORT = 8000
-TUNNEL_POOL, POP_TUNNEL_ADDR, API_PORT = "10.78.0.0/24", "10.78.0.1", 8080
+POP_TUNNEL_ADDR, API_PORT = SITE.pop.tunnel, 8080
 METRICS = "127.0.0.1:9100"  # in each PoP's namespace: loopback, which the nftables policy leaves open
 MODEL = "popgate-sim-small"
 MESSAGES = [{"role": "user", "content": "hello from two PoPs"}]
@@ -58,8 +66,6 @@ class Pop:
     client_ns: str
     interface: str
     uplink: str  # the PoP's uplink address (its WireGuard endpoint)
-    client_uplink: str
-    backbone: str
 
     @property
     def workdir(self) -> Path:
@@ -74,11 +80,7 @@ class Pop:
         return f"http://{POP_TUNNEL_ADDR}:{API_PORT}"
 
 
-POPS = (
-    Pop("a", "pgm-pop-a", "pgm-cli-a", "wg-pgma", "203.0.113.1", "203.0.113.2", "10.98.0.2"),
-    Pop("b", "pgm-pop-b", "pgm-cli-b", "wg-pgmb", "203.0.113.5", "203.0.113.6", "10.98.0.3"),
-)
-NAMESPACES = (CORE_NS, *(p.ns for p in POPS), *(p.client_ns for p in POPS))
+POPS = tuple(Pop(p.label, p.ns, p.client_ns, f"wg-pgm{p.label}", p.uplink) for p in SITE.pop_list)
 
 
 def _pop_config(pop: Pop, url: str) -> str:
@@ -115,8 +117,8 @@ listen = "{METRICS}"
 # popnetd's policy: the backbone is open towards the [[backends]] and the registry's PostgreSQL only, which is
 # what lets this fleet reach its database at all.
 [firewall]
-uplink_interface = "up0"
-backbone_interface = "bb0"
+uplink_interface = "{UPLINK_BRIDGE}"
+backbone_interface = "{BACKBONE_IF}"
 
 [[backends]]
 name = "sim"
@@ -329,44 +331,18 @@ def _teardown(fleet: Fleet | None) -> list[str]:
         stop = run(["bash", str(POSTGRES_SCRIPT), "stop", recorded.read_text().strip()], timeout=POSTGRES_TIMEOUT)
         if stop.returncode != 0:
             problems.append(f"throwaway-postgres.sh stop failed:\n{describe(stop)}")
-    for ns in NAMESPACES:
-        # What still runs in our namespaces is ours (wireguard-go started by wg-quick).
-        remove_namespace(ns)
+    # What still runs in our namespaces is ours (wireguard-go started by wg-quick).
+    problems += take_down(SITE)
     for interface in (*(p.interface for p in POPS), *(c.stem for c in WORK.glob("*.conf"))):
         remove_stale_wireguard_socket(interface)
     shutil.rmtree(WORK, ignore_errors=True)
     return problems
 
 
-def _make_topology() -> None:
-    steps = []
-    for ns in NAMESPACES:
-        steps += [["ip", "netns", "add", ns], ["ip", "-n", ns, "link", "set", "lo", "up"]]
-    steps += [["ip", "-n", CORE_NS, "link", "add", "br-core", "type", "bridge"],
-              ["ip", "-n", CORE_NS, "addr", "add", f"{CORE_ADDR}/24", "dev", "br-core"],
-              ["ip", "-n", CORE_NS, "link", "set", "br-core", "up"]]
-    for pop in POPS:
-        port = f"bb-{pop.name}"
-        steps += [
-            ["ip", "link", "add", "bb0", "netns", pop.ns, "type", "veth", "peer", "name", port, "netns", CORE_NS],
-            ["ip", "-n", CORE_NS, "link", "set", port, "master", "br-core", "up"],
-            ["ip", "-n", pop.ns, "addr", "add", f"{pop.backbone}/24", "dev", "bb0"],
-            ["ip", "-n", pop.ns, "link", "set", "bb0", "up"],
-            ["ip", "link", "add", "up0", "netns", pop.ns, "type", "veth", "peer", "name", "up0", "netns",
-             pop.client_ns],
-            ["ip", "-n", pop.ns, "addr", "add", f"{pop.uplink}/30", "dev", "up0"],
-            ["ip", "-n", pop.client_ns, "addr", "add", f"{pop.client_uplink}/30", "dev", "up0"],
-            ["ip", "-n", pop.ns, "link", "set", "up0", "up"],
-            ["ip", "-n", pop.client_ns, "link", "set", "up0", "up"],
-        ]
-    for step in steps:
-        run_ok(step)
-
-
 def _start_fleet(fleet: Fleet) -> None:
     WORK.mkdir(mode=0o700)
     (WORK / "logs").mkdir()
-    _make_topology()
+    SITE.up()
 
     # Under /tmp, which the postgres user can reach; recorded before it exists, for the teardown.
     fleet.pg_dir = Path(tempfile.mkdtemp(prefix="popgate-pgm.", dir="/tmp"))

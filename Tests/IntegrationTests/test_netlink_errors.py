@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import shutil
 
-from popgate_harness import BIN, describe, require, run
+from harness.binaries import BIN
+from harness.processes import describe, require, run
 
 CONFIGURE = [
     "configure", "--backend", "kernel", "--interface", "pgnocap0", "--private-key-file", "/dev/null",

@@ -3,7 +3,9 @@ serves, and the SDK's own exception types for the gateway's errors (401, 404, 40
 
 from __future__ import annotations
 
-from popgate_harness import DEFAULT_COMPLETION_TOKENS, Demo, ns_python, require, sim_text
+from harness.demo import Demo
+from harness.processes import ns_python, require
+from harness.simulator import DEFAULT_COMPLETION_TOKENS, sim_text
 
 _SDK_SCRIPT = r"""
 import json, sys

@@ -21,7 +21,10 @@ from pathlib import Path
 
 import pytest
 
-from popgate_harness import BIN, describe, registry_config, require, run, wg_key_pair
+from harness.binaries import BIN
+from harness.postgres import registry_config
+from harness.processes import describe, require, run
+from harness.wireguard import wg_key_pair
 
 POPCTL_TIMEOUT = 30
 ZBARIMG_TIMEOUT = 30

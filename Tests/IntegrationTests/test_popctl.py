@@ -8,8 +8,12 @@ import re
 import time
 import uuid
 
-from popgate_harness import (ClientNamespace, Demo, bearer, chat, describe, http_request, pop_peer_keys,
-                             public_key_of_config, seconds_until_cut_off, wait_for)
+from harness.demo import Demo
+from harness.http import bearer, chat, http_request
+from harness.namespaces import ClientNamespace
+from harness.probes import seconds_until_cut_off
+from harness.processes import describe, wait_for
+from harness.wireguard import pop_peer_keys, public_key_of_config
 
 SHORT_KEY = base64.b64encode(bytes(range(1, 32))).decode()  # 31 bytes: valid base64, not a Curve25519 key
 REVOCATION_DEADLINE = 2.0  # seconds from `popctl ... revoke` returning to the gateway refusing

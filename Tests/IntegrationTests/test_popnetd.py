@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import subprocess
 
-from popgate_harness import Demo, chat, clean_env, ns_cmd
+from harness.demo import Demo
+from harness.http import chat
+from harness.processes import clean_env, ns_cmd
 
 MESSAGES = [{"role": "user", "content": "hello"}]
 

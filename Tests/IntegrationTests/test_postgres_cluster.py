@@ -9,7 +9,8 @@ from __future__ import annotations
 import shutil
 import subprocess
 
-from popgate_harness import POSTGRES_BINDIR, describe, require, run
+from harness.postgres import POSTGRES_BINDIR
+from harness.processes import describe, require, run
 
 PSQL_TIMEOUT = 30
 

@@ -28,7 +28,11 @@ from typing import Iterator
 
 import pytest
 
-from popgate_harness import BIN, REPO, describe, remove_namespace, require, run, unit_exposure, wait_for
+from harness.binaries import BIN, REPO
+from harness.namespaces import take_down
+from harness.processes import describe, require, run, wait_for
+from harness.systemd import unit_exposure
+from topology import Container
 
 CACHE = Path(os.environ.get("POPGATE_DEBOOTSTRAP_CACHE", "/var/cache/popgate-debootstrap"))
 SUITE, MIRROR = "bookworm", "http://deb.debian.org/debian"
@@ -39,9 +43,14 @@ INSTALL_TIMEOUT = 3600  # builds the release if `make release` has not (make tes
 BOOTSTRAP_TIMEOUT = 600  # the first run installs packages from the mirror
 BOOT_TIMEOUT = 180
 PREFIX = "/usr/local"
+# The booted node's network (provisioning/topology.py's container layout): the host ends of the container's veth
+# pairs (the container ends are up0 and bb0, as popgate.toml names them), each moved into a namespace of its own, a
+# client on the uplink and an inference worker on the backbone.
+NODE = Container("pgprov", uplink_dev="pgprov-up", backbone_dev="pgprov-bb")
 SITE = [
-    "--pop-name", "pop-test-1", "--tunnel-address", "10.77.0.1/24", "--endpoint", "198.51.100.1:51820",
-    "--uplink", "up0", "--backbone", "bb0", "--backend-url", "http://10.99.0.2:8000", "--model", "sim-small",
+    "--pop-name", "pop-test-1", "--tunnel-address", NODE.pop_tunnel, "--endpoint", f"{NODE.pop_address}:51820",
+    "--uplink", "up0", "--backbone", "bb0", "--backend-url", f"http://{NODE.compute_address}:8000",
+    "--model", "sim-small",
     "--wireguard-backend", "userspace",
 ]
 DOCUMENTED_LAYOUT = {
@@ -254,12 +263,8 @@ def test_installed_units_verify_and_are_hardened(provisioned: dict) -> None:
 
 # ---------------------------------------------------------------- the provisioned tree, booted
 
-CLIENT_NS, COMPUTE_NS = "pgprov-client", "pgprov-compute"
-# Host ends of the container's veth pairs (the container ends are up0 and bb0, as popgate.toml names them),
-# each moved into a namespace of its own: a client on the uplink, an inference worker on the backbone.
-UPLINK_VETH, BACKBONE_VETH = "pgprov-up", "pgprov-bb"
-POP_UPLINK, CLIENT_UPLINK = "198.51.100.1", "198.51.100.10"
-POP_BACKBONE, WORKER = "10.99.0.1", "10.99.0.2"
+CLIENT_NS, COMPUTE_NS = NODE.client_ns, NODE.compute_ns
+WORKER = NODE.compute_address
 # The client's wg-quick config, named for its interface: wireguard-go's UAPI socket (/run/wireguard/<name>.sock)
 # is shared by every namespace, so the name must differ from the demo's client (pgc0), which may be up meanwhile.
 CLIENT_CONF = "pgprov0.conf"
@@ -309,12 +314,11 @@ def booted(provisioned: dict, workdir: Path) -> Iterator[Booted]:
     require(Path("/dev/net/tun").exists(), "/dev/net/tun is missing: wireguard-go needs TUN")
     require((BIN / "popgate-inference-sim").exists(), f"{BIN}/popgate-inference-sim is not built (`make build`)")
     root: Path = provisioned["root"]
-    for ns in (CLIENT_NS, COMPUTE_NS):
-        remove_namespace(ns)
+    take_down(NODE)  # what a killed run left
     console = (workdir / "console.log").open("w")
     nspawn = subprocess.Popen(
         ["systemd-nspawn", "--quiet", f"--directory={root}", "--register=no", "--keep-unit", "--private-network",
-         f"--network-veth-extra={UPLINK_VETH}:up0", f"--network-veth-extra={BACKBONE_VETH}:bb0",
+         f"--network-veth-extra={NODE.uplink_dev}:up0", f"--network-veth-extra={NODE.backbone_dev}:bb0",
          "--bind=/dev/net/tun", "--boot"],
         stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT, text=True, start_new_session=True,
     )
@@ -334,8 +338,7 @@ def booted(provisioned: dict, workdir: Path) -> Iterator[Booted]:
         yield booted
     finally:
         run(["ip", "netns", "exec", CLIENT_NS, "wg-quick", "down", str(workdir / CLIENT_CONF)], timeout=30)
-        for ns in (CLIENT_NS, COMPUTE_NS):
-            remove_namespace(ns)
+        take_down(NODE)
         if nspawn.poll() is None:
             # SIGTERM asks the container's systemd to power off; it stops the daemons in order.
             nspawn.send_signal(signal.SIGTERM)
@@ -349,17 +352,11 @@ def booted(provisioned: dict, workdir: Path) -> Iterator[Booted]:
 
 def connect_namespaces(booted: Booted, workdir: Path) -> None:
     """Addresses on the container's up0 and bb0, a client namespace and a worker (the simulator) at their ends."""
-    for address, device in ((f"{POP_UPLINK}/24", "up0"), (f"{POP_BACKBONE}/30", "bb0")):
+    for address, device in ((NODE.pop_uplink, "up0"), (NODE.pop_backbone, "bb0")):
         booted.ok("ip", "addr", "add", address, "dev", device)
         booted.ok("ip", "link", "set", device, "up")
-    for ns, veth, address in ((CLIENT_NS, UPLINK_VETH, f"{CLIENT_UPLINK}/24"),
-                              (COMPUTE_NS, BACKBONE_VETH, f"{WORKER}/30")):
-        for cmd in (["ip", "netns", "add", ns], ["ip", "link", "set", veth, "netns", ns],
-                    ["ip", "-n", ns, "addr", "add", address, "dev", veth], ["ip", "-n", ns, "link", "set", veth, "up"],
-                    ["ip", "-n", ns, "link", "set", "lo", "up"]):
-            result = run(cmd, timeout=10)
-            assert result.returncode == 0, describe(result)
-    # Ended with the namespace (remove_namespace stops what runs in it).
+    NODE.up()
+    # Ended with the namespaces (take_down stops what runs in them).
     subprocess.Popen(["ip", "netns", "exec", COMPUTE_NS, str(BIN / "popgate-inference-sim"), "--listen",
                       f"{WORKER}:8000", "--models", "sim-small"],
                      stdin=subprocess.DEVNULL, stdout=(workdir / "sim.log").open("w"), stderr=subprocess.STDOUT)

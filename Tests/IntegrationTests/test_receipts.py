@@ -28,10 +28,11 @@ from typing import Any, Iterator
 
 import pytest
 
-from popgate_harness import (
-    Demo, SecondGateway, TunnelSteering, bearer, chat, describe, free_port, http_request, ns_cmd, run,
-    second_gateway_config, stream_chat, wait_for,
-)
+from harness.demo import Demo
+from harness.gateways import SecondGateway, free_port, second_gateway_config
+from harness.http import bearer, chat, http_request, stream_chat
+from harness.processes import describe, ns_cmd, run, wait_for
+from harness.steering import TunnelSteering
 
 MESSAGES = [{"role": "user", "content": "Say something."}]
 CHECKPOINT_WAIT = 10  # s; checkpoints are signed every second

@@ -18,7 +18,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from popgate_harness import BIN, describe, psql, registry_config, require, run, wg_key_pair
+from harness.binaries import BIN
+from harness.postgres import psql, registry_config
+from harness.processes import describe, require, run
+from harness.wireguard import wg_key_pair
 
 POPCTL_TIMEOUT = 30
 

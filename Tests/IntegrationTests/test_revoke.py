@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import time
 
-from popgate_harness import Demo, chat, describe, seconds_until_cut_off
+from harness.demo import Demo
+from harness.http import chat
+from harness.probes import seconds_until_cut_off
+from harness.processes import describe
 
 MESSAGES = [{"role": "user", "content": "hello"}]
 REVOCATION_DEADLINE = 2.0

@@ -7,8 +7,12 @@ import sys
 import time
 from pathlib import Path
 
-from popgate_harness import (ClientNamespace, Demo, chat, describe, ns_run, pop_allowed_ips, pop_handshakes,
-                             pop_peer_keys, public_key_of_config, seconds_until_cut_off, wait_for)
+from harness.demo import Demo
+from harness.http import chat
+from harness.namespaces import ClientNamespace
+from harness.probes import seconds_until_cut_off
+from harness.processes import describe, ns_run, wait_for
+from harness.wireguard import pop_allowed_ips, pop_handshakes, pop_peer_keys, public_key_of_config
 
 MESSAGES = [{"role": "user", "content": "hello"}]
 CUT_OFF_DEADLINE = 2.0

@@ -21,8 +21,10 @@ import threading
 
 import pytest
 
-from popgate_harness import (ClientNamespace, Demo, bearer, clean_env, describe, http_request, ns_cmd, ns_run,
-                             stream_chat, wait_for)
+from harness.demo import Demo
+from harness.http import bearer, http_request, stream_chat
+from harness.namespaces import ClientNamespace
+from harness.processes import clean_env, describe, ns_cmd, ns_run, wait_for
 
 MESSAGES = [{"role": "user", "content": "hello"}]
 SIM_PORTS = {"sim-big": 8000, "sim-a": 8001, "sim-b": 8002, "sim-c": 8003}

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import pytest
 
-from popgate_harness import Demo, probe_silence
+from harness.demo import Demo
+from harness.probes import probe_silence
 
 REQUEST = (
     "POST /v1/chat/completions HTTP/1.1\r\n"

@@ -42,10 +42,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from popgate_harness import (
-    REPO, Demo, SecondGateway, clean_env, describe, free_port, ns_cmd, ns_python, ns_run, require,
-    second_gateway_config, wait_for,
-)
+from harness.binaries import REPO
+from harness.demo import Demo
+from harness.gateways import SecondGateway, free_port, second_gateway_config
+from harness.processes import clean_env, describe, ns_cmd, ns_python, ns_run, require, wait_for
 
 CAPTURE_READY_TIMEOUT = 10  # tcpdump prints "listening on" within a second
 PROBE_READ_TIMEOUT = 20  # the gateway's drain gives up after 10 s; a silent close normally ends in milliseconds

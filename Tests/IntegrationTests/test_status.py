@@ -13,7 +13,9 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from popgate_harness import (Demo, describe, ns_run, pop_peer_keys, pop_wg, run, status_document, wait_for)
+from harness.demo import Demo, status_document
+from harness.processes import describe, ns_run, run, wait_for
+from harness.wireguard import pop_peer_keys, pop_wg
 
 DRIFT_DEADLINE = 2.0
 

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from popgate_harness import BIN, REPO, describe, require, run, unit_exposure
+from harness.binaries import BIN, REPO
+from harness.processes import describe, require, run
+from harness.systemd import unit_exposure
 
 UNITS = REPO / "systemd"
 EXPOSURE_BOUNDS = {"popgated.service": 1.5, "popnetd.service": 2.0, "popgate-firewall.service": 2.0,

@@ -24,10 +24,12 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from popgate_harness import (
-    Demo, SecondGateway, TunnelSteering, describe, free_port, ns_python, ns_run, probe_silence, require, run,
-    second_gateway_config, sim_text,
-)
+from harness.demo import Demo
+from harness.gateways import SecondGateway, free_port, second_gateway_config
+from harness.probes import probe_silence
+from harness.processes import describe, ns_python, ns_run, require, run
+from harness.simulator import sim_text
+from harness.steering import TunnelSteering
 
 CURL_TIMEOUT = 15
 

@@ -13,9 +13,13 @@ from typing import Iterator
 
 import pytest
 
-from popgate_harness import BIN, describe, ns_run, require, run
+from harness.binaries import BIN
+from harness.namespaces import take_down
+from harness.processes import describe, ns_run, require
+from topology import Lone
 
-NS = "pg-wgcheck"
+NAMESPACE = Lone("pg-wgcheck")
+NS = NAMESPACE.name
 INTERFACE = "pgwgcheck0"
 
 
@@ -24,22 +28,15 @@ def wireguard_go_device() -> Iterator[str]:
     require(os.geteuid() == 0, "needs root (network namespaces, TUN)")
     require(shutil.which("wireguard-go"), "wireguard-go is not installed (`make deps`)")
     require((BIN / "popgate-wgcheck").exists(), "popgate-wgcheck is not built (`make build`)")
-    run(["ip", "netns", "del", NS], timeout=10)
-    subprocess_ok(run(["ip", "netns", "add", NS], timeout=10))
+    take_down(NAMESPACE)  # what a killed run left: its wireguard-go, ours
+    NAMESPACE.up()
     try:
-        subprocess_ok(ns_run(NS, ["ip", "link", "set", "lo", "up"], timeout=10))
         # wireguard-go daemonises and returns once its UAPI socket exists.
         subprocess_ok(ns_run(NS, ["wireguard-go", INTERFACE], timeout=20))
         yield INTERFACE
     finally:
         # Only processes in our own namespace: that is the wireguard-go we started.
-        pids = run(["ip", "netns", "pids", NS], timeout=10).stdout.split()
-        for pid in pids:
-            try:
-                os.kill(int(pid), 15)
-            except ProcessLookupError:
-                pass
-        run(["ip", "netns", "del", NS], timeout=10)
+        take_down(NAMESPACE)
         Path(f"/var/run/wireguard/{INTERFACE}.sock").unlink(missing_ok=True)
 
 
