@@ -73,6 +73,37 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         _session_lock = None
 
 
+# Markers select tests by what they need or how long they run (`-m soak`, `-m "not kernel_vm"`). The first three are
+# set in the modules; the last two follow from the fixtures a test uses, so they cannot be forgotten.
+MARKERS = {
+    "soak": "has a long form, run with POPGATE_SOAK=1 (`make soak` selects these)",
+    "kernel_vm": "runs popgate's kernel WireGuard backend inside a QEMU VM",
+    "provisioning": "provisions a Debian 12 tree with bootstrap-pop.sh and boots it in a container",
+    "demo": "runs against the session's demo (set from the `demo` fixture)",
+    "postgres": "needs a PostgreSQL cluster (set from the `postgres_url` and `fleet` fixtures)",
+}
+POSTGRES_FIXTURES = {"postgres_url", "fleet"}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name, meaning in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {meaning}")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    registered = {line.split(":", 1)[0].split("(", 1)[0].strip() for line in config.getini("markers")}
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if "demo" in fixtures:
+            item.add_marker("demo")
+        if fixtures & POSTGRES_FIXTURES:
+            item.add_marker("postgres")
+        # A misspelt marker would silently select nothing.
+        unknown = {mark.name for mark in item.iter_markers()} - registered
+        if unknown:
+            raise pytest.UsageError(f"{item.nodeid}: unregistered marker(s) {sorted(unknown)}; see MARKERS in conftest.py")
+
+
 def _tail(path: Path, lines: int = 40) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])

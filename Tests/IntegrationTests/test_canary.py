@@ -47,6 +47,9 @@ from harness.http import bearer, http_request
 from harness.processes import clean_env, describe, ns_cmd, require, run, stop_process, wait_for
 from harness.steering import TunnelSteering
 
+# Long form with POPGATE_SOAK=1: `make soak` selects this module by its marker.
+pytestmark = pytest.mark.soak
+
 # The short form runs in `make test`, the long one in `make soak`: the same code, only the count differs.
 SOAK = os.environ.get("POPGATE_SOAK") == "1"
 REQUESTS = 10_000 if SOAK else 1_000

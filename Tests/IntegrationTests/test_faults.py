@@ -27,6 +27,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from fault_helpers import (KILL_ROUNDS, LOAD_SECONDS_AFTER_RESTART, ClientLoop, RecordedDaemon, TableWatch,
                            fresh_client_session, raw_stream, seconds_until_answered, wg_peer_view)
 from harness.demo import Demo, status_document
@@ -39,6 +41,9 @@ from harness.wireguard import public_key_of_config
 from test_multi_pop import (DEGRADED_METRIC, MODEL, POPS, Fleet, connect, device_peers, fleet,  # noqa: F401
                             metric, register, registry_state)
 from test_multi_pop import status_document as pop_status_document
+
+# Long form with POPGATE_SOAK=1: `make soak` selects this module by its marker.
+pytestmark = pytest.mark.soak
 
 MESSAGES = [{"role": "user", "content": "hello"}]
 HUNG_WORKER = "sim-big"  # where the demo key's tier (fast) streams from

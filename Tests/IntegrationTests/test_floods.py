@@ -37,6 +37,9 @@ from harness.http import http_request, split_url
 from harness.namespaces import ClientNamespace
 from harness.processes import clean_env, ns_cmd, ns_python, wait_for
 
+# Long form with POPGATE_SOAK=1: `make soak` selects this module by its marker.
+pytestmark = pytest.mark.soak
+
 # ------------------------------------------------------------------------------------------------------------
 # Durations and counts: the short form and the soak are the same code with these changed, here only.
 

@@ -40,6 +40,9 @@ from harness.probes import probe_silence
 from harness.processes import clean_env, describe, ns_cmd, ns_run, wait_for
 from harness.simulator import sim_text
 
+# Long form with POPGATE_SOAK=1: `make soak` selects this module by its marker.
+pytestmark = pytest.mark.soak
+
 # The sizes, in one place: the short form runs in `make test`, the long one in `make soak`.
 SOAK = os.environ.get("POPGATE_SOAK") == "1"
 # Within the demo's max_streams_per_peer (6), with a slot to spare for the checks made from the same peer.

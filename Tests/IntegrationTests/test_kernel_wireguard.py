@@ -10,8 +10,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 from harness.binaries import BIN
 from harness.processes import describe, require, run
+
+pytestmark = pytest.mark.kernel_vm
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN_VM = ROOT / "provisioning" / "kernel-vm" / "run.sh"

@@ -34,6 +34,8 @@ from harness.processes import describe, require, run, wait_for
 from harness.systemd import unit_exposure
 from topology import Container
 
+pytestmark = pytest.mark.provisioning
+
 CACHE = Path(os.environ.get("POPGATE_DEBOOTSTRAP_CACHE", "/var/cache/popgate-debootstrap"))
 SUITE, MIRROR = "bookworm", "http://deb.debian.org/debian"
 # What every Debian 12 server has that minbase leaves out: an init system and a system bus.
