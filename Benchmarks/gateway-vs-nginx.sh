@@ -20,12 +20,12 @@
 # anywhere):
 #
 #   pg-gwb-client  up0 198.51.100.10/24 ----------- br-up 198.51.100.1/24  pg-gwb-pop
-#     wrk, driver  pgb-c0 10.77.0.2 (wg-quick) ======== pgb-edge 10.77.0.1/24 (popnetd; both ends wireguard-go)
+#     wrk, driver  pgb-c0 10.91.0.2 (wg-quick) ======== pgb-edge 10.91.0.1/24 (popnetd; both ends wireguard-go)
 #
-#   in pg-gwb-pop:  popgated 10.77.0.1:18080 -> worker 127.0.0.1:18000 (0 tokens/s) or :18001 (20 tokens/s),
+#   in pg-gwb-pop:  popgated 10.91.0.1:18080 -> worker 127.0.0.1:18000 (0 tokens/s) or :18001 (20 tokens/s),
 #                                               chosen by the request's model
-#                   nginx    10.77.0.1:18081 -> worker :18000;  10.77.0.1:18082 -> worker :18001
-#                   the workers themselves (the no-proxy baseline): 10.77.0.1:18000 and :18001
+#                   nginx    10.91.0.1:18081 -> worker :18000;  10.91.0.1:18082 -> worker :18001
+#                   the workers themselves (the no-proxy baseline): 10.91.0.1:18000 and :18001
 #
 # The workers (popgate-inference-sim) listen on 0.0.0.0 in the PoP namespace: the proxies reach them over
 # loopback, and the client reaches them directly through the tunnel for the no-proxy baseline.
@@ -35,10 +35,12 @@ cd "$(dirname "$0")/.."
 RUNS=${RUNS:-5}
 DURATION=${DURATION:-5}
 topology() { python3 provisioning/topology.py "$@" --prefix pg-gwb --no-compute --no-outside --no-ops; }
-# POP_NS, CLIENT_NS, POP_UPLINK_ADDR, POP_TUNNEL_ADDR, TUNNEL_POOL, …
+# POP_NS, CLIENT_NS, POP_UPLINK_ADDR, …
 eval "$(topology env)"
-readonly POP_NS CLIENT_NS POP_UPLINK=$POP_UPLINK_ADDR POP_TUNNEL=$POP_TUNNEL_ADDR POOL=$TUNNEL_POOL
+readonly POP_NS CLIENT_NS POP_UPLINK=$POP_UPLINK_ADDR
+# The tunnel is this benchmark's WireGuard configuration, apart from the demo's (docs/benchmarks.md names it).
 readonly EDGE_IF=pgb-edge CLIENT_IF=pgb-c0 WG_PORT=51991
+readonly POP_TUNNEL=10.91.0.1 POOL=10.91.0.0/24
 readonly GATEWAY_PORT=18080 NGINX_PORT=18081 NGINX_STREAM_PORT=18082 FLOOR_PORT=18083 SIM_PORT=18000 SIM_STREAM_PORT=18001
 readonly STREAM_TOKENS_PER_SECOND=20
 
