@@ -17,10 +17,7 @@ let package = Package(
         .executable(name: "popgated", targets: ["popgated"]),
         .executable(name: "popctl", targets: ["popctl"]),
         .executable(name: "popaudit", targets: ["popaudit"]),
-        .executable(name: "popgate-receipts-bench", targets: ["popgate-receipts-bench"]),
         .executable(name: "popgate-inference-sim", targets: ["popgate-inference-sim"]),
-        .executable(name: "popgate-wgcheck", targets: ["popgate-wgcheck"]),
-        .executable(name: "popgate-fwcheck", targets: ["popgate-fwcheck"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -53,15 +50,18 @@ let package = Package(
         .target(name: "Netlink", dependencies: ["CMnl", "Addressing"], swiftSettings: settings),
         .target(name: "Firewall", dependencies: ["CNftnl", "CMnl", "Netlink", "Addressing"], swiftSettings: settings),
         .target(name: "WireGuard", dependencies: ["Sodium", "Addressing", "Netlink"], swiftSettings: settings),
+        // Where a registry lives (a SQLite path, a PostgreSQL URL), without the databases' code: what
+        // popgate.toml names, so that reading the configuration links no database driver.
+        .target(name: "RegistryLocations", swiftSettings: settings),
         .target(
             name: "PopConfig",
-            dependencies: ["Addressing", "Registry", .product(name: "TOMLKit", package: "TOMLKit")],
+            dependencies: ["Addressing", "RegistryLocations", .product(name: "TOMLKit", package: "TOMLKit")],
             swiftSettings: settings
         ),
         .target(
             name: "Registry",
             dependencies: [
-                "Sodium", "Addressing",
+                "Sodium", "Addressing", "RegistryLocations",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -76,7 +76,7 @@ let package = Package(
         .target(
             name: "NetAgent",
             dependencies: [
-                "WireGuard", "Registry", "PopConfig", "Sodium", "Addressing", "Netlink", "Firewall",
+                "WireGuard", "Registry", "RegistryLocations", "PopConfig", "Sodium", "Addressing", "Netlink", "Firewall",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -85,7 +85,7 @@ let package = Package(
         .target(
             name: "Gateway",
             dependencies: [
-                "Registry", "PopConfig", "Sodium", "Addressing", "Receipts",
+                "Registry", "RegistryLocations", "PopConfig", "Sodium", "Addressing", "Receipts",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -100,7 +100,7 @@ let package = Package(
         .target(
             name: "PopCtl",
             dependencies: [
-                "Registry", "PopConfig", "WireGuard", "Sodium", "Addressing", "QRCode", "Receipts",
+                "Registry", "RegistryLocations", "PopConfig", "WireGuard", "Sodium", "Addressing", "QRCode", "Receipts",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: settings
@@ -159,6 +159,10 @@ let package = Package(
             ],
             swiftSettings: settings
         ),
+
+        // Not the product: drivers that only tests and benchmarks run. They live outside Sources/, are no
+        // products, and are built by name (`swift build --product popgate-fwcheck`); no product depends on them.
+
         // Test and benchmark driver for the WireGuard backends against a real kernel or wireguard-go.
         .executableTarget(
             name: "popgate-wgcheck",
@@ -166,9 +170,16 @@ let package = Package(
                 "WireGuard", "Netlink", "Addressing", "Sodium",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
+            path: "Tools/popgate-wgcheck",
             swiftSettings: settings
         ),
-
+        // Test and benchmark driver for the nftables policy in a network namespace.
+        .executableTarget(
+            name: "popgate-fwcheck",
+            dependencies: ["Firewall", "Addressing", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Tools/popgate-fwcheck",
+            swiftSettings: settings
+        ),
         // Benchmark driver for the receipt log, against SQLite rows as the anchor (Benchmarks/receipts.sh).
         .executableTarget(
             name: "popgate-receipts-bench",
@@ -181,13 +192,7 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            swiftSettings: settings
-        ),
-
-        // Test and benchmark driver for the nftables policy in a network namespace.
-        .executableTarget(
-            name: "popgate-fwcheck",
-            dependencies: ["Firewall", "Addressing", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Benchmarks/ReceiptsBench",
             swiftSettings: settings
         ),
 
@@ -199,11 +204,13 @@ let package = Package(
         .testTarget(name: "QRCodeTests", dependencies: ["QRCode"], swiftSettings: settings),
         .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "Addressing"], swiftSettings: settings),
         .testTarget(name: "WireGuardTests", dependencies: ["WireGuard", "Sodium", "Addressing", "Netlink"], swiftSettings: settings),
-        .testTarget(name: "PopConfigTests", dependencies: ["PopConfig", "Addressing", "Registry"], swiftSettings: settings),
+        .testTarget(name: "PopConfigTests", dependencies: ["PopConfig", "Addressing", "RegistryLocations"], swiftSettings: settings),
         .testTarget(
             name: "RegistryTests",
             // GRDB: the migration test builds a database at schema v1 first.
-            dependencies: ["Registry", "Sodium", "Addressing", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "Registry", "RegistryLocations", "Sodium", "Addressing", .product(name: "GRDB", package: "GRDB.swift"),
+            ],
             swiftSettings: settings
         ),
         .testTarget(
@@ -261,6 +268,7 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            path: "Fuzz/Targets",
             swiftSettings: settings
         ),
         // Receipts and Sodium: the seeds that must be signed or encoded are made from the code (GeneratedSeeds);
@@ -278,10 +286,9 @@ let package = Package(
 // The libFuzzer driver links only with -sanitize=fuzzer (its entry hands over to libFuzzer's), so it exists only in
 // the fuzz build (Fuzz/fuzz.sh): POPGATE_FUZZ=1 swift build --scratch-path .build-fuzz -Xswiftc -sanitize=fuzzer,address.
 if Context.environment["POPGATE_FUZZ"] == "1" {
-    package.products.append(.executable(name: "popgate-fuzz", targets: ["popgate-fuzz"]))
     package.targets.append(
         .executableTarget(
-            name: "popgate-fuzz", dependencies: ["FuzzTargets"],
+            name: "popgate-fuzz", dependencies: ["FuzzTargets"], path: "Fuzz/Driver",
             swiftSettings: settings + [.unsafeFlags(["-parse-as-library"])]
         )
     )

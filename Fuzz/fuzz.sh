@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# popgate's fuzzing with libFuzzer (Sources/FuzzTargets, one target per parser of untrusted or foreign bytes).
+# popgate's fuzzing with libFuzzer (Fuzz/Targets, one target per parser of untrusted or foreign bytes).
 #
 #   Fuzz/fuzz.sh build                       the sanitized driver, in .build-fuzz (never touches .build)
 #   Fuzz/fuzz.sh run [SECONDS] [TARGET...]   each target (default: all) for SECONDS (default 60); --merge adds

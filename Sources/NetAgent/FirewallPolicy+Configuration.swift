@@ -3,6 +3,7 @@ import Firewall
 import Foundation
 import PopConfig
 import Registry
+import RegistryLocations
 
 #if canImport(Glibc)
 import Glibc

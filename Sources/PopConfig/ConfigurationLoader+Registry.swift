@@ -1,4 +1,4 @@
-import Registry
+import RegistryLocations
 
 extension PopConfiguration {
     /// `[registry]`: `path` for a SQLite file (the default), or `url` (and `password_file`) for a

@@ -1,5 +1,5 @@
 import Addressing
-import Registry
+import RegistryLocations
 
 /// The whole of `popgate.toml`: one file for both daemons and for `popctl`.
 ///
@@ -37,11 +37,12 @@ public struct RegistrySettings: Sendable, Equatable {
     /// Where each daemon keeps its local copy of a PostgreSQL registry (`local_copy_directory`).
     public var localCopyDirectory: String = "/var/lib/popgate"
 
-    /// The local copy `daemon` keeps of a PostgreSQL registry; nil for SQLite, which is local already.
-    public func localCopy(for daemon: String) -> RegistryLocalCopy? {
+    /// The file of the local copy `daemon` keeps of a PostgreSQL registry; nil for SQLite, which is
+    /// local already.
+    public func localCopyPath(for daemon: String) -> String? {
         guard case .postgres = location else { return nil }
         // A directory per daemon: popgated (user popgate) may write its own, never popnetd's.
-        return RegistryLocalCopy(path: "\(localCopyDirectory)/\(daemon)/registry-copy.json")
+        return "\(localCopyDirectory)/\(daemon)/registry-copy.json"
     }
 }
 

@@ -3,6 +3,7 @@ import Foundation
 import PopConfig
 import Receipts
 import Registry
+import RegistryLocations
 import Sodium
 import WireGuard
 
@@ -105,7 +106,7 @@ struct NodeCommand: ParsableCommand {
                 try report.directory(directory, owner: rootAndGateway, mode: 0o750, gatewayNeeds: .traverse)
                 for (daemon, owner) in [("popnetd", root), ("popgated", gateway)] {
                     try report.directory(
-                        configuration.registry.localCopy(for: daemon).map { Self.parent($0.path) } ?? directory,
+                        configuration.registry.localCopyPath(for: daemon).map(Self.parent) ?? directory,
                         owner: owner, mode: 0o700, enforce: true
                     )
                 }

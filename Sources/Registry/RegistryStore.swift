@@ -1,5 +1,6 @@
 import Addressing
 import Foundation
+import RegistryLocations
 import Sodium
 
 /// The registry: tenants, peers, API keys, and the revision counter daemons follow.

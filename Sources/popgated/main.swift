@@ -40,7 +40,7 @@ struct Popgated: AsyncParsableCommand {
         let directory = PeerDirectory()
         let metrics = GatewayMetrics()
         let follower = RegistryFollower(
-            store: store, localCopy: configuration.registry.localCopy(for: "popgated"), directory: directory,
+            store: store, localCopy: configuration.registry.localCopyPath(for: "popgated").map(RegistryLocalCopy.init(path:)), directory: directory,
             interval: .milliseconds(configuration.gateway.registryPollMilliseconds), logger: logger,
             onHealth: { metrics.registryHealthChanged(degraded: $0.isDegraded) }
         )

@@ -1,7 +1,7 @@
 import Foundation
 import Addressing
 import PopConfig
-import Registry
+import RegistryLocations
 import Testing
 
 @Suite struct PopConfigurationTests {

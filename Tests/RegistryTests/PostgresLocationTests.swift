@@ -1,5 +1,6 @@
 import Foundation
 @testable import Registry
+import RegistryLocations
 import Testing
 
 /// `[registry] url`, the placeholders the PostgreSQL engine numbers, and an unreachable server.
@@ -24,7 +25,7 @@ import Testing
         #expect {
             try PostgresLocation(url: url)
         } throws: { error in
-            let message = (error as? RegistryError)?.message ?? ""
+            let message = (error as? RegistryLocationError)?.message ?? ""
             // The message never repeats a password it was given.
             return message.contains(reason) && !message.contains("secret")
         }

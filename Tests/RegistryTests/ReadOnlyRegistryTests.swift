@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 @testable import Registry
+import RegistryLocations
 import Testing
 
 /// popgated opens the registry read-only (as user popgate it may not write it): what that needs of

@@ -1,5 +1,6 @@
 import Foundation
 import Registry
+import RegistryLocations
 import Testing
 
 /// The engines the registry suite runs on: SQLite always; PostgreSQL when `make test` (or the

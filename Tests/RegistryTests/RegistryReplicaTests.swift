@@ -1,5 +1,6 @@
 import Foundation
 import Registry
+import RegistryLocations
 import Sodium
 import Testing
 

@@ -1,6 +1,7 @@
 import Addressing
 import Foundation
 import Registry
+import RegistryLocations
 import Sodium
 
 /// A registry in a fresh database with tenant "acme" and a /29 pool (.2 to .6).

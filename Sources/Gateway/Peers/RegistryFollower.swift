@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOConcurrencyHelpers
 import Registry
+import RegistryLocations
 import ServiceLifecycle
 
 /// Keeps the ``PeerDirectory`` current: reloads the snapshot when a writer announces a commit

@@ -5,6 +5,7 @@ import NIOCore
 import NIOPosix
 import NIOSSL
 import PostgresNIO
+import RegistryLocations
 
 /// The registry of a fleet: PostgreSQL through postgres-nio, shared by every PoP and `popctl`.
 ///

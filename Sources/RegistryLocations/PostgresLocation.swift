@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Where a fleet's registry lives: a PostgreSQL server, from `[registry] url` (and `password_file`).
 ///
@@ -16,16 +20,15 @@ public struct PostgresLocation: Sendable, Equatable, CustomStringConvertible {
     public var requireTLS: Bool
 
     /// Parses `postgres://USER@HOST[:PORT]/DATABASE[?sslmode=disable|require]`.
-    public init(url text: String, passwordFile: String? = nil) throws(RegistryError) {
+    public init(url text: String, passwordFile: String? = nil) throws(RegistryLocationError) {
         let example = "postgres://popgate@db.example.net:5432/popgate"
         guard let components = URLComponents(string: text),
               components.scheme == "postgres" || components.scheme == "postgresql"
         else {
-            throw RegistryError(.invalidArgument, "registry url \"\(text)\" is not a postgres:// URL; e.g. \(example)")
+            throw RegistryLocationError("registry url \"\(text)\" is not a postgres:// URL; e.g. \(example)")
         }
         if components.password != nil {
-            throw RegistryError(
-                .invalidArgument,
+            throw RegistryLocationError(
                 "registry url must not contain a password (it would show in logs and `ps`); "
                     + "put it in a file and set registry.password_file"
             )
@@ -35,14 +38,14 @@ public struct PostgresLocation: Sendable, Equatable, CustomStringConvertible {
             name.hasPrefix("[") && name.hasSuffix("]") ? String(name.dropFirst().dropLast()) : name
         }
         guard let host, !host.isEmpty else {
-            throw RegistryError(.invalidArgument, "registry url \"\(text)\" names no host; e.g. \(example)")
+            throw RegistryLocationError("registry url \"\(text)\" names no host; e.g. \(example)")
         }
         guard let user = components.user, !user.isEmpty else {
-            throw RegistryError(.invalidArgument, "registry url \"\(text)\" names no user; e.g. \(example)")
+            throw RegistryLocationError("registry url \"\(text)\" names no user; e.g. \(example)")
         }
         let database = String(components.path.drop { $0 == "/" })
         guard !database.isEmpty, !database.contains("/") else {
-            throw RegistryError(.invalidArgument, "registry url \"\(text)\" names no database; e.g. \(example)")
+            throw RegistryLocationError("registry url \"\(text)\" names no database; e.g. \(example)")
         }
         var requireTLS = false
         for item in components.queryItems ?? [] {
@@ -50,8 +53,7 @@ public struct PostgresLocation: Sendable, Equatable, CustomStringConvertible {
             case ("sslmode", "disable"): requireTLS = false
             case ("sslmode", "require"): requireTLS = true
             default:
-                throw RegistryError(
-                    .invalidArgument,
+                throw RegistryLocationError(
                     "registry url option \(item.name)=\(item.value ?? "") is not understood; "
                         + "only sslmode=disable or sslmode=require"
                 )
@@ -70,19 +72,13 @@ public struct PostgresLocation: Sendable, Equatable, CustomStringConvertible {
         let bracketed = host.contains(":") ? "[\(host)]" : host
         return "postgres://\(user)@\(bracketed):\(port)/\(database)" + (requireTLS ? "?sslmode=require" : "")
     }
+}
 
-    /// The password from `passwordFile`, or nil when there is none.
-    func password() throws(RegistryError) -> String? {
-        guard let passwordFile else { return nil }
-        do {
-            let text = try String(contentsOfFile: passwordFile, encoding: .utf8)
-            return String(text.trimmingCharacters(in: .newlines))
-        } catch {
-            throw RegistryError(
-                .storage,
-                "cannot read the registry password file \(passwordFile): \(error.localizedDescription); "
-                    + "check that it exists and that this user may read it"
-            )
-        }
-    }
+/// A registry location that cannot be used: what was wrong and what to write instead.
+public struct RegistryLocationError: Error, CustomStringConvertible, Sendable, Equatable {
+    public let message: String
+
+    public init(_ message: String) { self.message = message }
+
+    public var description: String { message }
 }
