@@ -22,9 +22,6 @@ APT_PACKAGES := libmnl-dev libnftnl-dev libsodium-dev libsqlite3-dev pkg-config 
 	nftables wireguard-go wireguard-tools iproute2 curl tcpdump openssl $(PG_PACKAGE) \
 	libqrencode-dev qrencode zbar-tools groff-base systemd debootstrap systemd-container
 
-# Starts (prints its URL) and stops a PostgreSQL cluster of its own in a directory of its own, on 127.0.0.1.
-PG_SCRIPT := Tests/support/throwaway-postgres.sh
-
 # postgresql-15's first install would create a system cluster "main" (and the postinst would then start it, on
 # port 5432): postgresql-common skips that when createcluster.conf, which includes createcluster.d/*.conf, says
 # create_main_cluster = false. The directory comes with no package, so it is made here, before apt runs. With no
@@ -102,23 +99,10 @@ install: release
 		"$$root/share/fish/vendor_completions.d/popctl.fish"; \
 	echo "installed popgate into $$root"
 
-# Both suites always run; the target fails if either failed. They share one throwaway PostgreSQL cluster
-# (POPGATE_TEST_POSTGRES_URL), which is stopped and removed however the run ends: the server runs detached, so
-# nothing else would stop it.
-test: deps build release
-	@pgdir="$$(mktemp -d -t popgate-pg.XXXXXX)"; \
-	trap 'bash $(PG_SCRIPT) stop "$$pgdir" || { echo "make test: left a cluster in $$pgdir" >&2; exit 1; }' EXIT; \
-	trap 'exit 130' INT; trap 'exit 143' TERM; \
-	POPGATE_TEST_POSTGRES_URL="$$(bash $(PG_SCRIPT) start "$$pgdir")"; \
-	export POPGATE_TEST_POSTGRES_URL; \
-	unit=0; integration=0; fuzz=0; \
-	$(SWIFT) test --skip-build || unit=$$?; \
-	$(PYTHON) -m pytest -v Tests/IntegrationTests || integration=$$?; \
-	{ bash $(FUZZ_SCRIPT) build && bash $(FUZZ_SCRIPT) smoke; } || fuzz=$$?; \
-	if [ "$$unit" -ne 0 ] || [ "$$integration" -ne 0 ] || [ "$$fuzz" -ne 0 ]; then \
-		echo "make test: FAILED (swift test exit $$unit, integration tests exit $$integration, fuzz smoke exit $$fuzz)" >&2; \
-		exit 1; \
-	fi
+# Every build and every suite, each phase timed (a table at the end): the debug and release builds, swift test,
+# the integration tests, and beside them the fuzz build and smoke run. Tests/support/run-suite.sh says how.
+test: deps
+	@bash Tests/support/run-suite.sh
 
 # libFuzzer on every parser that meets foreign bytes (docs/reliability.md): a sanitized build of its own
 # (.build-fuzz), then each target for FUZZ_SECONDS, or only FUZZ_TARGETS. `make test` runs the short form
