@@ -1,5 +1,9 @@
 import Addressing
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Netlink
 import Sodium
 

@@ -1,4 +1,11 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 import Sodium
 
 /// The PoP's WireGuard private key on disk: base64 as `wg genkey` writes it, mode 0600.
@@ -28,7 +35,7 @@ public enum KeyFile {
             let previousMask = umask(0o077)
             defer { umask(previousMask) }
             do {
-                let directory = (path as NSString).deletingLastPathComponent
+                let directory = path.deletingLastPathComponent
                 try FileManager.default.createDirectory(
                     atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700]
                 )
