@@ -1,8 +1,4 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
 import Foundation
-#endif
 
 /// Standard base64 (with padding) of exactly 32 bytes: the text form `wg` uses for every key.
 enum Base64Key {
@@ -14,7 +10,7 @@ enum Base64Key {
 
     /// Decodes a 44-character base64 key; the error says what is wrong with it.
     static func decode(_ text: String, what: String) throws(SodiumError) -> [UInt8] {
-        let trimmed = text.trimmingScalars(where: \.isWhitespaceOrNewline)
+        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
         guard trimmed.utf8.count == 44, trimmed.hasSuffix("="), let data = Data(base64Encoded: trimmed) else {
             throw SodiumError(
                 "\(what) must be 44 characters of base64 encoding 32 bytes (as printed by `wg genkey`/`wg pubkey`); "

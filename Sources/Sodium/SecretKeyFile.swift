@@ -1,9 +1,5 @@
 import CSodium
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
 import Foundation
-#endif
 
 #if canImport(Glibc)
 import Glibc
@@ -20,7 +16,7 @@ public enum SecretKeyFile {
                 throw SodiumError("\(path) may be read by others (mode \(String(info.st_mode & 0o777, radix: 8))); chmod 600 it")
             }
             guard let text = try? String(contentsOfFile: path, encoding: .utf8),
-                  let data = Data(base64Encoded: text.trimmingScalars(where: \.isWhitespaceOrNewline)),
+                  let data = Data(base64Encoded: text.trimmingCharacters(in: .whitespacesAndNewlines)),
                   data.count == byteCount
             else {
                 throw SodiumError("\(path) does not hold \(byteCount) bytes of base64; remove it to have a new one made")
@@ -30,7 +26,7 @@ public enum SecretKeyFile {
             return SecretBytes(copying: bytes)
         }
         let secret = SecretBytes(randomCount: byteCount)
-        let directory = path.deletingLastPathComponent
+        let directory = (path as NSString).deletingLastPathComponent
         if !directory.isEmpty {
             try? FileManager.default.createDirectory(
                 atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700]

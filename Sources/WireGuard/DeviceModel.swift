@@ -1,9 +1,5 @@
 import Addressing
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
 import Foundation
-#endif
 import Sodium
 
 /// The configuration of one peer as popgate wants it on the device.

@@ -1,10 +1,5 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
 import Foundation
-#endif
 import Netlink
-import Sodium
 
 /// The kernel's WireGuard module, configured over generic netlink.
 public final class KernelBackend: WireGuardBackend, @unchecked Sendable {
@@ -14,7 +9,7 @@ public final class KernelBackend: WireGuardBackend, @unchecked Sendable {
     private let familyID: UInt16
     private let maxMessageBytes: Int
     // The socket is not thread-safe; reconciles are serialised through this lock.
-    private let lock = PThreadLock()
+    private let lock = NSLock()
 
     /// Resolves the `wireguard` generic netlink family; throws when the module is not loaded.
     public init(interface: String, maxMessageBytes: Int = KernelWireGuardProtocol.defaultMaxMessageBytes) throws(WireGuardError) {

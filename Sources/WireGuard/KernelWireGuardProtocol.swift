@@ -1,9 +1,5 @@
 import Addressing
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
 import Foundation
-#endif
 import Netlink
 import Sodium
 

@@ -1,11 +1,4 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
 import Foundation
-#endif
-#if canImport(Glibc)
-import Glibc
-#endif
 import Sodium
 
 /// The PoP's WireGuard private key on disk: base64 as `wg genkey` writes it, mode 0600.
@@ -35,7 +28,7 @@ public enum KeyFile {
             let previousMask = umask(0o077)
             defer { umask(previousMask) }
             do {
-                let directory = path.deletingLastPathComponent
+                let directory = (path as NSString).deletingLastPathComponent
                 try FileManager.default.createDirectory(
                     atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700]
                 )

@@ -1,12 +1,5 @@
 import Addressing
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
 import Foundation
-#endif
-#if canImport(Glibc)
-import Glibc
-#endif
 import Sodium
 
 /// The cross-platform userspace API of wireguard-go (https://www.wireguard.com/xplatform/):

@@ -1,8 +1,4 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
 import Foundation
-#endif
 import Addressing
 import Sodium
 
@@ -38,7 +34,7 @@ extension WGQuickConfig {
         // find, so a CRLF file was one long line (found by the fuzzer).
         for (offset, raw) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
             let lineNumber = offset + 1
-            let content = (raw.firstIndex(of: "#").map { raw[..<$0] } ?? raw).trimmingScalars(where: \.isSpaceOrTab)
+            let content = (raw.firstIndex(of: "#").map { raw[..<$0] } ?? raw).trimmingCharacters(in: .whitespaces)
             if content.isEmpty { continue }
             if content.hasPrefix("[") {
                 switch content.lowercased() {
@@ -54,10 +50,10 @@ extension WGQuickConfig {
             guard let equals = content.firstIndex(of: "=") else {
                 throw ParseError(line: lineNumber, key: nil, message: "expected `Key = Value`")
             }
-            let key = content[..<equals].trimmingScalars(where: \.isSpaceOrTab)
-            let value = content[content.index(after: equals)...].trimmingScalars(where: \.isSpaceOrTab)
+            let key = content[..<equals].trimmingCharacters(in: .whitespaces)
+            let value = content[content.index(after: equals)...].trimmingCharacters(in: .whitespaces)
             func fail(_ message: String) -> ParseError { ParseError(line: lineNumber, key: key, message: message) }
-            func list() -> [String] { value.split(separator: ",").map { $0.trimmingScalars(where: \.isSpaceOrTab) } }
+            func list() -> [String] { value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
             func prefixes() throws(ParseError) -> [IPPrefix] {
                 var out: [IPPrefix] = []
                 for item in list() {
