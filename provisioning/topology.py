@@ -18,7 +18,7 @@ host's namespace.
 Two more layouts for what the site cannot stand for: `firewall` (a veth named like the WireGuard device stands in
 for the tunnel, so the nftables policy can be tested without WireGuard) and `container` (the PoP is a booted
 container, whose veth pairs systemd-nspawn made; their host ends are moved into a client and a compute namespace).
-`lone` is a single namespace with loopback up.
+`lone` is a single namespace with loopback up. netns.py holds what they are made of, and makes them.
 
 Teardown deletes exactly the namespaces the layout names plus the extra clients recorded for its prefix (in
 STATE_DIR); it stops no process: whoever started one in these namespaces ends it first (a namespace with a process
@@ -30,7 +30,7 @@ Command line (for bash; run as root):
     topology.py down   [LAYOUT OPTIONS]                 delete it and its extra clients (safe to repeat)
     topology.py env    [LAYOUT OPTIONS]                 NAME=value lines for bash's eval (quoted for the shell)
     topology.py client [LAYOUT OPTIONS] NS [--host N]   one more client on the first PoP's uplink; prints its address
-    LAYOUT OPTIONS: --layout site|firewall|lone (default site) --prefix P (default pg, the demo's)
+    LAYOUT OPTIONS: --layout site|firewall|lone (default site) --prefix P (site: default pg, the demo's; firewall: pg-fw)
                     site only: --pops a,b  --no-client --no-compute --no-outside --no-ops
                     (down and client take the site's options from what `up` recorded for the prefix)
 """
@@ -41,14 +41,14 @@ import argparse
 import ipaddress
 import json
 import shlex
-import subprocess
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from netns import Bridge, End, Moved, Route, Topology, TopologyError, Veth, delete_namespace, namespace_exists
 
 STATE_DIR = Path("/run/popgate-topology")
 DEMO_PREFIX = "pg"  # the demo's namespaces: pg-pop, pg-client, …; the tests' own layouts take other prefixes
-TIMEOUT = 15  # s for one `ip` call: it never waits on anything but the kernel
 
 # The site's addresses.
 UPLINK_NET = ipaddress.ip_network("198.51.100.0/24")
@@ -76,141 +76,6 @@ def host(net: ipaddress.IPv4Network | ipaddress.IPv6Network, number: int) -> str
 
 def cidr(net: ipaddress.IPv4Network | ipaddress.IPv6Network, number: int) -> str:
     return f"{host(net, number)}/{net.prefixlen}"
-
-
-# ------------------------------------------------------------------------------------------------------------------
-# What a layout is made of
-
-
-@dataclass(frozen=True)
-class End:
-    """One end of a veth pair: its name in its namespace, and either addresses or the bridge it is a port of."""
-
-    ns: str
-    dev: str
-    addresses: tuple[str, ...] = ()  # with their prefix length; IPv6 ones without duplicate address detection
-    bridge: str | None = None
-
-
-@dataclass(frozen=True)
-class Veth:
-    a: End
-    b: End
-
-
-@dataclass(frozen=True)
-class Bridge:
-    ns: str
-    name: str
-    address: str
-    mac: str | None = None
-
-
-@dataclass(frozen=True)
-class Moved:
-    """An interface something else made in the host's namespace (a container's veth end), moved into `ns`."""
-
-    dev: str
-    ns: str
-    address: str
-
-
-@dataclass(frozen=True)
-class Route:
-    ns: str
-    to: str
-    via: str
-
-
-@dataclass
-class Topology:
-    """Namespaces and the links between them, created in this order by `up` and removed by `down`."""
-
-    namespaces: list[str] = field(default_factory=list)
-    bridges: list[Bridge] = field(default_factory=list)
-    links: list[Veth] = field(default_factory=list)
-    moved: list[Moved] = field(default_factory=list)
-    routes: list[Route] = field(default_factory=list)
-
-    def commands(self) -> list[list[str]]:
-        steps: list[list[str]] = []
-        for ns in self.namespaces:
-            # Foundation needs a working loopback even in a process that never uses it (CFSocket's wakeup pair).
-            steps += [["ip", "netns", "add", ns], ["ip", "-n", ns, "link", "set", "lo", "up"]]
-        for bridge in self.bridges:
-            steps.append(["ip", "-n", bridge.ns, "link", "add", bridge.name, "type", "bridge"])
-            if bridge.mac:
-                steps.append(["ip", "-n", bridge.ns, "link", "set", bridge.name, "address", bridge.mac])
-            steps += [["ip", "-n", bridge.ns, "addr", "add", bridge.address, "dev", bridge.name],
-                      ["ip", "-n", bridge.ns, "link", "set", bridge.name, "up"]]
-        for link in self.links:
-            steps.append(["ip", "link", "add", link.a.dev, "netns", link.a.ns, "type", "veth",
-                          "peer", "name", link.b.dev, "netns", link.b.ns])
-            for end in (link.a, link.b):
-                steps += _configure(end.ns, end.dev, end.addresses, end.bridge)
-        for moved in self.moved:
-            steps.append(["ip", "link", "set", moved.dev, "netns", moved.ns])
-            steps += _configure(moved.ns, moved.dev, (moved.address,), None)
-        for route in self.routes:
-            steps.append(["ip", "-n", route.ns, "route", "add", route.to, "via", route.via])
-        return steps
-
-    def up(self) -> None:
-        """Creates everything; on a failure removes what it made and raises TopologyError."""
-        existing = [ns for ns in self.namespaces if namespace_exists(ns)]
-        if existing:
-            raise TopologyError(f"namespace {', '.join(existing)} already exists: take the topology down first")
-        try:
-            for step in self.commands():
-                _ip(step)
-        except TopologyError:
-            self.down()
-            raise
-
-    def down(self) -> list[str]:
-        """Deletes the namespaces (their links go with them); returns what it found still running in them."""
-        return [problem for ns in self.namespaces if (problem := delete_namespace(ns))]
-
-
-class TopologyError(Exception):
-    pass
-
-
-def _configure(ns: str, dev: str, addresses: tuple[str, ...], bridge: str | None) -> list[list[str]]:
-    steps = []
-    if bridge:
-        steps.append(["ip", "-n", ns, "link", "set", dev, "master", bridge])
-    for address in addresses:
-        nodad = ["nodad"] if ":" in address else []  # usable at once
-        steps.append(["ip", "-n", ns, "addr", "add", address, "dev", dev, *nodad])
-    steps.append(["ip", "-n", ns, "link", "set", dev, "up"])
-    return steps
-
-
-def _ip(cmd: list[str]) -> None:
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL)
-    if result.returncode != 0:
-        raise TopologyError(f"$ {shlex.join(cmd)}: exit {result.returncode}: {result.stderr.strip()}")
-
-
-def namespace_exists(ns: str) -> bool:
-    return Path(f"/run/netns/{ns}").exists()
-
-
-def namespace_pids(ns: str) -> list[int]:
-    result = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True, timeout=TIMEOUT)
-    return [int(pid) for pid in result.stdout.split()]
-
-
-def delete_namespace(ns: str) -> str | None:
-    """Deletes `ns` if it exists; says so when processes still run in it (they keep it alive until they end)."""
-    if not namespace_exists(ns):
-        return None
-    left = namespace_pids(ns)
-    subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=TIMEOUT)
-    if namespace_exists(ns):
-        return f"namespace {ns} could not be deleted"
-    return f"processes still in {ns} when it was deleted: {left}" if left else None
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -497,12 +362,15 @@ class Lone:
 
 def _layout(args: argparse.Namespace) -> Site | Firewall | Lone:
     if args.layout == "firewall":
-        return Firewall(args.prefix)
+        return Firewall(args.prefix) if args.prefix else Firewall()
     if args.layout == "lone":
+        if not args.prefix:
+            raise TopologyError("the lone layout needs --prefix, its namespace's name")
         return Lone(args.prefix)
-    if args.command in ("down", "client") and (recorded := Site.recorded(args.prefix)):
+    prefix = args.prefix or DEMO_PREFIX
+    if args.command in ("down", "client") and (recorded := Site.recorded(prefix)):
         return recorded
-    return Site(args.prefix, tuple(args.pops.split(",")) if args.pops else ("",), client=not args.no_client,
+    return Site(prefix, tuple(args.pops.split(",")) if args.pops else ("",), client=not args.no_client,
                 compute=not args.no_compute, outside=not args.no_outside, ops=not args.no_ops)
 
 
@@ -511,14 +379,14 @@ def main(argv: list[str]) -> int:
     parser.add_argument("command", choices=("up", "down", "env", "client"))
     parser.add_argument("ns", nargs="?", help="client: the new namespace")
     parser.add_argument("--layout", choices=("site", "firewall", "lone"), default="site")
-    parser.add_argument("--prefix", default=DEMO_PREFIX)
+    parser.add_argument("--prefix", help="the namespaces' prefix (site: pg, the demo's; firewall: pg-fw)")
     parser.add_argument("--pops", default="", help="site: PoP labels, comma-separated (default: one PoP)")
     for role in ("client", "compute", "outside", "ops"):
         parser.add_argument(f"--no-{role}", action="store_true")
     parser.add_argument("--host", type=int, help="client: the uplink host number")
     args = parser.parse_intermixed_args(argv)
-    layout = _layout(args)
     try:
+        layout = _layout(args)
         if args.command == "env":
             for name, value in layout.env().items():
                 print(f"{name}={shlex.quote(value)}")
