@@ -17,7 +17,9 @@ import shutil
 from functools import cache
 from pathlib import Path
 
-from popgate_harness import BIN, REPO, SWIFT_PATH, binary_problem, describe, registry_config, require, run
+from harness.binaries import BIN, REPO, SWIFT_PATH, binary_problem
+from harness.postgres import registry_config
+from harness.processes import describe, require, run
 
 POPCTL_DOC = REPO / "docs" / "popctl.md"
 # What Popctl's discussion says, so `popctl --help` and the man page both carry it.
