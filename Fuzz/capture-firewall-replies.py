@@ -26,8 +26,11 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "provisioning"))
+from topology import Lone  # noqa: E402  (the namespaces' one module, found beside the demo)
+
 FWCHECK = Path(os.environ.get("POPGATE_FWCHECK", ROOT / ".build" / "debug" / "popgate-fwcheck"))
-NAMESPACE = f"pgfz{os.getpid()}"
+NAMESPACE = Lone(f"pgfz{os.getpid()}")
 TABLE = b"popgate\0"
 PEER_SETS = [b"edge_peers_v4\0", b"edge_peers_v6\0"]
 # Seeds are cut at message boundaries to fit the target's input limit (fuzz.sh MAX_LEN).
@@ -152,11 +155,10 @@ def main() -> None:
     if not FWCHECK.exists():
         raise SystemExit(f"{FWCHECK} is missing; run `swift build` first")
     out.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["ip", "netns", "add", NAMESPACE], check=True)
+    NAMESPACE.up()  # loopback up, nothing else
     try:
         def run(*command: str) -> None:
-            subprocess.run(["ip", "netns", "exec", NAMESPACE, *command], check=True)
-        run("ip", "link", "set", "lo", "up")
+            subprocess.run(["ip", "netns", "exec", NAMESPACE.name, *command], check=True)
         peers = out / ".peers"
         peers.write_text("10.77.0.2\n10.77.0.3\nfd77::2\n")
         try:
@@ -166,7 +168,7 @@ def main() -> None:
             peers.unlink()
         run(sys.executable, str(Path(__file__).resolve()), "--inside", str(out))
     finally:
-        subprocess.run(["ip", "netns", "delete", NAMESPACE], check=True)
+        NAMESPACE.down()
 
 
 if __name__ == "__main__":
