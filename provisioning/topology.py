@@ -18,7 +18,8 @@ host's namespace.
 Two more layouts for what the site cannot stand for: `firewall` (a veth named like the WireGuard device stands in
 for the tunnel, so the nftables policy can be tested without WireGuard) and `container` (the PoP is a booted
 container, whose veth pairs systemd-nspawn made; their host ends are moved into a client and a compute namespace).
-`lone` is a single namespace with loopback up. netns.py holds what they are made of, and makes them.
+`lone` is a single namespace with loopback up; `pair` two namespaces joined by one veth pair, for the kernel test
+VM (which gets it as a shell script). netns.py holds what they are made of, and makes them.
 
 Teardown deletes exactly the namespaces the layout names plus the extra clients recorded for its prefix (in
 STATE_DIR); it stops no process: whoever started one in these namespaces ends it first (a namespace with a process
@@ -30,7 +31,9 @@ Command line (for bash; run as root):
     topology.py down   [LAYOUT OPTIONS]                 delete it and its extra clients (safe to repeat)
     topology.py env    [LAYOUT OPTIONS]                 NAME=value lines for bash's eval (quoted for the shell)
     topology.py client [LAYOUT OPTIONS] NS [--host N]   one more client on the first PoP's uplink; prints its address
-    LAYOUT OPTIONS: --layout site|firewall|lone (default site) --prefix P (site: default pg, the demo's; firewall: pg-fw)
+    topology.py script [LAYOUT OPTIONS]                 a shell script that makes the layout and sets its env names,
+                                                        for a machine without Python (the kernel test VM)
+    LAYOUT OPTIONS: --layout site|firewall|lone|pair (default site) --prefix P (site: default pg, the demo's; firewall: pg-fw)
                     site only: --pops a,b  --no-client --no-compute --no-outside --no-ops
                     (down and client take the site's options from what `up` recorded for the prefix)
 """
@@ -68,6 +71,9 @@ MGMT_IF = "mgmt0"
 TUNNEL_POOL = ipaddress.ip_network("10.77.0.0/24")
 POP_TUNNEL_HOST = 1
 TUNNEL_POOL6 = ipaddress.ip_network("fd00:78::/64")  # a PoP whose pool is IPv6 (test_ipv6_pool.py)
+# The pair layout's wire, inside the kernel test VM: a machine of its own, so it meets no other layout's addresses.
+PAIR_NET = ipaddress.ip_network("192.0.2.0/24")
+PAIR_A_HOST, PAIR_B_HOST = 1, 2
 
 
 def host(net: ipaddress.IPv4Network | ipaddress.IPv6Network, number: int) -> str:
@@ -356,11 +362,49 @@ class Lone:
         return {"NS": self.name}
 
 
+@dataclass(frozen=True)
+class Pair:
+    """Two namespaces joined by one veth pair: the wire between two WireGuard peers inside the kernel test VM. The
+    VM's busybox has no Python, so the VM gets this layout as the shell script `script` prints (`shell_script`)."""
+
+    prefix: str = ""
+
+    @property
+    def names(self) -> tuple[str, str]:
+        return f"{self.prefix}a", f"{self.prefix}b"
+
+    def topology(self) -> Topology:
+        a, b = self.names
+        return Topology(namespaces=[a, b], links=[
+            Veth(End(a, "veth-a", (cidr(PAIR_NET, PAIR_A_HOST),)), End(b, "veth-b", (cidr(PAIR_NET, PAIR_B_HOST),)))])
+
+    def up(self) -> None:
+        self.topology().up()
+
+    def down(self) -> list[str]:
+        return self.topology().down()
+
+    def env(self) -> dict[str, str]:
+        a, b = self.names
+        return {"NS_A": a, "NS_B": b, "ADDR_A": host(PAIR_NET, PAIR_A_HOST), "ADDR_B": host(PAIR_NET, PAIR_B_HOST)}
+
+
+def shell_script(layout: "Site | Firewall | Lone | Pair") -> str:
+    """A POSIX shell script that makes `layout` with `ip` and then sets its env() names, for a machine without Python
+    that sources it (`. FILE`). It assumes none of the layout's namespaces exists (a fresh VM)."""
+    lines = ["# Made by provisioning/topology.py; not to be edited.", "set -eu"]
+    lines += [shlex.join(step) for step in layout.topology().commands()]
+    lines += [f"{name}={shlex.quote(value)}" for name, value in layout.env().items()]
+    return "\n".join(lines) + "\n"
+
+
 # ------------------------------------------------------------------------------------------------------------------
 # Command line
 
 
-def _layout(args: argparse.Namespace) -> Site | Firewall | Lone:
+def _layout(args: argparse.Namespace) -> Site | Firewall | Lone | Pair:
+    if args.layout == "pair":
+        return Pair(args.prefix or "")
     if args.layout == "firewall":
         return Firewall(args.prefix) if args.prefix else Firewall()
     if args.layout == "lone":
@@ -376,9 +420,9 @@ def _layout(args: argparse.Namespace) -> Site | Firewall | Lone:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="topology.py", description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=("up", "down", "env", "client"))
+    parser.add_argument("command", choices=("up", "down", "env", "client", "script"))
     parser.add_argument("ns", nargs="?", help="client: the new namespace")
-    parser.add_argument("--layout", choices=("site", "firewall", "lone"), default="site")
+    parser.add_argument("--layout", choices=("site", "firewall", "lone", "pair"), default="site")
     parser.add_argument("--prefix", help="the namespaces' prefix (site: pg, the demo's; firewall: pg-fw)")
     parser.add_argument("--pops", default="", help="site: PoP labels, comma-separated (default: one PoP)")
     for role in ("client", "compute", "outside", "ops"):
@@ -390,6 +434,8 @@ def main(argv: list[str]) -> int:
         if args.command == "env":
             for name, value in layout.env().items():
                 print(f"{name}={shlex.quote(value)}")
+        elif args.command == "script":
+            print(shell_script(layout), end="")
         elif args.command == "up":
             layout.up()
         elif args.command == "down":

@@ -14,6 +14,7 @@ import pytest
 
 from harness.binaries import BIN
 from harness.processes import describe, require, run
+from topology import Pair, shell_script
 
 pytestmark = pytest.mark.kernel_vm
 
@@ -21,13 +22,17 @@ ROOT = Path(__file__).resolve().parents[2]
 RUN_VM = ROOT / "provisioning" / "kernel-vm" / "run.sh"
 
 
-def test_kernel_backend_suite_in_a_vm() -> None:
+def test_kernel_backend_suite_in_a_vm(tmp_path: Path) -> None:
     require(os.geteuid() == 0, "needs root (the VM harness installs QEMU and reads the kernel package)")
     require((BIN / "popgate-wgcheck").exists(), "popgate-wgcheck is not built (`make build`)")
+    # The VM has no Python: its two namespaces come as the shell script topology.py writes for them.
+    pair = tmp_path / "pair.sh"
+    pair.write_text(shell_script(Pair()))
     result = run(
         ["bash", str(RUN_VM), "--timeout", "1200", "--cpus", "1",
          "--copy", f"{BIN / 'popgate-wgcheck'}:/bin/popgate-wgcheck",
          "--copy", f"{ROOT / 'Tests' / 'KernelVM'}:/vectors",
+         "--copy", f"{pair}:/topology/pair.sh",
          "--", "/vectors/kernel-suite.sh"],
         timeout=1500,
     )

@@ -14,30 +14,24 @@ echo "== 1. backend suite (kernel)"
 ip link del wgk0
 
 echo "== 2. tunnel configured by popgate"
-ip netns add a
-ip netns add b
-ip -n a link set lo up
-ip -n b link set lo up
-ip link add veth-a netns a type veth peer name veth-b netns b
-ip -n a addr add 192.0.2.1/24 dev veth-a
-ip -n b addr add 192.0.2.2/24 dev veth-b
-ip -n a link set veth-a up
-ip -n b link set veth-b up
+# Two namespaces joined by a veth pair, made by the script provisioning/topology.py prints for its pair
+# layout (the caller copies it in; there is no Python here): it sets NS_A, NS_B, ADDR_A and ADDR_B.
+. "${TOPOLOGY:-/topology/pair.sh}"
 umask 077
 wg genkey > /tmp/a.key
 wg genkey > /tmp/b.key
 wg genpsk > /tmp/psk
-ip netns exec a "$WGCHECK" configure --backend kernel --interface wg-a --private-key-file /tmp/a.key \
+ip netns exec "$NS_A" "$WGCHECK" configure --backend kernel --interface wg-a --private-key-file /tmp/a.key \
   --listen-port 51820 --address 198.51.100.1/24 --peer "$(wg pubkey < /tmp/b.key)" \
-  --allowed-ip 198.51.100.2/32 --endpoint 192.0.2.2:51821 --preshared-key-file /tmp/psk
-ip netns exec b "$WGCHECK" configure --backend kernel --interface wg-b --private-key-file /tmp/b.key \
+  --allowed-ip 198.51.100.2/32 --endpoint "$ADDR_B":51821 --preshared-key-file /tmp/psk
+ip netns exec "$NS_B" "$WGCHECK" configure --backend kernel --interface wg-b --private-key-file /tmp/b.key \
   --listen-port 51821 --address 198.51.100.2/24 --peer "$(wg pubkey < /tmp/a.key)" \
-  --allowed-ip 198.51.100.1/32 --endpoint 192.0.2.1:51820 --preshared-key-file /tmp/psk
-ip netns exec a ping -c 3 -W 5 198.51.100.2
-handshake=$(ip netns exec a wg show wg-a latest-handshakes | awk '{print $2}')
+  --allowed-ip 198.51.100.1/32 --endpoint "$ADDR_A":51820 --preshared-key-file /tmp/psk
+ip netns exec "$NS_A" ping -c 3 -W 5 198.51.100.2
+handshake=$(ip netns exec "$NS_A" wg show wg-a latest-handshakes | awk '{print $2}')
 [ "${handshake:-0}" -gt 0 ] || { echo "FAIL no handshake recorded"; exit 1; }
 echo "ok   handshake at $handshake and traffic through a kernel tunnel configured by popgate"
-ip netns exec a wg show wg-a dump | tail -n +2 | awk '{print "     peer rx=" $6 " tx=" $7}'
+ip netns exec "$NS_A" wg show wg-a dump | tail -n +2 | awk '{print "     peer rx=" $6 " tx=" $7}'
 
 if [ "${BENCH:-0}" = 1 ]; then
   echo "== 3. benchmark (kernel)"
