@@ -22,6 +22,8 @@ from __future__ import annotations
 import json
 import re
 import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -34,7 +36,7 @@ from fault_helpers import (KILL_ROUNDS, LOAD_SECONDS_AFTER_RESTART, ClientLoop, 
 from harness.demo import Demo, status_document
 from harness.gateways import SecondGateway, free_port, second_gateway_config
 from harness.http import bearer, http_request
-from harness.processes import describe, run, wait_for
+from harness.processes import describe, ns_cmd, run, stop_process, wait_for
 from harness.steering import TunnelSteering
 from harness.wireguard import public_key_of_config
 # The two-PoP fleet on PostgreSQL (module-scoped: this module gets a fleet of its own, torn down after it).
@@ -369,3 +371,82 @@ def test_a_full_receipt_disk_loses_no_receipt_of_a_request_that_was_answered(dem
     assert verified.returncode == 0, describe(verified)
     print(f"disk full: {len(answered)} answered requests, all in the log, which verifies; statuses in order: "
           f"{statuses}")
+
+
+# A streamed chat completion on a raw socket from the client namespace: prints "started" once the first content event
+# is in, then reads to the end, and prints how the stream ended: the connection closed, reset, or nothing more within
+# the socket's timeout (left open).
+_STREAM_TO_THE_END = r"""
+import json, socket, sys
+a = json.loads(sys.argv[1])
+body = json.dumps(a["body"]).encode()
+head = ("POST /v1/chat/completions HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n"
+        "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % (a["host"], a["key"], len(body)))
+sock = socket.create_connection((a["host"], a["port"]), timeout=a["timeout"])
+sock.sendall(head.encode() + body)
+data, started, end = b"", False, "left open"
+try:
+    while True:
+        piece = sock.recv(65536)
+        if not piece:
+            end = "closed"
+            break
+        data += piece
+        if not started and b'"content":"' in data:
+            started = True
+            print("started", flush=True)
+except socket.timeout:
+    pass
+except ConnectionResetError:
+    end = "reset"
+status = data.split(b" ", 2)[1].decode() if data.startswith(b"HTTP/1.1 ") else None
+print(json.dumps({"status": status, "started": started, "done": b"data: [DONE]" in data,
+                  "last_chunk": data.endswith(b"\r\n0\r\n\r\n"), "end": end}), flush=True)
+"""
+STREAM_TOKENS = 400  # 8 s at the demo simulator's 50 tokens a second: the disk fills while the stream runs
+STREAM_READ_TIMEOUT = 20  # s with nothing received before the client calls the connection left open
+
+
+def test_a_stream_whose_receipt_cannot_be_written_is_closed_without_its_end(demo: Demo) -> None:
+    """A proxied answer's end waits for its receipt. When the receipt cannot be written (the disk filled while the
+    stream ran), the client's connection is closed without the end, at once: not left open with nothing more to come,
+    which is what the connection did when it was told an answer of its own had ended instead of a proxied one."""
+    host = demo.api_url.split("//")[1].split(":")[0]
+    port = free_port(demo.pop_ns, host)
+    config = second_gateway_config(Path(demo.config).read_text(), port)
+    log = demo.demo_dir / "cutfault" / "receipts"
+    log.mkdir(parents=True, exist_ok=True)
+    mounted = run(["mount", "-t", "tmpfs", "-o", "size=1m", "popgate-cut-receipts", str(log)], timeout=10)
+    assert mounted.returncode == 0, describe(mounted)
+    url = f"http://{host}:{port}/v1/chat/completions"
+
+    def post() -> int | None:
+        try:
+            return http_request(demo.client_ns, "POST", url, headers=bearer(demo.api_key),
+                                json_body={"model": demo.model, "messages": MESSAGES, "max_tokens": 2}).status
+        except Exception:
+            return None  # cut short: its receipt could not be written
+
+    arguments = {"host": host, "port": port, "key": demo.api_key, "timeout": STREAM_READ_TIMEOUT,
+                 "body": {"model": demo.model, "messages": MESSAGES, "max_tokens": STREAM_TOKENS, "stream": True}}
+    try:
+        with TunnelSteering(demo, port), SecondGateway(demo, "cutfault", config, port) as gateway:
+            client = subprocess.Popen(ns_cmd(demo.client_ns, [sys.executable, "-c", _STREAM_TO_THE_END,
+                                                              json.dumps(arguments)]),
+                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            try:
+                first = client.stdout.readline().strip()  # bounded: the client's socket times out
+                assert first == "started", f"the stream did not start: {first} {client.stdout.read()}"
+                run(["dd", "if=/dev/zero", f"of={log / 'filler'}", "bs=64k"], timeout=30)
+                assert wait_for(lambda: post() == 503, timeout=10, interval=0.05), gateway.log()[-2000:]
+                output, _ = client.communicate(timeout=STREAM_TOKENS / 50 + STREAM_READ_TIMEOUT + 10)
+            finally:
+                stop_process(client, 5)
+            gateway_log = gateway.log()
+    finally:
+        run(["umount", str(log)], timeout=10)
+    result = json.loads(output.strip().splitlines()[-1])
+    assert result["status"] == "200" and result["started"], result
+    assert result["end"] == "closed", f"the stream was {result['end']}, not closed: {result}\n{gateway_log[-2000:]}"
+    assert not result["done"] and not result["last_chunk"], f"the stream got its end without a receipt: {result}"
+    assert "receipt not written" in gateway_log, gateway_log[-2000:]

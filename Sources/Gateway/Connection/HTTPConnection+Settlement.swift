@@ -45,7 +45,7 @@ extension HTTPConnection {
         }
         conclude(
             request, status: outcome.status, backend: outcome.backend ?? "", modelVersion: outcome.modelVersion,
-            usage: outcome.usage, channelContext
+            usage: outcome.usage, ending: .exchange, channelContext
         ) { [self] in
             if let error = outcome.gatewayError {
                 GatewayAnswer.write(
@@ -75,15 +75,29 @@ extension HTTPConnection {
 
     /// Runs `answer` once the request's receipt is written: only then does the client get the end
     /// of its answer, so every receipt id a client has seen a whole answer with is in the log.
-    /// When the receipt cannot be written, the connection is closed without that end.
+    /// When the receipt cannot be written, the connection is closed without that end: `ending` is
+    /// the machine's event that ends this answer (the gateway's own, or a proxied exchange's), sent
+    /// with `.cut`.
     func conclude(
         _ request: Request, status: UInt, backend: String = "", modelVersion: String = "",
-        usage: ProxyExchangeStateMachine.Usage? = nil, _ channelContext: ChannelHandlerContext, answer: () -> Void
+        usage: ProxyExchangeStateMachine.Usage? = nil, ending: Ending = .answer,
+        _ channelContext: ChannelHandlerContext, answer: () -> Void
     ) {
         guard writeReceipt(request, status: status, backend: backend, modelVersion: modelVersion, usage: usage) else {
-            return perform(machine.answerWritten(.cut), channelContext)
+            switch ending {
+            case .answer: return perform(machine.answerWritten(.cut), channelContext)
+            case .exchange: return perform(machine.exchangeEnded(.cut), channelContext)
+            }
         }
         answer()
+    }
+
+    /// What a concluded request's end is to the connection's state machine: the end of an answer
+    /// the gateway wrote itself (``HTTPConnectionStateMachine/answerWritten(_:)``), or of a proxied
+    /// exchange (``HTTPConnectionStateMachine/exchangeEnded(_:)``). Sending the wrong one leaves
+    /// the connection open with nothing more to write.
+    enum Ending {
+        case answer, exchange
     }
 
     /// Writes the request's receipt; false when it could not be (a request that gets none is fine).
