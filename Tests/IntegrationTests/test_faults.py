@@ -34,7 +34,7 @@ import pytest
 from fault_helpers import (KILL_ROUNDS, LOAD_SECONDS_AFTER_RESTART, ClientLoop, RecordedDaemon, TableWatch,
                            fresh_client_session, raw_stream, seconds_until_answered, wg_peer_view)
 from harness.demo import Demo, status_document
-from harness.gateways import SecondGateway, free_port, second_gateway_config
+from harness.gateways import SecondGateway, free_port, second_gateway_config, small_receipt_disk
 from harness.http import bearer, http_request
 from harness.processes import describe, ns_cmd, run, stop_process, wait_for
 from harness.steering import TunnelSteering
@@ -332,10 +332,6 @@ def test_a_full_receipt_disk_loses_no_receipt_of_a_request_that_was_answered(dem
     host = demo.api_url.split("//")[1].split(":")[0]
     port = free_port(demo.pop_ns, host)
     config = second_gateway_config(Path(demo.config).read_text(), port)
-    log = demo.demo_dir / "fullfault" / "receipts"
-    log.mkdir(parents=True, exist_ok=True)
-    mounted = run(["mount", "-t", "tmpfs", "-o", "size=1m", "popgate-fault-receipts", str(log)], timeout=10)
-    assert mounted.returncode == 0, describe(mounted)
     url = f"http://{host}:{port}"
     answered: list[str] = []  # the receipt ids of the answers clients got
     statuses: list[int | None] = []
@@ -352,7 +348,7 @@ def test_a_full_receipt_disk_loses_no_receipt_of_a_request_that_was_answered(dem
         statuses.append(response.status)
         return response.status
 
-    try:
+    with small_receipt_disk(demo, "fullfault") as log:
         with TunnelSteering(demo, port), SecondGateway(demo, "fullfault", config, port) as gateway:
             assert post() == 200
             filler = log / "filler"
@@ -365,8 +361,6 @@ def test_a_full_receipt_disk_loses_no_receipt_of_a_request_that_was_answered(dem
             key = run([str(demo.bin / "popctl"), "receipts", "key", "--config", str(gateway.config_path)],
                       timeout=30).stdout.strip()
         verified = run([str(demo.bin / "popaudit"), "verify", str(log), "--key", key], timeout=60)
-    finally:
-        run(["umount", str(log)], timeout=10)
     assert not missing, f"{len(missing)} of {len(answered)} answered requests have no receipt in the log: {missing}"
     assert verified.returncode == 0, describe(verified)
     print(f"disk full: {len(answered)} answered requests, all in the log, which verifies; statuses in order: "
@@ -414,10 +408,6 @@ def test_a_stream_whose_receipt_cannot_be_written_is_closed_without_its_end(demo
     host = demo.api_url.split("//")[1].split(":")[0]
     port = free_port(demo.pop_ns, host)
     config = second_gateway_config(Path(demo.config).read_text(), port)
-    log = demo.demo_dir / "cutfault" / "receipts"
-    log.mkdir(parents=True, exist_ok=True)
-    mounted = run(["mount", "-t", "tmpfs", "-o", "size=1m", "popgate-cut-receipts", str(log)], timeout=10)
-    assert mounted.returncode == 0, describe(mounted)
     url = f"http://{host}:{port}/v1/chat/completions"
 
     def post() -> int | None:
@@ -429,7 +419,7 @@ def test_a_stream_whose_receipt_cannot_be_written_is_closed_without_its_end(demo
 
     arguments = {"host": host, "port": port, "key": demo.api_key, "timeout": STREAM_READ_TIMEOUT,
                  "body": {"model": demo.model, "messages": MESSAGES, "max_tokens": STREAM_TOKENS, "stream": True}}
-    try:
+    with small_receipt_disk(demo, "cutfault") as log:
         with TunnelSteering(demo, port), SecondGateway(demo, "cutfault", config, port) as gateway:
             client = subprocess.Popen(ns_cmd(demo.client_ns, [sys.executable, "-c", _STREAM_TO_THE_END,
                                                               json.dumps(arguments)]),
@@ -443,8 +433,6 @@ def test_a_stream_whose_receipt_cannot_be_written_is_closed_without_its_end(demo
             finally:
                 stop_process(client, 5)
             gateway_log = gateway.log()
-    finally:
-        run(["umount", str(log)], timeout=10)
     result = json.loads(output.strip().splitlines()[-1])
     assert result["status"] == "200" and result["started"], result
     assert result["end"] == "closed", f"the stream was {result['end']}, not closed: {result}\n{gateway_log[-2000:]}"

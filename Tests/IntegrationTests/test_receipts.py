@@ -29,7 +29,7 @@ from typing import Any, Iterator
 import pytest
 
 from harness.demo import Demo
-from harness.gateways import SecondGateway, free_port, second_gateway_config
+from harness.gateways import SecondGateway, free_port, second_gateway_config, small_receipt_disk
 from harness.http import bearer, chat, http_request, stream_chat
 from harness.processes import describe, ns_cmd, run, wait_for
 from harness.steering import TunnelSteering
@@ -362,10 +362,6 @@ def test_a_full_disk_gets_503_until_receipts_can_be_written_again(demo: Demo, wo
     host = demo.api_url.split("//")[1].split(":")[0]
     port = free_port(demo.pop_ns, host)
     config = second_gateway_config(Path(demo.config).read_text(), port)
-    log = demo.demo_dir / "full" / "receipts"
-    log.mkdir(parents=True, exist_ok=True)
-    mounted = run(["mount", "-t", "tmpfs", "-o", "size=1m", "popgate-test-receipts", str(log)], timeout=10)
-    assert mounted.returncode == 0, describe(mounted)
     url = f"http://{host}:{port}/v1/chat/completions"
     body = {"model": demo.model, "messages": MESSAGES, "max_tokens": 2}
 
@@ -375,7 +371,7 @@ def test_a_full_disk_gets_503_until_receipts_can_be_written_again(demo: Demo, wo
         except Exception:
             return None  # cut short: its receipt could not be written
 
-    try:
+    with small_receipt_disk(demo, "full") as log:
         with TunnelSteering(demo, port), SecondGateway(demo, "full", config, port) as gateway:
             assert post() == 200
             filler = log / "filler"
@@ -388,5 +384,3 @@ def test_a_full_disk_gets_503_until_receipts_can_be_written_again(demo: Demo, wo
             assert "receipts cannot be written" in gateway.log()
             filler.unlink()
             assert wait_for(lambda: post() == 200, timeout=10, interval=0.3), gateway.log()[-2000:]
-    finally:
-        run(["umount", str(log)], timeout=10)

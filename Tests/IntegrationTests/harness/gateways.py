@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Sequence
 
 from harness.demo import Demo
-from harness.processes import clean_env, ns_cmd, ns_python, ns_run, stop_process, wait_for
+from harness.processes import clean_env, describe, ns_cmd, ns_python, ns_run, run, stop_process, wait_for
 
 
 SECOND_GATEWAY_START_TIMEOUT = 15
@@ -108,3 +110,18 @@ class SecondGateway:
     def _stop(self) -> None:
         stop_process(self.process, SECOND_GATEWAY_STOP_TIMEOUT)
         self.config_path.unlink(missing_ok=True)
+
+
+@contextmanager
+def small_receipt_disk(demo: Demo, name: str, size: str = "1m") -> Iterator[Path]:
+    """The receipt directory SecondGateway(demo, name, …) uses, on a tmpfs of `size` of its own, so that a test can fill
+    it; unmounted when the block ends (after the gateway, when the gateway's block is inside this one)."""
+    log = demo.demo_dir / name / "receipts"
+    log.mkdir(parents=True, exist_ok=True)
+    mounted = run(["mount", "-t", "tmpfs", "-o", f"size={size}", f"popgate-{name}-receipts", str(log)], timeout=10)
+    assert mounted.returncode == 0, describe(mounted)
+    try:
+        yield log
+    finally:
+        run(["umount", str(log)], timeout=10)
+
