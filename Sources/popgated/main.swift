@@ -39,8 +39,9 @@ struct Popgated: AsyncParsableCommand {
         let store = try RegistryStore(location: configuration.registry.location, readOnly: true)
         let directory = PeerDirectory()
         let metrics = GatewayMetrics()
+        let localCopy = configuration.registry.localCopyPath(for: "popgated").map(RegistryLocalCopy.init(path:))
         let follower = RegistryFollower(
-            store: store, localCopy: configuration.registry.localCopyPath(for: "popgated").map(RegistryLocalCopy.init(path:)), directory: directory,
+            store: store, localCopy: localCopy, directory: directory,
             interval: .milliseconds(configuration.gateway.registryPollMilliseconds), logger: logger,
             onHealth: { metrics.registryHealthChanged(degraded: $0.isDegraded) }
         )

@@ -47,7 +47,8 @@ struct Popnetd: AsyncParsableCommand {
         let store = try RegistryStore(location: configuration.registry.location)
         // The first snapshot, from the registry or (PostgreSQL unreachable) the local copy: popnetd
         // never starts from nothing, which would take every peer off the device.
-        var replica = RegistryReplica(store: store, localCopy: configuration.registry.localCopyPath(for: "popnetd").map(RegistryLocalCopy.init(path:)))
+        let localCopy = configuration.registry.localCopyPath(for: "popnetd").map(RegistryLocalCopy.init(path:))
+        var replica = RegistryReplica(store: store, localCopy: localCopy)
         _ = try replica.refresh()
         let snapshot = replica.snapshot ?? .empty
         if replica.loadedFromLocalCopy {
