@@ -100,7 +100,7 @@ install: release
 	echo "installed popgate into $$root"
 
 # Every build and every suite, each phase timed (a table at the end): the debug and release builds, swift test,
-# the integration tests, and beside them the fuzz build and smoke run. Tests/support/run-suite.sh says how.
+# the integration tests, the fuzz build and smoke run. Tests/support/run-suite.sh says how.
 test: deps
 	@bash Tests/support/run-suite.sh
 
