@@ -8,7 +8,7 @@
 #   fuzz            the sanitized build in .build-fuzz, then each target's corpus and a few seconds more (smoke)
 #
 # The phases run one after another. Running the fuzz build and smoke beside the integration tests (at nice 19)
-# saved about 8 minutes, but made latency-bound integration tests fail in one run of two: a CPU-bound neighbour
+# saved about 8 minutes, but made latency-bound integration tests fail in one run of three: a CPU-bound neighbour
 # delays the wake-ups they time, whatever its priority.
 # Both suites always run to the end; the run fails if any phase failed.
 #
