@@ -17,6 +17,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export PATH="/opt/swift/usr/bin:$PATH"
 
 # Durations and places, in one place. POPGATE_SOAK=1 (make soak) makes the smoke run the long form.
+# POPGATE_FUZZ_JOBS: how many targets run at once (default: one per core). POPGATE_FUZZ_BUILD_JOBS: how many compile
+# jobs the build runs at once (default: one per core; `make test` builds with one, beside its tests).
 SMOKE_SECONDS="${POPGATE_FUZZ_SMOKE_SECONDS:-10}"
 if [[ "${POPGATE_SOAK:-0}" == 1 ]]; then SMOKE_SECONDS="${POPGATE_FUZZ_SOAK_SECONDS:-300}"; fi
 RUN_SECONDS_DEFAULT=60
@@ -54,7 +56,7 @@ build() {
     # toml++ (inside TOMLKit) is built without its internal assertions: it asserts what malformed input can break
     # (Fuzz/Targets/PopConfigTarget.swift lists what), which would end every run on the same
     # upstream bug; ASan still catches any memory error that follows.
-    POPGATE_FUZZ=1 swift build --package-path "$ROOT" --scratch-path "$BUILD_DIR" \
+    POPGATE_FUZZ=1 swift build --package-path "$ROOT" --scratch-path "$BUILD_DIR" -j "${POPGATE_FUZZ_BUILD_JOBS:-$(nproc)}" \
         -Xswiftc -sanitize=fuzzer,address -Xcxx '-DTOML_ASSERT(expr)=static_cast<void>(0)' \
         --product popgate-fuzz 2>&1 | grep -v "Cannot export local symbol"
     status="${PIPESTATUS[0]}"
@@ -113,8 +115,15 @@ run_all() {
     local chosen=("$@")
     [[ ${#chosen[@]} -gt 0 ]] || mapfile -t chosen < <(targets)
     [[ ${#chosen[@]} -gt 0 ]] || die "the driver lists no targets"
-    local failed=0
-    for target in "${chosen[@]}"; do fuzz_one "$target" "$seconds" "$merge" || failed=1; done
+    # libFuzzer runs one thread per process, so targets run side by side, one per core by default: each still
+    # gets its seconds, and the smoke run takes half the time on two cores.
+    local failed=0 running=0 jobs="${POPGATE_FUZZ_JOBS:-$(nproc)}"
+    for target in "${chosen[@]}"; do
+        if (( running >= jobs )); then wait -n || failed=1; running=$((running - 1)); fi
+        fuzz_one "$target" "$seconds" "$merge" &
+        running=$((running + 1))
+    done
+    while (( running > 0 )); do wait -n || failed=1; running=$((running - 1)); done
     return "$failed"
 }
 
