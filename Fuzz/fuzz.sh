@@ -17,8 +17,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export PATH="/opt/swift/usr/bin:$PATH"
 
 # Durations and places, in one place. POPGATE_SOAK=1 (make soak) makes the smoke run the long form.
-# POPGATE_FUZZ_JOBS: how many targets run at once (default: one per core). POPGATE_FUZZ_BUILD_JOBS: how many compile
-# jobs the build runs at once (default: one per core; `make test` builds with one, beside its tests).
+# POPGATE_FUZZ_JOBS: how many targets run at once (default: one per core).
 SMOKE_SECONDS="${POPGATE_FUZZ_SMOKE_SECONDS:-10}"
 if [[ "${POPGATE_SOAK:-0}" == 1 ]]; then SMOKE_SECONDS="${POPGATE_FUZZ_SOAK_SECONDS:-300}"; fi
 RUN_SECONDS_DEFAULT=60
@@ -56,7 +55,7 @@ build() {
     # toml++ (inside TOMLKit) is built without its internal assertions: it asserts what malformed input can break
     # (Fuzz/Targets/PopConfigTarget.swift lists what), which would end every run on the same
     # upstream bug; ASan still catches any memory error that follows.
-    POPGATE_FUZZ=1 swift build --package-path "$ROOT" --scratch-path "$BUILD_DIR" -j "${POPGATE_FUZZ_BUILD_JOBS:-$(nproc)}" \
+    POPGATE_FUZZ=1 swift build --package-path "$ROOT" --scratch-path "$BUILD_DIR" \
         -Xswiftc -sanitize=fuzzer,address -Xcxx '-DTOML_ASSERT(expr)=static_cast<void>(0)' \
         --product popgate-fuzz 2>&1 | grep -v "Cannot export local symbol"
     status="${PIPESTATUS[0]}"

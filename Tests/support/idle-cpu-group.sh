@@ -1,8 +1,9 @@
 # Sourced by run-suite.sh: a CPU cgroup whose processes run only on CPU time nothing else wants (cpu.idle = 1).
 #
 # Why a cgroup and not nice: with autogroups (on in Debian's kernels), nice ranks a process only among those of its own
-# session, while sessions share the CPU fairly among themselves; and the scheduler always preempts an entity of an
-# idle group for a waking entity of a normal one, whatever their groups.
+# session, while sessions share the CPU fairly among themselves, and under EEVDF a nice-19 task that has the CPU
+# keeps it to the end of its slice. The scheduler preempts an entity of an idle group for a waking entity of a
+# normal one at once, whatever their groups.
 #
 #   idle_group_create           makes the group; returns 1 (and says why) where there is none to be had
 #   idle_group_run CMD [ARG...] runs CMD in the group (its children stay in it)

@@ -9,13 +9,12 @@
 #   fuzz            the sanitized build in .build-fuzz, then each target's corpus and a few seconds more (smoke)
 #
 # The kernel VM test and the fuzz build time nothing, and each runs in a VM or a build tree of its own, so they run
-# in the background from the end of the debug build, one after the other, on a single core's worth of work, in a
-# CPU cgroup that gets only the time nothing else wants (Tests/support/idle-cpu-group.sh). The integration tests
-# leave much of the machine idle while they wait on timeouts and tunnels, and these fill it. Beside them at nice 19
-# the fuzz build and smoke (up to three busy threads) had made latency-bound tests fail in one run of three; the
-# latency-bound tests therefore never share the machine with more than one idle-class thread, and the fuzz smoke,
-# whose inputs each have a time limit, runs alone at the end. Without such a cgroup (not root, or a kernel without
-# cpu.idle) everything runs one phase after another.
+# in the background (the fuzz build from the start, the VM test from the end of the debug build) in a CPU cgroup
+# that gets only the time nothing else wants (Tests/support/idle-cpu-group.sh): the builds leave a little of the
+# machine idle, and the integration tests much of it while they wait on timeouts and tunnels. A waking process of a
+# test always preempts them. (At nice 19 instead, the fuzz build and smoke had made latency-bound integration tests
+# fail in one run of three.) The fuzz smoke, whose inputs each have a time limit, runs alone at the end. Without
+# such a cgroup (not root, or a kernel without cpu.idle) everything runs one phase after another.
 # Both suites always run to the end; the run fails if any phase failed.
 #
 # The unit and integration tests share one throwaway PostgreSQL cluster (POPGATE_TEST_POSTGRES_URL), stopped and
@@ -59,12 +58,12 @@ summary() {
     return "$overall"
 }
 
-pgdir="" background_pid="" logs=""
+pgdir="" background_pids=() logs=""
 cleanup() {
     local status=$?
-    if [[ -n "$background_pid" ]]; then  # only on an early exit: a finished run has waited for it
+    if (( ${#background_pids[@]} )); then  # only on an early exit: a finished run has waited for them
         idle_group_kill
-        wait "$background_pid" 2>/dev/null
+        wait "${background_pids[@]}" 2>/dev/null
     fi
     if [[ -n "$pgdir" ]]; then
         bash "$PG_SCRIPT" stop "$pgdir" || { echo "make test: left a cluster in $pgdir" >&2; status=1; }
@@ -77,21 +76,28 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-kernel_vm_tests() { "$PYTHON" -m pytest -v -m kernel_vm Tests/IntegrationTests; }
-fuzz_build() { POPGATE_FUZZ_BUILD_JOBS="${1:-}" bash Fuzz/fuzz.sh build; }
+# Runs a phase in the background, in the idle group, its output kept in $logs/<log> until the end.
+in_background() {
+    local log="$1"
+    shift
+    ( idle_group_run true && phase "$@" >"$logs/$log" 2>&1 ) &
+    background_pids+=("$!")
+}
+
+fuzz_build_passed() { grep -q $'^fuzz build[^\t]*\t[0-9]*\t[0-9]*\t0$' "$results"; }
+
+background=0
+if idle_group_create; then
+    background=1
+    logs="$(mktemp -d -t popgate-make-test-logs.XXXXXX)"
+    echo "=== in the background, in an idle CPU group: the fuzz build now, the kernel VM test after the debug build" >&2
+    in_background fuzz-build.log "fuzz build (background)" bash Fuzz/fuzz.sh build
+fi
 
 # Without the binaries nothing else can run: a failed build ends the run here.
 phase "debug build" "$SWIFT" build --build-tests || { summary; exit 1; }
-
-if idle_group_create; then
-    logs="$(mktemp -d -t popgate-make-test-logs.XXXXXX)"
-    echo "=== in the background, in an idle CPU group: the kernel VM test, then the fuzz build (logs follow at the end)" >&2
-    (
-        idle_group_run true || exit 1
-        phase "kernel VM test (background)" kernel_vm_tests >"$logs/kernel-vm.log" 2>&1
-        phase "fuzz build (background, one job)" fuzz_build 1 >"$logs/fuzz-build.log" 2>&1
-    ) &
-    background_pid=$!
+if (( background )); then
+    in_background kernel-vm.log "kernel VM test (background)" "$PYTHON" -m pytest -v -m kernel_vm Tests/IntegrationTests
 fi
 
 phase "release build" "$MAKE" --no-print-directory release || { summary; exit 1; }
@@ -102,20 +108,20 @@ export POPGATE_TEST_POSTGRES_URL
 
 phase "unit tests (swift test)" "$SWIFT" test --skip-build
 
-if [[ -n "$background_pid" ]]; then
+if (( background )); then
     phase "integration tests (pytest)" "$PYTHON" -m pytest -v -m "not kernel_vm" Tests/IntegrationTests
     echo "=== waiting for the background phases" >&2
-    wait "$background_pid"
-    background_pid=""
+    wait "${background_pids[@]}"
+    background_pids=()
     echo "--- kernel VM test" >&2
     cat "$logs/kernel-vm.log"
     echo "--- fuzz build (last lines; all of it when it failed)" >&2
-    if grep -q $'^fuzz build[^\t]*\t[0-9]*\t[0-9]*\t0$' "$results"; then tail -n 3 "$logs/fuzz-build.log"; else cat "$logs/fuzz-build.log"; fi
+    if fuzz_build_passed; then tail -n 3 "$logs/fuzz-build.log"; else cat "$logs/fuzz-build.log"; fi
 else
     phase "integration tests (pytest)" "$PYTHON" -m pytest -v Tests/IntegrationTests
-    phase "fuzz build" fuzz_build
+    phase "fuzz build" bash Fuzz/fuzz.sh build
 fi
-if grep -q $'^fuzz build[^\t]*\t[0-9]*\t[0-9]*\t0$' "$results"; then
+if fuzz_build_passed; then
     phase "fuzz smoke" bash Fuzz/fuzz.sh smoke
 fi
 
