@@ -2,7 +2,7 @@
 #
 # Why a cgroup and not nice: with autogroups (on in Debian's kernels), nice ranks a process only among those of its own
 # session, while sessions share the CPU fairly among themselves, and under EEVDF a nice-19 task that has the CPU
-# keeps it to the end of its slice. The scheduler preempts an entity of an idle group for a waking entity of a
+# may keep it to the end of its slice. The scheduler preempts an entity of an idle group for a waking entity of a
 # normal one at once, whatever their groups.
 #
 #   idle_group_create           makes the group; returns 1 (and says why) where there is none to be had
