@@ -16,11 +16,12 @@ SWIFT ?= swift
 # clusters the registry tests run against, libqrencode for popctl's terminal QR codes (qrencode and zbar-tools
 # check them in the tests), groff to render popctl's generated man page, and for the appliance tests
 # (test_systemd_units.py, test_provisioning.py): systemd-analyze, debootstrap for a Debian 12 tree to provision,
-# and systemd-nspawn to boot it.
+# and systemd-nspawn to boot it; cmake and g++ build llama.cpp's server for the engine tests
+# (provisioning/engines/llama-server.sh).
 PG_PACKAGE := postgresql-15
 APT_PACKAGES := libmnl-dev libnftnl-dev libsodium-dev libsqlite3-dev pkg-config \
 	nftables wireguard-go wireguard-tools iproute2 curl tcpdump openssl $(PG_PACKAGE) \
-	libqrencode-dev qrencode zbar-tools groff-base systemd debootstrap systemd-container
+	libqrencode-dev qrencode zbar-tools groff-base systemd debootstrap systemd-container cmake g++
 
 # postgresql-15's first install would create a system cluster "main" (and the postinst would then start it, on
 # port 5432): postgresql-common skips that when createcluster.conf, which includes createcluster.d/*.conf, says

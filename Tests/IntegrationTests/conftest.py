@@ -83,6 +83,7 @@ MARKERS = {
     "soak": "has a long form, run with POPGATE_SOAK=1 (`make soak` selects these)",
     "kernel_vm": "runs popgate's kernel WireGuard backend inside a QEMU VM",
     "provisioning": "provisions a Debian 12 tree with bootstrap-pop.sh and boots it in a container",
+    "engine": "runs a real inference engine (llama.cpp's server, built once per machine) as a worker",
     "demo": "runs against the session's demo (set from the `demo` fixture)",
     "postgres": "needs a PostgreSQL cluster (set from the `postgres_url` and `fleet` fixtures)",
 }

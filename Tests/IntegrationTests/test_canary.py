@@ -42,7 +42,7 @@ import pytest
 
 from canary_search import SearchReport, journald_running, mark_time, search_machine
 from harness.demo import Demo
-from harness.gateways import SecondGateway, free_port, listening, second_gateway_config
+from harness.gateways import SecondGateway, free_port, listening, second_gateway_config, without_tables
 from harness.http import bearer, http_request
 from harness.processes import clean_env, describe, ns_cmd, require, run, stop_process, wait_for
 from harness.steering import TunnelSteering
@@ -103,22 +103,10 @@ class EchoSimulator:
         stop_process(self.process, SIM_STOP_TIMEOUT)
 
 
-def _without_tables(text: str, names: set[str]) -> str:
-    """`text` (TOML) without the tables whose header (`[name]` or `[[name]]`) is in `names`."""
-    kept, dropping = [], False
-    for line in text.splitlines():
-        stripped = line.strip()
-        if stripped.startswith("["):
-            dropping = stripped.split("#", 1)[0].strip().strip("[]").strip() in names
-        if not dropping:
-            kept.append(line)
-    return "\n".join(kept) + "\n"
-
-
 def echo_gateway_config(demo: Demo, port: int, sim_port: int) -> str:
     """The demo's configuration with the echo simulator as its only backend and no rate limits (the run's pace is
     not what is tested), listening on `port`, with a small body limit."""
-    base = _without_tables(Path(demo.config).read_text(), {"backends", "limits"})
+    base = without_tables(Path(demo.config).read_text(), {"backends", "limits"})
     unlimited = "{ requests_per_minute = 0, tokens_per_minute = 0 }"
     sections = (f"\n[limits]\nmax_streams_per_peer = 64\n"
                 + "".join(f"{tier} = {unlimited}\n" for tier in ("slow", "medium", "fast", "ludicrous"))

@@ -15,85 +15,22 @@ tunnel of the demo (provisioning/demo.sh): the clients here read part of a strea
 
 from __future__ import annotations
 
-import json
 import re
 import statistics
 import time
 
 from harness.demo import Demo
-from harness.http import bearer, http_request
-from harness.processes import ns_python, wait_for
+from harness.http import bearer, cut_streams, http_request
+from harness.processes import wait_for
 from test_silent_close_capture import FIN, Capture
 
 MODEL = "popgate-sim-small"
-
-# One client in the client namespace: POSTs a streamed chat completion on a raw socket, reads until it has seen
-# `read` content events (or the stream ends), then hangs up (FIN) without reading the rest. With `parallel`, that many
-# such streams at once, each on its own connection. Prints, per stream, the status, the content events it received
-# and the receipt id.
-_CUT_SCRIPT = r"""
-import json, re, socket, sys, threading
-a = json.loads(sys.argv[1])
-CONTENT = re.compile(rb'"content":"[^"]')
-
-def one():
-    body = json.dumps(a["body"]).encode()
-    head = ("POST /v1/chat/completions HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n"
-            "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % (a["host"], a["key"], len(body)))
-    sock = socket.create_connection((a["host"], a["port"]), timeout=a["timeout"])
-    sock.sendall(head.encode() + body)
-    data = b""
-    while b"\r\n\r\n" not in data:
-        piece = sock.recv(65536)
-        if not piece:
-            break
-        data += piece
-    header, _, rest = data.partition(b"\r\n\r\n")
-    lines = header.decode("latin-1").split("\r\n")
-    status = int(lines[0].split()[1]) if lines and len(lines[0].split()) > 1 else 0
-    headers = {l.split(":", 1)[0].strip().lower(): l.split(":", 1)[1].strip() for l in lines[1:] if ":" in l}
-    received = 0
-    if status == 200:
-        buffer, done = rest, False
-        while True:
-            # Whole events only: an event is counted once its blank line has arrived.
-            while b"\n\n" in buffer:
-                event, buffer = buffer.split(b"\n\n", 1)
-                received += len(CONTENT.findall(event))
-                done = done or b"[DONE]" in event
-            if received >= a["read"] or done:
-                break
-            piece = sock.recv(65536)
-            if not piece:
-                break
-            buffer += piece
-    sock.shutdown(socket.SHUT_RDWR)
-    sock.close()
-    return {"status": status, "received": received, "receipt": headers.get("x-receipt-id"),
-            "retry_after": headers.get("retry-after")}
-
-results = [None] * a["parallel"]
-def run(i):
-    try:
-        results[i] = one()
-    except Exception as e:
-        results[i] = {"error": "%s: %s" % (type(e).__name__, e)}
-threads = [threading.Thread(target=run, args=(i,)) for i in range(a["parallel"])]
-for t in threads: t.start()
-for t in threads: t.join()
-print(json.dumps(results))
-"""
-
 
 def _cut_streams(demo: Demo, key: str, *, read: int, max_tokens: int, parallel: int = 1) -> list[dict]:
     host, port = demo.api_url.split("//")[1].split(":")
     body = {"model": MODEL, "messages": [{"role": "user", "content": "tell me a long story"}], "stream": True,
             "max_tokens": max_tokens}
-    results = ns_python(demo.client_ns, _CUT_SCRIPT, {"host": host, "port": int(port), "key": key, "body": body,
-                                                       "read": read, "parallel": parallel, "timeout": 20}, timeout=60)
-    for result in results:
-        assert "error" not in result, results
-    return results
+    return cut_streams(demo.client_ns, host, int(port), key, body, read=read, parallel=parallel)
 
 
 def _receipt(demo: Demo, receipt_id: str) -> dict:

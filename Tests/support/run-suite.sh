@@ -6,13 +6,14 @@
 #   unit tests      `swift test`
 #   integration     pytest on Tests/IntegrationTests
 #   kernel VM       the integration tests marked kernel_vm (QEMU, one emulated CPU)
+#   engines         llama.cpp's server built once per machine (provisioning/engines/), and the tests marked engine
 #   fuzz            the sanitized build in .build-fuzz, then each target's corpus and a few seconds more (smoke)
 #
-# The kernel VM test and the fuzz build time nothing, and each runs in a VM or a build tree of its own, so they run
-# in the background (the fuzz build from the start, the VM test from the end of the debug build) in a CPU cgroup
-# that gets only the time nothing else wants (Tests/support/idle-cpu-group.sh): the builds leave a little of the
-# machine idle, and the integration tests much of it while they wait on timeouts and tunnels. A waking process of a
-# test always preempts them. (At nice 19 instead, the fuzz build and smoke had made latency-bound integration tests
+# The kernel VM test, the fuzz build and llama-server's build time nothing, and each runs in a VM or a build tree of
+# its own, so they run in the background (the builds from the start, the VM test from the end of the debug build)
+# in a CPU cgroup that gets only the time nothing else wants (Tests/support/idle-cpu-group.sh): the builds leave a
+# little of the machine idle, and the integration tests much of it while they wait on timeouts and tunnels. A waking
+# process of a test always preempts them. (At nice 19 instead, the fuzz build and smoke had made latency-bound integration tests
 # fail in one run of three.) The fuzz smoke, whose inputs each have a time limit, runs alone at the end. Without
 # such a cgroup (not root, or a kernel without cpu.idle) everything runs one phase after another.
 # Both suites always run to the end; the run fails if any phase failed.
@@ -58,7 +59,7 @@ summary() {
     return "$overall"
 }
 
-pgdir="" background_pids=() logs=""
+pgdir="" background_pids=() engine_build_pid="" logs=""
 cleanup() {
     local status=$?
     if (( ${#background_pids[@]} )); then  # only on an early exit: a finished run has waited for them
@@ -90,8 +91,11 @@ background=0
 if idle_group_create; then
     background=1
     logs="$(mktemp -d -t popgate-make-test-logs.XXXXXX)"
-    echo "=== in the background, in an idle CPU group: the fuzz build now, the kernel VM test after the debug build" >&2
+    echo "=== in the background, in an idle CPU group: the fuzz build and llama.cpp's server build now, the kernel VM" \
+        "test after the debug build" >&2
     in_background fuzz-build.log "fuzz build (background)" bash Fuzz/fuzz.sh build
+    in_background engine-build.log "llama-server build (background)" bash provisioning/engines/llama-server.sh build
+    engine_build_pid="${background_pids[-1]}"
 fi
 
 # Without the binaries nothing else can run: a failed build ends the run here.
@@ -108,8 +112,19 @@ export POPGATE_TEST_POSTGRES_URL
 
 phase "unit tests (swift test)" "$SWIFT" test --skip-build
 
+# The engine tests run in a session of their own once llama-server is built (their fixture builds it where nothing
+# has): in the main session they would hold it up for the build.
+engine_tests() { phase "engine tests (pytest -m engine)" "$PYTHON" -m pytest -v -m engine Tests/IntegrationTests; }
+
 if (( background )); then
-    phase "integration tests (pytest)" "$PYTHON" -m pytest -v -m "not kernel_vm" Tests/IntegrationTests
+    phase "integration tests (pytest)" "$PYTHON" -m pytest -v -m "not kernel_vm and not engine" Tests/IntegrationTests
+    echo "=== waiting for the llama-server build" >&2
+    wait "$engine_build_pid"
+    remaining=()
+    for pid in "${background_pids[@]}"; do [[ "$pid" == "$engine_build_pid" ]] || remaining+=("$pid"); done
+    background_pids=("${remaining[@]}")
+    tail -n 3 "$logs/engine-build.log"
+    engine_tests
     echo "=== waiting for the background phases" >&2
     wait "${background_pids[@]}"
     background_pids=()
@@ -118,7 +133,8 @@ if (( background )); then
     echo "--- fuzz build (last lines; all of it when it failed)" >&2
     if fuzz_build_passed; then tail -n 3 "$logs/fuzz-build.log"; else cat "$logs/fuzz-build.log"; fi
 else
-    phase "integration tests (pytest)" "$PYTHON" -m pytest -v Tests/IntegrationTests
+    phase "integration tests (pytest)" "$PYTHON" -m pytest -v -m "not engine" Tests/IntegrationTests
+    engine_tests
     phase "fuzz build" bash Fuzz/fuzz.sh build
 fi
 if fuzz_build_passed; then

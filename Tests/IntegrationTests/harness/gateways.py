@@ -60,6 +60,18 @@ def second_gateway_config(text: str, port: int, *, gateway: Sequence[str] = (), 
     return "\n".join(lines) + "\n" + sections
 
 
+def without_tables(text: str, names: set[str]) -> str:
+    """`text` (TOML) without the tables whose header (`[name]` or `[[name]]`) is in `names`."""
+    kept, dropping = [], False
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("["):
+            dropping = stripped.split("#", 1)[0].strip().strip("[]").strip() in names
+        if not dropping:
+            kept.append(line)
+    return "\n".join(kept) + "\n"
+
+
 def receipts_section(workdir: Path) -> str:
     """A [receipts] section keeping a gateway's receipt log and signing key under `workdir`."""
     return (f'\n[receipts]\ndirectory = "{workdir}/receipts"\nsigning_key_file = "{workdir}/keys/receipts.key"\n')

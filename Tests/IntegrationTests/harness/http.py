@@ -155,3 +155,72 @@ def chat(ns: str, demo: Demo, messages: list[dict[str, str]], *, key: str | None
     body = {"model": demo.model, "messages": messages, **extra}
     return http_request(ns, "POST", demo.api_url + "/v1/chat/completions",
                         headers=bearer(key if key is not None else demo.api_key), json_body=body, timeout=timeout)
+
+
+# One client in a namespace: POSTs a streamed chat completion on a raw socket, reads until it has seen
+# `read` content events (or the stream ends), then hangs up (FIN) without reading the rest. With `parallel`, that many
+# such streams at once, each on its own connection. Prints, per stream, the status, the content events it received
+# and the receipt id.
+_CUT_SCRIPT = r"""
+import json, re, socket, sys, threading
+a = json.loads(sys.argv[1])
+CONTENT = re.compile(rb'"content":"[^"]')
+
+def one():
+    body = json.dumps(a["body"]).encode()
+    head = ("POST /v1/chat/completions HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n"
+            "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % (a["host"], a["key"], len(body)))
+    sock = socket.create_connection((a["host"], a["port"]), timeout=a["timeout"])
+    sock.sendall(head.encode() + body)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        piece = sock.recv(65536)
+        if not piece:
+            break
+        data += piece
+    header, _, rest = data.partition(b"\r\n\r\n")
+    lines = header.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1]) if lines and len(lines[0].split()) > 1 else 0
+    headers = {l.split(":", 1)[0].strip().lower(): l.split(":", 1)[1].strip() for l in lines[1:] if ":" in l}
+    received = 0
+    if status == 200:
+        buffer, done = rest, False
+        while True:
+            # Whole events only: an event is counted once its blank line has arrived.
+            while b"\n\n" in buffer:
+                event, buffer = buffer.split(b"\n\n", 1)
+                received += len(CONTENT.findall(event))
+                done = done or b"[DONE]" in event
+            if received >= a["read"] or done:
+                break
+            piece = sock.recv(65536)
+            if not piece:
+                break
+            buffer += piece
+    sock.shutdown(socket.SHUT_RDWR)
+    sock.close()
+    return {"status": status, "received": received, "receipt": headers.get("x-receipt-id"),
+            "retry_after": headers.get("retry-after")}
+
+results = [None] * a["parallel"]
+def run(i):
+    try:
+        results[i] = one()
+    except Exception as e:
+        results[i] = {"error": "%s: %s" % (type(e).__name__, e)}
+threads = [threading.Thread(target=run, args=(i,)) for i in range(a["parallel"])]
+for t in threads: t.start()
+for t in threads: t.join()
+print(json.dumps(results))
+"""
+
+def cut_streams(ns: str, host: str, port: int, key: str, body: Mapping[str, Any], *, read: int,
+                parallel: int = 1, timeout: float = 20) -> list[dict]:
+    """POSTs the streamed chat completion `body` from inside `ns` on `parallel` connections at once, each read
+    until `read` content events (or the end) and then hung up on. Per stream: status, content events received,
+    X-Receipt-Id and Retry-After."""
+    results = ns_python(ns, _CUT_SCRIPT, {"host": host, "port": port, "key": key, "body": dict(body), "read": read,
+                                          "parallel": parallel, "timeout": timeout}, timeout=timeout * 3)
+    for result in results:
+        assert "error" not in result, results
+    return results
