@@ -20,7 +20,7 @@ import statistics
 import time
 
 from harness.demo import Demo
-from harness.http import bearer, cut_streams, http_request
+from harness.http import cut_streams, settled_receipt
 from harness.processes import wait_for
 from test_silent_close_capture import FIN, Capture
 
@@ -31,21 +31,6 @@ def _cut_streams(demo: Demo, key: str, *, read: int, max_tokens: int, parallel: 
     body = {"model": MODEL, "messages": [{"role": "user", "content": "tell me a long story"}], "stream": True,
             "max_tokens": max_tokens}
     return cut_streams(demo.client_ns, host, int(port), key, body, read=read, parallel=parallel)
-
-
-def _receipt(demo: Demo, receipt_id: str) -> dict:
-    """The receipt, once the gateway has settled the request (it does so when it sees the client's FIN)."""
-    found: list[dict] = []
-
-    def fetch() -> bool:
-        response = http_request(demo.client_ns, "GET", f"{demo.api_url}/v1/receipts/{receipt_id}",
-                                headers=bearer(demo.api_key))
-        if response.status == 200:
-            found.append(response.json()["receipt"])
-        return bool(found)
-
-    assert wait_for(fetch, timeout=10, interval=0.2), f"no receipt {receipt_id}"
-    return found[0]
 
 
 def test_a_token_limited_key_receives_at_most_its_allowance_plus_one_requests_max_tokens(demo: Demo) -> None:
@@ -74,7 +59,7 @@ def test_the_receipt_of_a_cut_stream_names_its_backend_and_the_tokens_relayed(de
     for read in (1, 7, 25):
         [result] = _cut_streams(demo, demo.api_key, read=read, max_tokens=200)
         assert result["status"] == 200 and result["received"] >= read, result
-        receipt = _receipt(demo, result["receipt"])
+        receipt = settled_receipt(demo.client_ns, demo.api_url, demo.api_key, result["receipt"])
         assert receipt["status"] == 499, receipt
         assert receipt["backend"], receipt
         usage = receipt["usage"]
@@ -87,7 +72,7 @@ def test_the_receipt_of_a_cut_stream_names_its_backend_and_the_tokens_relayed(de
 def test_a_whole_stream_still_counts_its_final_usage(demo: Demo) -> None:
     [result] = _cut_streams(demo, demo.api_key, read=10_000, max_tokens=12)
     assert result["status"] == 200 and result["received"] == 12, result
-    receipt = _receipt(demo, result["receipt"])
+    receipt = settled_receipt(demo.client_ns, demo.api_url, demo.api_key, result["receipt"])
     assert receipt["status"] == 200 and receipt["usage"]["completion_tokens"] == 12, receipt
     assert receipt["usage"]["source"] == "reported", receipt
 
@@ -103,7 +88,7 @@ def test_the_worker_stops_generating_within_10_ms_of_the_clients_fin(demo: Demo)
     for _ in range(5):
         with Capture(demo.pop_ns, "wg-edge", host, int(port)) as capture:
             [result] = _cut_streams(demo, demo.api_key, read=3, max_tokens=500)
-            backend = _receipt(demo, result["receipt"])["backend"]
+            backend = settled_receipt(demo.client_ns, demo.api_url, demo.api_key, result["receipt"])["backend"]
             fins: list[float] = []
             assert wait_for(lambda: fins.extend(s.time for s in capture.segments()
                                                 if s.dport == int(port) and s.flags & FIN) or fins, timeout=5)

@@ -2,9 +2,9 @@
 
 llama-server (built from llama.cpp's sources, provisioning/engines/llama-server.sh) runs a tiny model with a real
 tokenizer and random weights (provisioning/engines/tiny_gguf.py): its text is noise, but its protocol, usage reports,
-metrics and slots are the real engine's. A second popgated in the demo's PoP has it as its only chat worker
-(`kind = "llamacpp"`), and a second llama-server, started for embeddings, as its embedding worker; the demo's client
-reaches that gateway through its tunnel.
+metrics and slots are the real engine's. A second popgated in the demo's PoP has two of them, serving the same model,
+as its chat workers (`kind = "llamacpp"`), and a third, started for embeddings, as its embedding worker; the demo's
+client reaches that gateway through its tunnel.
 
 Each answer through the tunnel is checked against the same request sent straight to the engine: greedy decoding
 (temperature 0) makes the engine's answer and usage the same both ways, so any difference is popgate's.
@@ -13,6 +13,8 @@ Each answer through the tunnel is checked against the same request sent straight
 from __future__ import annotations
 
 import json
+import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +24,7 @@ import pytest
 from harness.demo import Demo
 from harness.engines import LlamaServer, backend_section, llama_server_binary, tiny_model
 from harness.gateways import SecondGateway, free_port, second_gateway_config, without_tables
-from harness.http import bearer, cut_streams, http_request, stream_chat
+from harness.http import bearer, cut_streams, http_request, settled_receipt, stream_chat
 from harness.processes import wait_for
 from harness.steering import TunnelSteering
 
@@ -37,10 +39,20 @@ MESSAGES = [{"role": "user", "content": "Name three rivers of Europe."}]
 GREEDY = {"temperature": 0, "ignore_eos": True}
 
 
+CHAT_BACKENDS = ("llama-chat", "llama-chat-b")
+# llama.cpp reports no revision of the weights it serves (its model listing has sizes and counts, no version or
+# hash), so the receipts' model version is the one the operator declares in model_revisions.
+MODEL_REVISION = "tiny-seed-20261207"
+# The gateway's backend checks (backend_check_ms, unhealthy_after, healthy_after in the demo's configuration) take a
+# dead worker out and a revived one back within a few seconds; this bounds the wait.
+BACKEND_STATE_TIMEOUT = 20
+
+
 @dataclass
 class Site:
     demo: Demo
     chat: LlamaServer
+    chat_b: LlamaServer
     embed: LlamaServer
     gateway: SecondGateway
     url: str  # the second gateway, as the client reaches it through its tunnel
@@ -55,16 +67,18 @@ def site(demo: Demo, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]
     host = demo.api_url.split("//")[1].split(":")[0]
     port = free_port(demo.pop_ns, host)
     with LlamaServer(demo, binary, chat_model, CHAT_MODEL, logs / "llama-server@chat.log") as chat, \
+            LlamaServer(demo, binary, chat_model, CHAT_MODEL, logs / "llama-server@chat-b.log") as chat_b, \
             LlamaServer(demo, binary, embed_model, EMBEDDING_MODEL, logs / "llama-server@embed.log",
                         embeddings=True) as embed:
         base = without_tables(Path(demo.config).read_text(), {"backends"})
-        config = second_gateway_config(base, port, sections=backend_section("llama-chat", chat)
+        config = second_gateway_config(base, port, sections=backend_section("llama-chat", chat, MODEL_REVISION)
+                                       + backend_section("llama-chat-b", chat_b, MODEL_REVISION)
                                        + backend_section("llama-embed", embed))
         with TunnelSteering(demo, port), SecondGateway(demo, "llamacpp", config, port) as gateway:
             url = f"http://{host}:{port}"
             # The gateway routes to a worker once its first health check has passed.
             assert wait_for(lambda: _chat(demo, url, max_tokens=1).status == 200, timeout=20), gateway.log()[-2000:]
-            yield Site(demo, chat, embed, gateway, url)
+            yield Site(demo, chat, chat_b, embed, gateway, url)
 
 
 def _chat(demo: Demo, url: str, **extra):
@@ -74,18 +88,7 @@ def _chat(demo: Demo, url: str, **extra):
 
 
 def _receipt(site: Site, receipt_id: str | None) -> dict:
-    assert receipt_id, "no X-Receipt-Id"
-    found: list[dict] = []
-
-    def fetch() -> bool:
-        response = http_request(site.demo.client_ns, "GET", f"{site.url}/v1/receipts/{receipt_id}",
-                                headers=bearer(site.demo.api_key))
-        if response.status == 200:
-            found.append(response.json()["receipt"])
-        return bool(found)
-
-    assert wait_for(fetch, timeout=10, interval=0.2), f"no receipt {receipt_id}"
-    return found[0]
+    return settled_receipt(site.demo.client_ns, site.url, site.demo.api_key, receipt_id)
 
 
 def test_a_chat_through_the_tunnel_is_the_engines_answer_with_the_engines_usage(site: Site) -> None:
@@ -99,7 +102,8 @@ def test_a_chat_through_the_tunnel_is_the_engines_answer_with_the_engines_usage(
     assert usage == {k: reference["usage"][k] for k in usage}, (answer["usage"], reference["usage"])
     assert usage["completion_tokens"] == 16, usage
     receipt = _receipt(site, through.header("x-receipt-id"))
-    assert receipt["status"] == 200 and receipt["backend"] == "llama-chat", receipt
+    assert receipt["status"] == 200 and receipt["backend"] in CHAT_BACKENDS, receipt
+    assert receipt["model_version"] == MODEL_REVISION, receipt
     assert receipt["usage"]["prompt_tokens"] == usage["prompt_tokens"], receipt
     assert receipt["usage"]["completion_tokens"] == usage["completion_tokens"], receipt
 
@@ -156,15 +160,41 @@ def test_a_stream_the_client_cuts_is_receipted_with_the_tokens_relayed(site: Sit
     # content event it relayed (the engine sends an event per token). The engine writes thousands of tokens a second
     # here, so more events are on their way through the tunnel when the client hangs up than the client read (17
     # relayed against 12 read in one run): the receipt counts what was sent, never less than what was read, and
-    # less than max_tokens, since the engine's generation ends with the gateway's connection to it.
+    # less than max_tokens, since the engine's generation ends with the gateway's connection to it (at about 3,000
+    # tokens a second, max_tokens is two seconds of generation; 400 was not always enough).
     host, port = site.url.split("//")[1].split(":")
-    max_tokens = 400
+    max_tokens = 6000
     body = {"model": CHAT_MODEL, "messages": MESSAGES, **GREEDY, "max_tokens": max_tokens, "stream": True}
     for read in (1, 12):
         [result] = cut_streams(site.demo.client_ns, host, int(port), site.demo.api_key, body, read=read)
         assert result["status"] == 200 and result["received"] >= read, result
         receipt = _receipt(site, result["receipt"])
-        assert receipt["status"] == 499 and receipt["backend"] == "llama-chat", receipt
+        assert receipt["status"] == 499 and receipt["backend"] in CHAT_BACKENDS, receipt
         usage = receipt["usage"]
         assert usage is not None and usage["source"] == "counted", receipt
         assert result["received"] - 1 <= usage["completion_tokens"] < max_tokens, (result, receipt)
+
+
+def test_a_killed_engine_is_skipped_then_taken_out_and_back_once_it_returns(site: Site) -> None:
+    def backends_of(count: int) -> list[str]:
+        names = []
+        for _ in range(count):
+            answer = _chat(site.demo, site.url, max_tokens=2)
+            assert answer.status == 200, answer
+            names.append(_receipt(site, answer.header("x-receipt-id"))["backend"])
+        return names
+
+    # With both engines idle, the gateway sends every request to the first (load ties go to the first listed), so
+    # that is the one killed: every request must then reach the second, the first ones by a retry before the first
+    # byte, as the connection to the dead engine is refused.
+    site.chat.kill()
+    try:
+        assert set(backends_of(8)) == {"llama-chat-b"}
+        taken_out = re.compile(r"backend=llama-chat .*backend unhealthy")
+        assert wait_for(lambda: taken_out.search(site.gateway.log()), timeout=BACKEND_STATE_TIMEOUT), (
+            site.gateway.log()[-2000:])
+    finally:
+        site.chat.start()
+    deadline = time.monotonic() + BACKEND_STATE_TIMEOUT
+    while "llama-chat" not in backends_of(4):
+        assert time.monotonic() < deadline, f"llama-chat was not taken back:\n{site.gateway.log()[-2000:]}"

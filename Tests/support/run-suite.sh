@@ -13,9 +13,9 @@
 # its own, so they run in the background (the builds from the start, the VM test from the end of the debug build)
 # in a CPU cgroup that gets only the time nothing else wants (Tests/support/idle-cpu-group.sh): the builds leave a
 # little of the machine idle, and the integration tests much of it while they wait on timeouts and tunnels. A waking
-# process of a test always preempts them. (At nice 19 instead, the fuzz build and smoke had made latency-bound integration tests
-# fail in one run of three.) The fuzz smoke, whose inputs each have a time limit, runs alone at the end. Without
-# such a cgroup (not root, or a kernel without cpu.idle) everything runs one phase after another.
+# process of a test always preempts them. (At nice 19 instead, the fuzz build and smoke had made latency-bound
+# integration tests fail in one run of three.) The fuzz smoke, whose inputs each have a time limit, runs alone at the
+# end. Without such a cgroup (not root, or a kernel without cpu.idle) everything runs one phase after another.
 # Both suites always run to the end; the run fails if any phase failed.
 #
 # The unit and integration tests share one throwaway PostgreSQL cluster (POPGATE_TEST_POSTGRES_URL), stopped and
@@ -85,7 +85,15 @@ in_background() {
     background_pids+=("$!")
 }
 
-fuzz_build_passed() { grep -q $'^fuzz build[^\t]*\t[0-9]*\t[0-9]*\t0$' "$results"; }
+passed() { grep -q "^$1"$'[^\t]*\t[0-9]*\t[0-9]*\t0$' "$results"; }
+fuzz_build_passed() { passed "fuzz build"; }
+
+# A background phase's log: its last lines when it passed, all of it when it failed.
+show_log() {
+    local phase_name="$1" log="$2"
+    echo "--- $phase_name (last lines; all of it when it failed)" >&2
+    if passed "$phase_name"; then tail -n 3 "$log"; else cat "$log"; fi
+}
 
 background=0
 if idle_group_create; then
@@ -123,15 +131,14 @@ if (( background )); then
     remaining=()
     for pid in "${background_pids[@]}"; do [[ "$pid" == "$engine_build_pid" ]] || remaining+=("$pid"); done
     background_pids=("${remaining[@]}")
-    tail -n 3 "$logs/engine-build.log"
+    show_log "llama-server build" "$logs/engine-build.log"
     engine_tests
     echo "=== waiting for the background phases" >&2
     wait "${background_pids[@]}"
     background_pids=()
     echo "--- kernel VM test" >&2
     cat "$logs/kernel-vm.log"
-    echo "--- fuzz build (last lines; all of it when it failed)" >&2
-    if fuzz_build_passed; then tail -n 3 "$logs/fuzz-build.log"; else cat "$logs/fuzz-build.log"; fi
+    show_log "fuzz build" "$logs/fuzz-build.log"
 else
     phase "integration tests (pytest)" "$PYTHON" -m pytest -v -m "not engine" Tests/IntegrationTests
     engine_tests

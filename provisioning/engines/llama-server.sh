@@ -30,8 +30,8 @@ built() { [[ -x "$BINARY" && -f "$CACHE/vocab/$VOCAB" && -f "$CACHE/complete" ]]
 fetch_sources() {
     local work="$1" url
     # The simple index (PEP 503) names the file with its hash; the pinned hash is what is checked.
-    url="$(curl -fsS --max-time 60 "$INDEX" | grep -o "href=\"[^\"]*/$SDIST#[^\"]*\"" | head -1 | sed 's/^href="//; s/#.*//')" \
-        || die "could not read $INDEX"
+    url="$(curl -fsS --max-time 60 "$INDEX" | grep -o "href=\"[^\"]*/$SDIST#[^\"]*\"" | head -1 \
+        | sed 's/^href="//; s/#.*//')" || die "could not read $INDEX"
     [[ -n "$url" ]] || die "$INDEX does not list $SDIST"
     curl -fsS --max-time 600 -o "$work/$SDIST" "$url" || die "could not download $url"
     echo "$SDIST_SHA256  $work/$SDIST" | sha256sum -c --quiet - || die "$SDIST does not have the pinned SHA-256"

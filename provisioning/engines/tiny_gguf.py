@@ -27,7 +27,7 @@ LAYERS = 2
 HEADS = 4
 HEADS_KV = 2
 FEED_FORWARD = 128
-CONTEXT = 2048
+CONTEXT = 16384  # room for long streams: a cut-stream test must still be generating when the client hangs up
 SEED = 20261207
 
 

@@ -18,6 +18,7 @@ TINY_GGUF_SCRIPT = ROOT / "provisioning" / "engines" / "tiny_gguf.py"
 BUILD_TIMEOUT = 3600
 START_TIMEOUT = 60
 STOP_TIMEOUT = 10
+CONTEXT = 16384  # tokens per slot: tiny_gguf.py's CONTEXT, the model's own
 
 
 def llama_server_binary() -> Path:
@@ -50,14 +51,22 @@ class LlamaServer:
         self.port = free_port(demo.pop_ns, "127.0.0.1")
         self.url = f"http://127.0.0.1:{self.port}"
         self.command = [str(binary), "--model", str(model), "--alias", alias, "--host", "127.0.0.1",
-                        "--port", str(self.port), "--metrics", "--parallel", str(slots), "--ctx-size", "4096",
-                        "--threads", "1", "--seed", "1"]
+                        "--port", str(self.port), "--metrics", "--parallel", str(slots),
+                        "--ctx-size", str(CONTEXT * slots), "--threads", "1", "--seed", "1"]
         if embeddings:
             self.command += ["--embeddings", "--pooling", "mean"]
         self.process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> "LlamaServer":
-        with open(self.log_path, "wb") as log:
+        self.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        """Starts the server (again, after `kill`, on the same port) and waits until it says it is ready."""
+        with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(ns_cmd(self.demo.pop_ns, self.command), stdin=subprocess.DEVNULL,
                                             stdout=log, stderr=subprocess.STDOUT, env=clean_env())
         try:
@@ -68,10 +77,12 @@ class LlamaServer:
         except BaseException:
             self.stop()
             raise
-        return self
 
-    def __exit__(self, *_: object) -> None:
-        self.stop()
+    def kill(self) -> None:
+        """Ends the server at once (SIGKILL), as a crash would."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(timeout=STOP_TIMEOUT)
 
     def stop(self) -> None:
         stop_process(self.process, STOP_TIMEOUT)
@@ -95,6 +106,11 @@ class LlamaServer:
         return response.body.decode()
 
 
-def backend_section(name: str, server: LlamaServer) -> str:
-    return (f'\n[[backends]]\nname = "{name}"\nurl = "{server.url}"\nmodels = [{json.dumps(server.alias)}]\n'
-            'kind = "llamacpp"\n')
+def backend_section(name: str, server: LlamaServer, revision: str | None = None) -> str:
+    """A [[backends]] table for `server`, a llamacpp worker, with the revision of its model's weights if given (the
+    engine reports none itself)."""
+    section = (f'\n[[backends]]\nname = "{name}"\nurl = "{server.url}"\nmodels = [{json.dumps(server.alias)}]\n'
+               'kind = "llamacpp"\n')
+    if revision is not None:
+        section += f"model_revisions = {{ {json.dumps(server.alias)} = {json.dumps(revision)} }}\n"
+    return section

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from harness.demo import Demo
-from harness.processes import ns_python
+from harness.processes import ns_python, wait_for
 
 
 _HTTP_SCRIPT = r"""
@@ -224,3 +224,19 @@ def cut_streams(ns: str, host: str, port: int, key: str, body: Mapping[str, Any]
     for result in results:
         assert "error" not in result, results
     return results
+
+
+def settled_receipt(ns: str, base_url: str, key: str, receipt_id: str | None, *, timeout: float = 10) -> dict:
+    """The receipt `receipt_id` from the gateway at `base_url`, once the gateway has settled its request (for a
+    stream the client cut, when the gateway has seen the client's FIN)."""
+    assert receipt_id, "the answer had no X-Receipt-Id"
+    found: list[dict] = []
+
+    def fetch() -> bool:
+        response = http_request(ns, "GET", f"{base_url}/v1/receipts/{receipt_id}", headers=bearer(key))
+        if response.status == 200:
+            found.append(response.json()["receipt"])
+        return bool(found)
+
+    assert wait_for(fetch, timeout=timeout, interval=0.2), f"no receipt {receipt_id} at {base_url}"
+    return found[0]
