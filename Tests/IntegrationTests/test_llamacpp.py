@@ -62,13 +62,13 @@ class Site:
 def site(demo: Demo, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     binary = llama_server_binary()
     work = tmp_path_factory.mktemp("llamacpp")
-    chat_model, embed_model = tiny_model(work, CHAT_MODEL), tiny_model(work, EMBEDDING_MODEL)
+    model = tiny_model(work)
     logs = demo.demo_dir / "logs"
     host = demo.api_url.split("//")[1].split(":")[0]
     port = free_port(demo.pop_ns, host)
-    with LlamaServer(demo, binary, chat_model, CHAT_MODEL, logs / "llama-server@chat.log") as chat, \
-            LlamaServer(demo, binary, chat_model, CHAT_MODEL, logs / "llama-server@chat-b.log") as chat_b, \
-            LlamaServer(demo, binary, embed_model, EMBEDDING_MODEL, logs / "llama-server@embed.log",
+    with LlamaServer(demo, binary, model, CHAT_MODEL, logs / "llama-server@chat.log") as chat, \
+            LlamaServer(demo, binary, model, CHAT_MODEL, logs / "llama-server@chat-b.log") as chat_b, \
+            LlamaServer(demo, binary, model, EMBEDDING_MODEL, logs / "llama-server@embed.log",
                         embeddings=True) as embed:
         base = without_tables(Path(demo.config).read_text(), {"backends"})
         config = second_gateway_config(base, port, sections=backend_section("llama-chat", chat, MODEL_REVISION)
