@@ -48,15 +48,29 @@ public struct ChatCompletion: Sendable, Equatable, Codable {
     public var choices: [Choice]
     /// Token counts.
     public var usage: Usage
+    /// llama.cpp's build, which it sends as the fingerprint; absent from vLLM's answers.
+    public var systemFingerprint: String?
+    /// llama.cpp's timings; absent from vLLM's answers.
+    public var timings: LlamaCppTimings?
 
     /// Creates a completion.
-    public init(id: String, created: Int, model: String, choices: [Choice], usage: Usage) {
+    public init(
+        id: String, created: Int, model: String, choices: [Choice], usage: Usage, systemFingerprint: String? = nil,
+        timings: LlamaCppTimings? = nil
+    ) {
         self.id = id
         self.object = "chat.completion"
         self.created = created
         self.model = model
         self.choices = choices
         self.usage = usage
+        self.systemFingerprint = systemFingerprint
+        self.timings = timings
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, object, created, model, choices, usage, timings
+        case systemFingerprint = "system_fingerprint"
     }
 }
 
@@ -80,6 +94,20 @@ public struct ChatCompletionChunk: Sendable, Equatable, Codable {
             public init(role: String? = nil, content: String? = nil) {
                 self.role = role
                 self.content = content
+            }
+
+            enum CodingKeys: String, CodingKey { case role, content }
+
+            /// A delta that names the role always has a `content` key: vLLM's role chunk sends `""`,
+            /// llama.cpp's an explicit null. The closing delta has neither key.
+            public func encode(to encoder: any Encoder) throws {
+                var container = encoder.container(keyedBy: CodingKeys.self)
+                try container.encodeIfPresent(role, forKey: .role)
+                if role != nil {
+                    try container.encode(content, forKey: .content)
+                } else {
+                    try container.encodeIfPresent(content, forKey: .content)
+                }
             }
         }
 
@@ -123,14 +151,29 @@ public struct ChatCompletionChunk: Sendable, Equatable, Codable {
     public var choices: [Choice]
     /// Present only in the usage chunk, or in every chunk with continuous usage; see the type's note.
     public var usage: Usage?
+    /// llama.cpp's build, on every chunk of its streams; absent from vLLM's.
+    public var systemFingerprint: String?
+    /// llama.cpp's timings: on the stream's last chunk, and with `timings_per_token` on every content
+    /// chunk (see ``LlamaCppTimings``); absent from vLLM's.
+    public var timings: LlamaCppTimings?
 
     /// Creates a chunk.
-    public init(id: String, created: Int, model: String, choices: [Choice], usage: Usage? = nil) {
+    public init(
+        id: String, created: Int, model: String, choices: [Choice], usage: Usage? = nil,
+        systemFingerprint: String? = nil, timings: LlamaCppTimings? = nil
+    ) {
         self.id = id
         self.object = "chat.completion.chunk"
         self.created = created
         self.model = model
         self.choices = choices
         self.usage = usage
+        self.systemFingerprint = systemFingerprint
+        self.timings = timings
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, object, created, model, choices, usage, timings
+        case systemFingerprint = "system_fingerprint"
     }
 }

@@ -43,10 +43,12 @@ struct HTTPExchange {
         try await writer.write(.end(nil))
     }
 
-    /// Sends an OpenAI-style error; a 405 names the method the path does take.
-    func send(_ error: SimulatorError, allow: HTTPMethod? = nil) async throws {
+    /// Sends an error in `engine`'s shape; a 405 names the method the path does take.
+    func send(_ error: SimulatorError, engine: InferenceEngine, allow: HTTPMethod? = nil) async throws {
         let extra = allow.map { [("Allow", $0.rawValue)] } ?? []
-        try await send(status: error.status, contentType: "application/json", body: error.body, extraHeaders: extra)
+        try await send(
+            status: error.status, contentType: "application/json", body: error.body(for: engine), extraHeaders: extra
+        )
     }
 
     /// A `100 Continue`, for clients that wait for one before sending a body.

@@ -1,15 +1,24 @@
-/// Renders the simulator's metrics in the Prometheus text format (version 0.0.4) under vLLM's
-/// metric names, so a router that scrapes real vLLM workers scrapes the simulator unchanged.
+/// Renders the simulator's metrics in the Prometheus text format (version 0.0.4) under the metric
+/// names of the engine it imitates, so a router that scrapes real vLLM or llama.cpp workers scrapes
+/// the simulator unchanged.
 public enum MetricsExposition {
-    /// The `Content-Type` of the rendering.
+    /// The `Content-Type` of the rendering (llama-server sends the same).
     public static let contentType = "text/plain; version=0.0.4"
 
     /// The exposition of `snapshot` for a server configured with `options`.
+    public static func render(_ snapshot: SimulatorMetrics.Snapshot, options: SimulatorOptions) -> String {
+        switch options.engine {
+        case .vllm: renderVLLM(snapshot, options: options)
+        case .llamacpp: renderLlamaCpp(snapshot, options: options)
+        }
+    }
+
+    /// vLLM's families, labelled with the first model's name.
     ///
     /// In-flight requests up to `maxRunning` count as running and the rest as waiting; KV-cache
     /// usage is the running fraction of `maxRunning`. The `--report-*` overrides replace the
     /// waiting count and the usage so router tests can stage a loaded worker.
-    public static func render(_ snapshot: SimulatorMetrics.Snapshot, options: SimulatorOptions) -> String {
+    static func renderVLLM(_ snapshot: SimulatorMetrics.Snapshot, options: SimulatorOptions) -> String {
         let running = min(snapshot.inFlight, options.maxRunning)
         let waiting = options.reportQueueDepth ?? max(snapshot.inFlight - options.maxRunning, 0)
         let kvUsage = options.reportKVUsage ?? Double(running) / Double(options.maxRunning)
@@ -31,25 +40,31 @@ public enum MetricsExposition {
                 "vllm:request_success_total", "counter", "Count of successfully processed requests.",
                 Double(snapshot.requestSuccessTotal)
             ),
-            // vLLM tells aborted requests apart only by the finished_reason label of request_success_total,
-            // a split this page does not make; so this family is the simulator's own.
-            (
-                "popgate_sim_abandoned_total", "counter",
-                "Generations cut short: the client left or the server stopped.",
-                Double(snapshot.abandonedTotal)
-            ),
-            (
-                "popgate_sim_last_priority", "gauge",
-                "The priority field of the most recent request, -1 when it had none.",
-                Double(snapshot.lastPriority ?? -1)
-            ),
-        ]
+        ] + simulatorFamilies(snapshot).map { ($0.name, $0.type, $0.help, Double($0.value)) }
         // Counters are named with their _total suffix in HELP and TYPE too, as Python's
         // prometheus_client (and so vLLM) writes them.
         return families.map { family in
             "# HELP \(family.name) \(family.help)\n# TYPE \(family.name) \(family.type)\n"
                 + "\(family.name)\(labels) \(family.value)\n"
         }.joined()
+    }
+
+    /// The simulator's own families, served whichever engine it imitates. Neither engine tells
+    /// aborted requests apart (vLLM only by the finished_reason label of request_success_total, a
+    /// split this page does not make), and neither reports a request's priority.
+    static func simulatorFamilies(
+        _ snapshot: SimulatorMetrics.Snapshot
+    ) -> [(name: String, type: String, help: String, value: Int)] {
+        [
+            (
+                "popgate_sim_abandoned_total", "counter",
+                "Generations cut short: the client left or the server stopped.", snapshot.abandonedTotal
+            ),
+            (
+                "popgate_sim_last_priority", "gauge",
+                "The priority field of the most recent request, -1 when it had none.", snapshot.lastPriority ?? -1
+            ),
+        ]
     }
 
     /// Escapes a label value per the text format: backslash, double quote and newline.

@@ -99,6 +99,7 @@ private enum GenerationKeys: String, CodingKey {
     case maxTokens = "max_tokens"
     case maxCompletionTokens = "max_completion_tokens"
     case streamOptions = "stream_options"
+    case timingsPerToken = "timings_per_token"
 }
 
 /// The fields of a generation request that shape the simulated answer.
@@ -109,6 +110,7 @@ private struct GenerationFields {
     let includeUsage: Bool
     let continuousUsageStats: Bool
     let priority: Int?
+    let timingsPerToken: Bool
 
     init(_ container: KeyedDecodingContainer<GenerationKeys>) throws {
         model = try container.decode(String.self, forKey: .model)
@@ -120,6 +122,7 @@ private struct GenerationFields {
         includeUsage = streamOptions?.includeUsage ?? false
         continuousUsageStats = streamOptions?.continuousUsageStats ?? false
         priority = try container.decodeIfPresent(Int.self, forKey: .priority)
+        timingsPerToken = try container.decodeIfPresent(Bool.self, forKey: .timingsPerToken) ?? false
     }
 }
 
@@ -140,11 +143,14 @@ public struct ChatCompletionRequest: Sendable, Equatable, Decodable {
     public var continuousUsageStats: Bool
     /// vLLM's scheduling `priority`; the simulator only records it.
     public var priority: Int?
+    /// llama.cpp's `timings_per_token`: every content chunk of a stream carries the timings so far.
+    public var timingsPerToken: Bool
 
     /// Creates a request.
     public init(
         model: String, messages: [ChatMessage], maxTokens: Int? = nil, stream: Bool = false,
-        includeUsage: Bool = false, continuousUsageStats: Bool = false, priority: Int? = nil
+        includeUsage: Bool = false, continuousUsageStats: Bool = false, priority: Int? = nil,
+        timingsPerToken: Bool = false
     ) {
         self.model = model
         self.messages = messages
@@ -153,6 +159,7 @@ public struct ChatCompletionRequest: Sendable, Equatable, Decodable {
         self.includeUsage = includeUsage
         self.continuousUsageStats = continuousUsageStats
         self.priority = priority
+        self.timingsPerToken = timingsPerToken
     }
 
     /// Decodes the JSON body.
@@ -168,7 +175,7 @@ public struct ChatCompletionRequest: Sendable, Equatable, Decodable {
         self.init(
             model: fields.model, messages: messages, maxTokens: fields.maxTokens, stream: fields.stream,
             includeUsage: fields.includeUsage, continuousUsageStats: fields.continuousUsageStats,
-            priority: fields.priority
+            priority: fields.priority, timingsPerToken: fields.timingsPerToken
         )
     }
 }
@@ -190,11 +197,13 @@ public struct CompletionRequest: Sendable, Equatable, Decodable {
     public var continuousUsageStats: Bool
     /// vLLM's scheduling `priority`; the simulator only records it.
     public var priority: Int?
+    /// llama.cpp's `timings_per_token`: every content chunk of a stream carries the timings so far.
+    public var timingsPerToken: Bool
 
     /// Creates a request.
     public init(
         model: String, prompts: [String], maxTokens: Int? = nil, stream: Bool = false, includeUsage: Bool = false,
-        continuousUsageStats: Bool = false, priority: Int? = nil
+        continuousUsageStats: Bool = false, priority: Int? = nil, timingsPerToken: Bool = false
     ) {
         self.model = model
         self.prompts = prompts
@@ -203,6 +212,7 @@ public struct CompletionRequest: Sendable, Equatable, Decodable {
         self.includeUsage = includeUsage
         self.continuousUsageStats = continuousUsageStats
         self.priority = priority
+        self.timingsPerToken = timingsPerToken
     }
 
     /// Decodes the JSON body.
@@ -218,7 +228,7 @@ public struct CompletionRequest: Sendable, Equatable, Decodable {
         self.init(
             model: fields.model, prompts: prompts, maxTokens: fields.maxTokens, stream: fields.stream,
             includeUsage: fields.includeUsage, continuousUsageStats: fields.continuousUsageStats,
-            priority: fields.priority
+            priority: fields.priority, timingsPerToken: fields.timingsPerToken
         )
     }
 }

@@ -22,18 +22,38 @@ public struct Usage: Sendable, Equatable, Codable {
     public var completionTokens: Int
     /// Their sum.
     public var totalTokens: Int
+    /// How many prompt tokens came from a cache; left out where the imitated engine leaves it out
+    /// (vLLM unless asked to report it), sent by llama.cpp on every usage.
+    public var promptTokensDetails: PromptTokensDetails?
+
+    /// The break-down of the prompt's tokens.
+    public struct PromptTokensDetails: Sendable, Equatable, Codable {
+        /// Prompt tokens read from a cache rather than computed.
+        public var cachedTokens: Int
+
+        /// Creates details.
+        public init(cachedTokens: Int) {
+            self.cachedTokens = cachedTokens
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case cachedTokens = "cached_tokens"
+        }
+    }
 
     /// Creates usage with the total filled in.
-    public init(promptTokens: Int, completionTokens: Int) {
+    public init(promptTokens: Int, completionTokens: Int, promptTokensDetails: PromptTokensDetails? = nil) {
         self.promptTokens = promptTokens
         self.completionTokens = completionTokens
         self.totalTokens = promptTokens + completionTokens
+        self.promptTokensDetails = promptTokensDetails
     }
 
     enum CodingKeys: String, CodingKey {
         case promptTokens = "prompt_tokens"
         case completionTokens = "completion_tokens"
         case totalTokens = "total_tokens"
+        case promptTokensDetails = "prompt_tokens_details"
     }
 }
 

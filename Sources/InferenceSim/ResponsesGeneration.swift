@@ -30,6 +30,8 @@ extension Generation {
         self.includeUsage = false
         self.continuousUsage = false
         self.priority = request.priority
+        // llama.cpp's Responses API answers carry no timings; what it adds there is not imitated.
+        self.llamaCpp = nil
         self.vocabulary = Self.vocabulary(echoing: request.echoedPrompt, echoPrompt: echoPrompt)
     }
 

@@ -14,6 +14,8 @@ struct SimulatorConnection: Sendable {
     let options: SimulatorOptions
     let endpoints: SimulatorEndpoints
     let metrics: SimulatorMetrics
+    /// While it lasts, every request is answered 503 "Loading model" (llama.cpp mode only).
+    let loading: LoadingWindow
     let logger: Logger
 
     private enum Next { case keepAlive, close }
@@ -67,10 +69,19 @@ struct SimulatorConnection: Sendable {
         log[metadataKey: "http.path"] = "\(SimulatorRoute.path(of: head.uri))"
 
         let route: SimulatorRoute
-        switch SimulatorRoute.resolve(method: head.method, uri: head.uri) {
+        if loading.isLoading(at: .now) {
+            if try await !discardBody(&parts) { exchange.closeAfterResponse() }
+            try await exchange.send(.loadingModel, engine: options.engine)
+            // A router polls a loading worker's health often; keep that out of the default log.
+            log.debug("request refused: the model is loading", metadata: ["http.status": "503"])
+            return exchange.keepAlive ? .keepAlive : .close
+        }
+
+        switch SimulatorRoute.resolve(method: head.method, uri: head.uri, engine: options.engine) {
         case .failure(let error):
             if try await !discardBody(&parts) { exchange.closeAfterResponse() }
-            try await exchange.send(error, allow: SimulatorRoute.allowedMethod(uri: head.uri))
+            let allow = error.status == .methodNotAllowed ? SimulatorRoute.allowedMethod(uri: head.uri) : nil
+            try await exchange.send(error, engine: options.engine, allow: allow)
             log.info("request refused", metadata: ["http.status": "\(error.status.code)"])
             return exchange.keepAlive ? .keepAlive : .close
         case .success(let resolved):
@@ -82,7 +93,7 @@ struct SimulatorConnection: Sendable {
             guard let read = try await readBody(head: head, parts: &parts, exchange: exchange) else {
                 exchange.closeAfterResponse()
                 let error = SimulatorError.bodyTooLarge(limit: options.maxRequestBodyBytes)
-                try await exchange.send(error)
+                try await exchange.send(error, engine: options.engine)
                 log.info("request refused", metadata: ["http.status": "\(error.status.code)"])
                 // Read what the client already sent before closing: closing with unread data makes the
                 // kernel answer with a reset, which can destroy the 413 before the client reads it.
@@ -105,11 +116,11 @@ struct SimulatorConnection: Sendable {
         case .immediate(let status, let contentType, let replyBody):
             try await exchange.send(status: status, contentType: contentType, body: replyBody)
             // Health checks and scrapes come every few seconds; keep them out of the default log.
-            let level: Logger.Level = route == .health || route == .metrics ? .debug : .info
+            let level: Logger.Level = [.health, .metrics, .props].contains(route) ? .debug : .info
             log.log(level: level, "request served", metadata: ["http.status": "\(status.code)"])
         case .failure(let error, let model):
             if let model { log[metadataKey: "model"] = "\(model)" }
-            try await exchange.send(error)
+            try await exchange.send(error, engine: options.engine)
             log.info("request refused", metadata: ["http.status": "\(error.status.code)"])
         case .embeddings(let replyBody, let model, let promptTokens, let priority):
             log[metadataKey: "model"] = "\(model)"

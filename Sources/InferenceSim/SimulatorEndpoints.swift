@@ -28,10 +28,22 @@ struct SimulatorEndpoints: Sendable {
     func reply(to route: SimulatorRoute, body: ByteBuffer) async -> Reply {
         switch route {
         case .health:
-            return .immediate(status: .ok, contentType: nil, body: ByteBuffer())
+            switch options.engine {
+            case .vllm:
+                return .immediate(status: .ok, contentType: nil, body: ByteBuffer())
+            case .llamacpp:
+                return .immediate(
+                    status: .ok, contentType: "application/json", body: ByteBuffer(string: #"{"status":"ok"}"#))
+            }
         case .models:
+            let listing = switch options.engine {
+            case .vllm: WireJSON.encode(ModelList(models: options.models))
+            case .llamacpp: WireJSON.encode(LlamaCppModelList(models: options.models))
+            }
+            return .immediate(status: .ok, contentType: "application/json", body: listing)
+        case .props:
             return .immediate(
-                status: .ok, contentType: "application/json", body: WireJSON.encode(ModelList(models: options.models)))
+                status: .ok, contentType: "application/json", body: WireJSON.encode(LlamaCppProps(options: options)))
         case .metrics:
             let exposition = MetricsExposition.render(await metrics.snapshot, options: options)
             return .immediate(
@@ -39,12 +51,18 @@ struct SimulatorEndpoints: Sendable {
         case .chatCompletions:
             return decodeThen(ChatCompletionRequest.self, from: body, model: \.model) { request in
                 let stamp = ResponseStamp.make(prefix: "chatcmpl-")
-                return .generation(Generation(chat: request, stamp: stamp, echoPrompt: options.echoPrompt))
+                return .generation(
+                    Generation(chat: request, stamp: stamp, echoPrompt: options.echoPrompt, llamaCpp: llamaCppAnswers)
+                )
             }
         case .completions:
             return decodeThen(CompletionRequest.self, from: body, model: \.model) { request in
                 let stamp = ResponseStamp.make(prefix: "cmpl-")
-                return .generation(Generation(completion: request, stamp: stamp, echoPrompt: options.echoPrompt))
+                return .generation(
+                    Generation(
+                        completion: request, stamp: stamp, echoPrompt: options.echoPrompt, llamaCpp: llamaCppAnswers
+                    )
+                )
             }
         case .embeddings:
             return decodeThen(EmbeddingRequest.self, from: body, model: \.model, embeddings)
@@ -76,10 +94,18 @@ struct SimulatorEndpoints: Sendable {
         guard options.models.contains(name) else {
             return .failure(.modelNotFound(name, served: options.models), model: name)
         }
-        if let priority = (request as? any PrioritizedRequest)?.priority, priority != 0, !options.priorityScheduling {
+        // llama.cpp ignores a priority, as it ignores every field it does not know.
+        if let priority = (request as? any PrioritizedRequest)?.priority, priority != 0, options.engine == .vllm,
+            !options.priorityScheduling
+        {
             return .failure(.priorityNotEnabled(priority), model: name)
         }
         return answer(request)
+    }
+
+    /// What generations add in llama.cpp mode; nil for vLLM.
+    private var llamaCppAnswers: LlamaCppAnswers? {
+        options.engine == .llamacpp ? LlamaCppAnswers(tokensPerSecond: options.tokensPerSecond) : nil
     }
 
     private func embeddings(_ request: EmbeddingRequest) -> Reply {

@@ -33,6 +33,15 @@ public struct SimulatorOptions: Sendable, Equatable {
     /// Whether completions repeat the words of the newest user text (`--echo-prompt`) instead of
     /// ``SimulatedText/words``: for tests that follow text of their own through the whole path.
     public var echoPrompt: Bool
+    /// The server imitated. With llama.cpp, ``maxRunning`` is its slot count (`--parallel`).
+    public var engine: InferenceEngine
+    /// llama.cpp only: for this long after the listener opens, every request is answered 503
+    /// "Loading model", as llama-server answers while it loads the weights. vLLM opens no listener
+    /// until it has loaded, so it has nothing to imitate here.
+    public var loadingTime: Duration
+    /// llama.cpp only: when set, `/metrics` reports this many busy slots
+    /// (`llamacpp:requests_processing`) instead of the measured count.
+    public var reportBusySlots: Int?
 
     /// The generation rate when none is given.
     public static let defaultTokensPerSecond = 50.0
@@ -46,7 +55,8 @@ public struct SimulatorOptions: Sendable, Equatable {
         listen: ListenAddress, models: [String], tokensPerSecond: Double = defaultTokensPerSecond,
         maxRunning: Int = defaultMaxRunning, reportQueueDepth: Int? = nil, reportKVUsage: Double? = nil,
         maxRequestBodyBytes: Int = defaultMaxRequestBodyBytes, priorityScheduling: Bool = false,
-        echoPrompt: Bool = false
+        echoPrompt: Bool = false, engine: InferenceEngine = .vllm, loadingTime: Duration = .zero,
+        reportBusySlots: Int? = nil
     ) throws(SimulatorOptionsError) {
         guard !models.isEmpty else {
             throw SimulatorOptionsError("no models given; name at least one, e.g. --models llama-3-8b")
@@ -72,6 +82,16 @@ public struct SimulatorOptions: Sendable, Equatable {
         if let reportKVUsage, !(0...1).contains(reportKVUsage) {
             throw SimulatorOptionsError("reported KV-cache usage is a fraction in 0...1, not \(reportKVUsage)")
         }
+        if let reportBusySlots, reportBusySlots < 0 {
+            throw SimulatorOptionsError("reported busy slots must be >= 0, not \(reportBusySlots)")
+        }
+        guard loadingTime >= .zero else {
+            throw SimulatorOptionsError("the loading time must be >= 0 seconds, not \(loadingTime)")
+        }
+        try Self.checkEngine(
+            engine, reportKVUsage: reportKVUsage, priorityScheduling: priorityScheduling, loadingTime: loadingTime,
+            reportBusySlots: reportBusySlots
+        )
         guard maxRequestBodyBytes >= 1 else {
             throw SimulatorOptionsError("the request body limit must be at least 1 byte, not \(maxRequestBodyBytes)")
         }
@@ -84,6 +104,45 @@ public struct SimulatorOptions: Sendable, Equatable {
         self.maxRequestBodyBytes = maxRequestBodyBytes
         self.priorityScheduling = priorityScheduling
         self.echoPrompt = echoPrompt
+        self.engine = engine
+        self.loadingTime = loadingTime
+        self.reportBusySlots = reportBusySlots
+    }
+
+    /// Refuses settings the imitated engine has no counterpart for, so a test cannot stage a state
+    /// the real engine never shows.
+    private static func checkEngine(
+        _ engine: InferenceEngine, reportKVUsage: Double?, priorityScheduling: Bool, loadingTime: Duration,
+        reportBusySlots: Int?
+    ) throws(SimulatorOptionsError) {
+        switch engine {
+        case .vllm:
+            guard loadingTime == .zero else {
+                throw SimulatorOptionsError(
+                    "--loading-seconds is for --engine llamacpp only: vLLM serves no HTTP until its model is loaded, "
+                        + "so to imitate its loading start the simulator later"
+                )
+            }
+            guard reportBusySlots == nil else {
+                throw SimulatorOptionsError(
+                    "--report-busy-slots is for --engine llamacpp only; with vLLM stage load with "
+                        + "--report-queue-depth or --report-kv-usage"
+                )
+            }
+        case .llamacpp:
+            guard reportKVUsage == nil else {
+                throw SimulatorOptionsError(
+                    "--report-kv-usage does not apply to --engine llamacpp: llama.cpp publishes no KV-cache gauge; "
+                        + "stage load with --report-busy-slots or --report-queue-depth instead"
+                )
+            }
+            guard !priorityScheduling else {
+                throw SimulatorOptionsError(
+                    "--scheduling-policy priority does not apply to --engine llamacpp: llama.cpp has no priority "
+                        + "scheduling and ignores a request's priority; leave the policy at fcfs"
+                )
+            }
+        }
     }
 
     /// Splits a comma-separated model list (`a,b`), trimming blanks around names.

@@ -5,6 +5,8 @@ enum SimulatorRoute: Sendable, Equatable {
     case health
     case models
     case metrics
+    /// llama-server's properties (slot count, model alias); served in llama.cpp mode only.
+    case props
     case chatCompletions
     case completions
     case embeddings
@@ -15,6 +17,7 @@ enum SimulatorRoute: Sendable, Equatable {
         ("/health", .GET, .health),
         ("/metrics", .GET, .metrics),
         ("/v1/models", .GET, .models),
+        ("/props", .GET, .props),
         ("/v1/chat/completions", .POST, .chatCompletions),
         ("/v1/completions", .POST, .completions),
         ("/v1/embeddings", .POST, .embeddings),
@@ -25,20 +28,29 @@ enum SimulatorRoute: Sendable, Equatable {
     /// counted in the vLLM gauges, as opposed to probes and listings.
     var takesBody: Bool {
         switch self {
-        case .health, .models, .metrics: false
+        case .health, .models, .metrics, .props: false
         case .chatCompletions, .completions, .embeddings, .responses: true
         }
     }
 
+    /// Whether `engine` serves the route: vLLM has no `/props`.
+    func isServed(by engine: InferenceEngine) -> Bool {
+        self != .props || engine == .llamacpp
+    }
+
     /// The route for a request line; 404 for an unknown path, 405 for a known path with the wrong
-    /// method. The query string is ignored.
-    static func resolve(method: HTTPMethod, uri: String) -> Result<SimulatorRoute, SimulatorError> {
+    /// method (llama.cpp, which has no 405, answers both with its 404). The query string is ignored.
+    static func resolve(
+        method: HTTPMethod, uri: String, engine: InferenceEngine = .vllm
+    ) -> Result<SimulatorRoute, SimulatorError> {
         let path = Self.path(of: uri)
-        guard let entry = table.first(where: { $0.path == path }) else {
-            return .failure(.unknownPath(path))
+        guard let entry = table.first(where: { $0.path == path && $0.route.isServed(by: engine) }) else {
+            return .failure(engine == .llamacpp ? .fileNotFound : .unknownPath(path))
         }
         guard method == entry.method else {
-            return .failure(.methodNotAllowed(method, path: path, allowed: entry.method))
+            return .failure(
+                engine == .llamacpp ? .fileNotFound : .methodNotAllowed(method, path: path, allowed: entry.method)
+            )
         }
         return .success(entry.route)
     }

@@ -10,7 +10,7 @@ public struct SimulatorServerError: Error, Sendable, CustomStringConvertible {
 }
 
 /// A running `popgate-inference-sim`: an OpenAI-compatible HTTP/1.1 server that answers with
-/// deterministic text at a set token rate and exposes vLLM-style `/metrics`.
+/// deterministic text at a set token rate and exposes `/metrics` as vLLM or llama.cpp does.
 ///
 /// Starting one takes two steps, so that callers learn the port before serving:
 ///
@@ -31,6 +31,7 @@ public struct SimulatorServer: Sendable {
     public let metrics: SimulatorMetrics
 
     private let listener: NIOAsyncChannel<HTTPServerChannel, Never>
+    private let loading: LoadingWindow
     private let logger: Logger
 
     /// The bound TCP port.
@@ -44,6 +45,9 @@ public struct SimulatorServer: Sendable {
         self.boundAddress = boundAddress
         self.metrics = SimulatorMetrics()
         self.listener = listener
+        // Counted from the bind, when clients can first connect, as llama-server's loading starts
+        // once its listener is open.
+        self.loading = LoadingWindow(opened: .now, loadingTime: options.loadingTime)
         self.logger = logger
     }
 
@@ -81,7 +85,7 @@ public struct SimulatorServer: Sendable {
     public func run() async throws {
         let connection = SimulatorConnection(
             options: options, endpoints: SimulatorEndpoints(options: options, metrics: metrics), metrics: metrics,
-            logger: logger
+            loading: loading, logger: logger
         )
         do {
             // The listener's executeThenClose sits inside the task group, so the listener closes as

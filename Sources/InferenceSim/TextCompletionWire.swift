@@ -4,6 +4,7 @@
 /// When streamed, `usage` is present only in the final usage chunk of a stream that asked for it
 /// with `stream_options.include_usage`, and left out of every other chunk unless vLLM's
 /// `continuous_usage_stats` was asked for too: then every chunk carries the counts so far.
+/// llama.cpp instead always puts the usage on the finish chunk and sends no usage chunk.
 public struct TextCompletion: Sendable, Equatable, Codable {
     /// One generated alternative, or in a stream the piece of it this chunk adds.
     public struct Choice: Sendable, Equatable, Codable {
@@ -57,14 +58,28 @@ public struct TextCompletion: Sendable, Equatable, Codable {
     public var choices: [Choice]
     /// Token counts; see the type's note for streams.
     public var usage: Usage?
+    /// llama.cpp's build, which it sends as the fingerprint; absent from vLLM's answers.
+    public var systemFingerprint: String?
+    /// llama.cpp's timings (see ``LlamaCppTimings``); absent from vLLM's answers.
+    public var timings: LlamaCppTimings?
 
     /// Creates a completion or chunk.
-    public init(id: String, created: Int, model: String, choices: [Choice], usage: Usage?) {
+    public init(
+        id: String, created: Int, model: String, choices: [Choice], usage: Usage?, systemFingerprint: String? = nil,
+        timings: LlamaCppTimings? = nil
+    ) {
         self.id = id
         self.object = "text_completion"
         self.created = created
         self.model = model
         self.choices = choices
         self.usage = usage
+        self.systemFingerprint = systemFingerprint
+        self.timings = timings
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, object, created, model, choices, usage, timings
+        case systemFingerprint = "system_fingerprint"
     }
 }

@@ -19,7 +19,8 @@ struct InferenceSimCommand: AsyncParsableCommand {
         abstract: "A stand-in GPU inference worker: an OpenAI-compatible server with deterministic output.",
         discussion: """
             Answers /v1/chat/completions, /v1/completions, /v1/responses and /v1/embeddings with deterministic \
-            text at a set token rate, and serves vLLM-style /metrics and /health. For tests and demos only. \
+            text at a set token rate, and serves /metrics and /health as vLLM does, or with --engine llamacpp \
+            as llama.cpp's llama-server does (with /props too). For tests and demos only. \
             With --echo-prompt the text is the client's own words, so a test can trace them end to end.
             """
     )
@@ -35,15 +36,48 @@ struct InferenceSimCommand: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: "Simulated generation rate; 0 answers at once.")
     var tokensPerSecond: Double = SimulatorOptions.defaultTokensPerSecond
 
-    @Option(parsing: .unconditional, help: "In-flight requests reported as running; the rest are reported as waiting.")
+    @Option(help: ArgumentHelp(
+        "The inference server imitated in everything a gateway reads: metrics, listings, errors, usage.",
+        valueName: "vllm|llamacpp"
+    ))
+    var engine = InferenceEngine.vllm.rawValue
+
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "In-flight requests reported as running (llamacpp: the slot count, llama-server's --parallel); "
+                + "the rest are reported as waiting (deferred)."
+        )
+    )
     var maxRunning: Int = SimulatorOptions.defaultMaxRunning
 
-    @Option(parsing: .unconditional, help: "Report this fixed vllm:num_requests_waiting instead of the measured value.")
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "Report this fixed vllm:num_requests_waiting (llamacpp: llamacpp:requests_deferred) "
+                + "instead of the measured value."
+        )
+    )
     var reportQueueDepth: Int?
 
     @Option(
+        parsing: .unconditional,
+        help: "llamacpp only: report this fixed llamacpp:requests_processing instead of the measured value."
+    )
+    var reportBusySlots: Int?
+
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "llamacpp only: answer every request with llama-server's 503 \"Loading model\" for this many "
+                + "seconds after the listener opens."
+        )
+    )
+    var loadingSeconds: Double = 0
+
+    @Option(
         name: .customLong("report-kv-usage"), parsing: .unconditional,
-        help: "Report this fixed vllm:kv_cache_usage_perc (0...1)."
+        help: "vllm only: report this fixed vllm:kv_cache_usage_perc (0...1)."
     )
     var reportKVUsage: Double?
 
@@ -91,12 +125,20 @@ struct InferenceSimCommand: AsyncParsableCommand {
         guard ["fcfs", "priority"].contains(schedulingPolicy) else {
             throw ValidationError("--scheduling-policy is fcfs or priority, not \(schedulingPolicy)")
         }
+        guard let engine = InferenceEngine(rawValue: engine) else {
+            throw ValidationError("--engine is vllm or llamacpp, not \(engine)")
+        }
+        // Checked here rather than by Duration, which would trap on a value it cannot hold.
+        guard loadingSeconds.isFinite, (0...86_400).contains(loadingSeconds) else {
+            throw ValidationError("--loading-seconds is a number of seconds from 0 to 86400, not \(loadingSeconds)")
+        }
         do {
             return try SimulatorOptions(
                 listen: ListenAddress(parsing: listen), models: SimulatorOptions.parseModels(models),
                 tokensPerSecond: tokensPerSecond, maxRunning: maxRunning, reportQueueDepth: reportQueueDepth,
                 reportKVUsage: reportKVUsage, priorityScheduling: schedulingPolicy == "priority",
-                echoPrompt: echoPrompt
+                echoPrompt: echoPrompt, engine: engine, loadingTime: .seconds(loadingSeconds),
+                reportBusySlots: reportBusySlots
             )
         } catch {
             throw ValidationError(error.description)
