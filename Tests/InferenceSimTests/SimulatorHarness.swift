@@ -16,14 +16,16 @@ struct TestTimedOut: Error, CustomStringConvertible {
 func withSimulator<Result: Sendable>(
     models: [String] = ["sim-small", "sim-large"], tokensPerSecond: Double = 0, maxRunning: Int = 8,
     reportQueueDepth: Int? = nil, reportKVUsage: Double? = nil, maxRequestBodyBytes: Int = 1 << 20,
-    priorityScheduling: Bool = false, echoPrompt: Bool = false, limit: Duration = .seconds(30),
+    priorityScheduling: Bool = false, echoPrompt: Bool = false, engine: InferenceEngine = .vllm,
+    loadingTime: Duration = .zero, reportBusySlots: Int? = nil, limit: Duration = .seconds(30),
     logger: Logger = Logger(label: "inference-sim-test") { _ in SwiftLogNoOpLogHandler() },
     _ body: @escaping @Sendable (SimulatorServer) async throws -> Result
 ) async throws -> Result {
     let options = try SimulatorOptions(
         listen: ListenAddress(host: "127.0.0.1", port: 0), models: models, tokensPerSecond: tokensPerSecond,
         maxRunning: maxRunning, reportQueueDepth: reportQueueDepth, reportKVUsage: reportKVUsage,
-        maxRequestBodyBytes: maxRequestBodyBytes, priorityScheduling: priorityScheduling, echoPrompt: echoPrompt
+        maxRequestBodyBytes: maxRequestBodyBytes, priorityScheduling: priorityScheduling, echoPrompt: echoPrompt,
+        engine: engine, loadingTime: loadingTime, reportBusySlots: reportBusySlots
     )
     let server = try await SimulatorServer.bind(options: options, logger: logger)
     return try await withThrowingTaskGroup(of: Result?.self) { group in

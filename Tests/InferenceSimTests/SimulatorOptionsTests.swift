@@ -86,5 +86,45 @@ struct SimulatorOptionsTests {
         #expect(message { try SimulatorOptions(listen: listen, models: ["a"], maxRunning: 0) } != nil)
         #expect(message { try SimulatorOptions(listen: listen, models: ["a"], reportQueueDepth: -1) } != nil)
         #expect(message { try SimulatorOptions(listen: listen, models: ["a"], reportKVUsage: 1.5) } != nil)
+        #expect(message { try SimulatorOptions(listen: listen, models: ["a"], loadingTime: .seconds(-1)) } != nil)
+    }
+
+    @Test("each engine refuses the settings the other engine's server has and it does not")
+    func refusesOtherEnginesSettings() throws {
+        let listen = try ListenAddress(host: "127.0.0.1", port: 0)
+        func message(_ make: () throws -> SimulatorOptions) -> String? {
+            do {
+                _ = try make()
+                return nil
+            } catch {
+                return (error as? SimulatorOptionsError)?.description ?? "unexpected \(error)"
+            }
+        }
+        #expect(
+            message { try SimulatorOptions(listen: listen, models: ["a"], engine: .llamacpp, reportBusySlots: -1) }?
+                .contains(">= 0") == true
+        )
+        #expect(
+            message { try SimulatorOptions(listen: listen, models: ["a"], reportKVUsage: 0.5, engine: .llamacpp) }?
+                .contains("llama.cpp publishes no KV-cache gauge") == true
+        )
+        let priorityOnLlamaCpp = message {
+            try SimulatorOptions(listen: listen, models: ["a"], priorityScheduling: true, engine: .llamacpp)
+        }
+        #expect(priorityOnLlamaCpp?.contains("--scheduling-policy priority") == true)
+        #expect(
+            message { try SimulatorOptions(listen: listen, models: ["a"], loadingTime: .seconds(1)) }?
+                .contains("--loading-seconds is for --engine llamacpp only") == true
+        )
+        #expect(
+            message { try SimulatorOptions(listen: listen, models: ["a"], reportBusySlots: 1) }?
+                .contains("--report-busy-slots is for --engine llamacpp only") == true
+        )
+        let llamaCpp = try SimulatorOptions(
+            listen: listen, models: ["a"], reportQueueDepth: 2, engine: .llamacpp, loadingTime: .seconds(1),
+            reportBusySlots: 1
+        )
+        #expect(llamaCpp.engine == .llamacpp)
+        #expect(try SimulatorOptions(listen: listen, models: ["a"]).engine == .vllm)
     }
 }
