@@ -123,9 +123,10 @@ soak: deps build
 	bash $(FUZZ_SCRIPT) build
 	bash $(FUZZ_SCRIPT) run $(SOAK_FUZZ_SECONDS)
 
+# `make demo REAL=1`: the same demo with llama.cpp's server as the workers (built once per machine).
 demo: deps
 	$(SWIFT) build
-	bash provisioning/demo.sh all
+	POPGATE_DEMO_WORKERS=$(if $(REAL),engines,simulators) bash provisioning/demo.sh all
 
 clean:
 	-bash provisioning/demo.sh down

@@ -16,6 +16,9 @@
 #   <extra>    up0 198.51.100.N/24  ─┘      wg-edge 10.77.0.1/24                                 (inference simulator)
 #                                           mgmt0 192.0.2.1/24 ── mgmt0 192.0.2.10/24  pg-ops (the operator: metrics)
 #
+# The workers are popgate-inference-sim's simulated engines, or with POPGATE_DEMO_WORKERS=engines (`make demo REAL=1`)
+# llama.cpp's own server serving a tiny model (provisioning/demo-engines.sh), in the same place behind the same PoP.
+#
 # The binaries are not built here: they are expected in ${POPGATE_BIN:-.build/debug} (`make demo` builds them).
 # Everything the demo writes lives under /run/popgate-demo; everything it starts is recorded there by PID.
 set -euo pipefail
@@ -38,6 +41,8 @@ readonly EDGE_IF=wg-edge API_PORT=8080 SIM_PORT=8000
 readonly SIM_TOKENS_PER_SECOND=50
 POP_API_URL="http://${POP_TUNNEL_ADDR}:${API_PORT}"
 TENANT=acme PEER_NAME=laptop MODEL=popgate-sim-small
+# simulators or engines; `run` and `client` read it back from the env file.
+WORKERS="${POPGATE_DEMO_WORKERS:-simulators}"
 readonly CONFIG="$DEMO_DIR/popgate.toml"
 CLIENT_CONFIG="$DEMO_DIR/pgc0.conf"
 readonly ENV_FILE="$DEMO_DIR/env"
@@ -57,6 +62,9 @@ in_ns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 popctl() { POPGATE_CONFIG="$CONFIG" "$POPGATE_BIN/popctl" "$@"; }
 
 ns_exists() { [[ -e /run/netns/$1 ]]; }
+
+# shellcheck source=provisioning/demo-engines.sh
+source "$REPO_DIR/provisioning/demo-engines.sh"
 
 # ---------------------------------------------------------------------------------------------------------------
 # Processes
@@ -113,6 +121,12 @@ management_ports = [$METRICS_PORT]
 [metrics]
 listen = "$POP_MGMT_ADDR:$METRICS_PORT"
 
+EOF
+    if [[ $WORKERS == engines ]]; then engine_backends_config; else simulator_backends_config; fi >>"$CONFIG"
+}
+
+simulator_backends_config() {
+    cat <<EOF
 # Four workers, a heterogeneous PoP as the product's tiers describe it: one big node for the fast tiers, which
 # schedules by priority, and three small ones for the cheap tiers, whose reported queue depth and
 # KV-cache usage differ so the router's tie-breaks show (Tests/IntegrationTests/test_routing.py).
@@ -164,10 +178,17 @@ start_simulators() {
 }
 
 # Starts NAME (a binary in POPGATE_BIN, or BINARY@LABEL for one of several instances) in a namespace, in the
-# background, logging to logs/NAME.log. `ip netns exec` execs the program in place, so $! is the program's own PID.
+# background, logging to logs/NAME.log.
 start_daemon() {
     local ns=$1 name=$2; shift 2
-    ip netns exec "$ns" "$POPGATE_BIN/${name%%@*}" "$@" </dev/null >"$DEMO_DIR/logs/$name.log" 2>&1 &
+    start_daemon_binary "$ns" "$name" "$POPGATE_BIN/${name%%@*}" "$@"
+}
+
+# The same for a program elsewhere (its file name is NAME's, before any @LABEL). `ip netns exec` execs the program in
+# place, so $! is the program's own PID.
+start_daemon_binary() {
+    local ns=$1 name=$2 program=$3; shift 3
+    ip netns exec "$ns" "$program" "$@" </dev/null >"$DEMO_DIR/logs/$name.log" 2>&1 &
     echo "$!" >"$DEMO_DIR/pids/$name.pid"
     log "started $name in $ns (pid $!, log $DEMO_DIR/logs/$name.log)"
 }
@@ -280,7 +301,7 @@ write_env() {
             echo "# Written by provisioning/demo.sh up; source it from bash."
             local var
             for var in CLIENT_NS POP_NS COMPUTE_NS OUTSIDE_NS OPS_NS POP_API_URL POP_UPLINK_ADDR METRICS_URL TENANT \
-                PEER_NAME MODEL CLIENT_CONFIG POPGATE_BIN DEMO_DIR; do
+                PEER_NAME MODEL WORKERS CLIENT_CONFIG POPGATE_BIN DEMO_DIR; do
                 printf '%s=%q\n' "$var" "${!var}"
             done
             printf 'API_KEY=%q\n' "$key"
@@ -300,6 +321,8 @@ cmd_up() {
         command -v "$bin" >/dev/null || die "$bin is not installed (\`make deps\` installs it)"
     done
     [[ -e $DEMO_DIR ]] && die "$DEMO_DIR exists: the demo is up or was left over; run \`$0 down\` first"
+    [[ $WORKERS == simulators || $WORKERS == engines ]] ||
+        die "POPGATE_DEMO_WORKERS is simulators (the default) or engines, not \"$WORKERS\""
     # wireguard-go's control sockets are shared by all namespaces: popnetd would take a wg-edge running
     # elsewhere on this machine for the demo's own and configure that one.
     local ifname
@@ -317,11 +340,19 @@ cmd_up() {
     mkdir -p "$DEMO_DIR"/{state,run,logs,pids,clients}
     install -d -m 0700 "$DEMO_DIR/keys"
     topology up
+    if [[ $WORKERS == engines ]]; then
+        MODEL=$ENGINE_MODEL
+        prepare_engines
+    fi
     write_config
 
-    start_simulators
+    if [[ $WORKERS == engines ]]; then start_engines; else start_simulators; fi
     start_daemon "$POP_NS" popnetd --config "$CONFIG"
-    wait_until "$START_TIMEOUT" "${#SIMULATORS[@]} inference simulators on $BACKBONE_COMPUTE" sims_healthy
+    if [[ $WORKERS == engines ]]; then
+        wait_until "$START_TIMEOUT" "${#ENGINES[@]} llama-servers on $BACKBONE_COMPUTE" engines_healthy
+    else
+        wait_until "$START_TIMEOUT" "${#SIMULATORS[@]} inference simulators on $BACKBONE_COMPUTE" sims_healthy
+    fi
     # popctl needs the PoP's public key for the client config, and popnetd creates the key pair.
     wait_until "$START_TIMEOUT" "$EDGE_IF up in $POP_NS" edge_interface_ready
     start_daemon "$POP_NS" popgated --config "$CONFIG"
@@ -356,6 +387,9 @@ step() { printf '\n### %s\n' "$*"; }
 
 show_cmd() { printf '$ %s\n' "$*"; }
 
+# The tiny model of the real engines rarely ends its noise by itself: its answers are held to a few lines.
+length_limit() { if [[ ${WORKERS:-simulators} == engines ]]; then printf ',"max_tokens":24'; fi; }
+
 cmd_run() {
     load_env
     local body tmp rc=0
@@ -363,7 +397,7 @@ cmd_run() {
     tmp="$(mktemp -d -p "$DEMO_DIR" run.XXXXXX)"
 
     step "1. A chat completion from $CLIENT_NS, through its WireGuard tunnel to the PoP"
-    body="{\"model\":\"$MODEL\",\"messages\":[{\"role\":\"user\",\"content\":\"Say hello from the PoP\"}]}"
+    body="{\"model\":\"$MODEL\"$(length_limit),\"messages\":[{\"role\":\"user\",\"content\":\"Say hello from the PoP\"}]}"
     show_cmd "ip netns exec $CLIENT_NS curl -sS $POP_API_URL/v1/chat/completions -H 'Authorization: Bearer popk_…'" \
         "-H 'Content-Type: application/json' -d '$body'"
     local code
@@ -386,7 +420,7 @@ EOF
     fi
 
     step "2. The same, streamed (server-sent events, token by token)"
-    body="{\"model\":\"$MODEL\",\"stream\":true,\"stream_options\":{\"include_usage\":true},\"messages\":[{\"role\":\"user\",\"content\":\"Say hello from the PoP\"}]}"
+    body="{\"model\":\"$MODEL\"$(length_limit),\"stream\":true,\"stream_options\":{\"include_usage\":true},\"messages\":[{\"role\":\"user\",\"content\":\"Say hello from the PoP\"}]}"
     show_cmd "ip netns exec $CLIENT_NS curl -sSN $POP_API_URL/v1/chat/completions -H 'Authorization: Bearer popk_…'" \
         "-H 'Content-Type: application/json' -d '$body'"
     # Deltas are printed as they arrive, so the tokens visibly trickle in.

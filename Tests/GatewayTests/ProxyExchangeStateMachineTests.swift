@@ -695,6 +695,31 @@ import Testing
         )))
     }
 
+    @Test func aWorkerThatCannotServeNowIsPassedOverForTheNextCandidate() {
+        var machine = Machine(candidates: Self.candidates)
+        _ = machine.start()
+        _ = machine.connected()
+        #expect(Did(machine.workerResponded(status: .serviceUnavailable, isEventStream: false))
+            == .failOver(failed: 3, next: 7))
+        // The rest of the refused answer is not the next worker's: the machine waits for its connection.
+        _ = Self.send([#"{"error":{"message":"Loading model"}}"#], to: &machine)
+        #expect(Did(machine.connected()) == .sendRequest(backend: 7))
+        #expect(Did(machine.workerResponded(status: .ok, isEventStream: true)) == .forwardHead(200, backend: 7))
+    }
+
+    @Test func theLastCandidatesUnavailableAnswerIsRelayedAsItIs() {
+        var machine = Machine(candidates: Self.candidates)
+        _ = machine.start()
+        _ = machine.connected()
+        _ = machine.workerResponded(status: .serviceUnavailable, isEventStream: false)
+        _ = machine.connected()
+        #expect(Did(machine.workerResponded(status: .serviceUnavailable, isEventStream: false))
+            == .failOver(failed: 7, next: 9))
+        _ = machine.connected()
+        #expect(Did(machine.workerResponded(status: .serviceUnavailable, isEventStream: false))
+            == .forwardHead(503, backend: 9))
+    }
+
     // MARK: After the settlement
 
     /// Each way an exchange settles, to check that nothing comes after it.

@@ -4,7 +4,8 @@ The tests need root, network namespaces, wireguard-go and the built binaries. Wi
 why; with POPGATE_REQUIRE_INTEGRATION=1 (CI, via .ci/run) a missing prerequisite fails instead.
 
 One demo (provisioning/demo.sh up) serves the whole session; `demo.sh down` always runs afterwards, also when
-`up` failed half-way. So does one PostgreSQL database on loopback: `make test`'s (POPGATE_TEST_POSTGRES_URL, shared
+`up` failed half-way. Its workers are the simulators, or in a session of tests marked `engine` (`pytest -m engine`)
+llama.cpp's own server: the two kinds of test never share a session. So does one PostgreSQL database on loopback: `make test`'s (POPGATE_TEST_POSTGRES_URL, shared
 with `swift test`) or, without it, a throwaway cluster of the session's own (Tests/support/throwaway-postgres.sh).
 """
 
@@ -23,6 +24,7 @@ import pytest
 
 from harness.binaries import BIN, BINARIES, binary_problem
 from harness.demo import DEMO_SCRIPT, Demo, parse_env_file
+from harness.engines import llama_server_binary
 from harness.postgres import POSTGRES_BINDIR, POSTGRES_SCRIPT
 from harness.processes import describe, require, run
 
@@ -43,10 +45,25 @@ POSTGRES_STOP_TIMEOUT = 120
 SESSION_LOCK = Path("/run/popgate-integration.lock")
 SESSION_LOCK_WAIT = 3600  # s: a whole run of the suite takes well under this
 _session_lock: int | None = None
+# The demo's workers for this session (demo.sh's POPGATE_DEMO_WORKERS), from the tests selected.
+_demo_workers = "simulators"
+
+
+def _choose_demo_workers(items: list[pytest.Item]) -> str:
+    """engines when the selected tests that use the demo are all marked `engine`; a session that mixes them with
+    other demo tests is refused, as one demo cannot run both kinds of worker."""
+    on_demo = [item for item in items if "demo" in getattr(item, "fixturenames", ())]
+    engines = [item for item in on_demo if item.get_closest_marker("engine")]
+    if engines and len(engines) < len(on_demo):
+        raise pytest.UsageError(
+            "tests marked engine run against a demo whose workers are real engines, the others against simulators: "
+            "select one kind per session (-m engine, or -m 'not engine')")
+    return "engines" if engines else "simulators"
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    global _session_lock
+    global _session_lock, _demo_workers
+    _demo_workers = _choose_demo_workers(session.items)
     if os.geteuid() != 0 or getattr(session.config.option, "collectonly", False):
         return  # without root nothing here touches the machine's network
     if all(item.get_closest_marker("kernel_vm") for item in session.items):
@@ -130,7 +147,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
 
 
 def _demo_sh(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
-    return run(["bash", str(DEMO_SCRIPT), *args], timeout=timeout, env={"POPGATE_BIN": str(BIN)})
+    return run(["bash", str(DEMO_SCRIPT), *args], timeout=timeout,
+               env={"POPGATE_BIN": str(BIN), "POPGATE_DEMO_WORKERS": _demo_workers})
 
 
 def require_network_prerequisites() -> None:
@@ -150,8 +168,10 @@ def built() -> None:
 
 @pytest.fixture(scope="session")
 def demo(built: None) -> Iterator[Demo]:
-    """The running demo: namespaces, simulator, popnetd, popgated, tenant acme, peer laptop, a client tunnel."""
+    """The running demo: namespaces, workers, popnetd, popgated, tenant acme, peer laptop, a client tunnel."""
     require_network_prerequisites()
+    if _demo_workers == "engines":
+        llama_server_binary()  # built here, where its time is allowed for, if this machine has not built it yet
     # A run that was killed may have left the demo behind; `down` is safe when nothing is there.
     _demo_sh("down", timeout=DOWN_TIMEOUT)
     came_up = False

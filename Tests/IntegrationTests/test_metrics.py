@@ -8,13 +8,13 @@ scrape), active streams.
 
 from __future__ import annotations
 
-import re
 import shutil
 
 import pytest
 
 from harness.demo import Demo
 from harness.http import chat, http_request
+from harness.metrics import parse_samples, sample, scrape
 from harness.probes import probe_silence
 from harness.processes import describe, ns_run, require, run, wait_for
 
@@ -22,35 +22,6 @@ MESSAGES = [{"role": "user", "content": "hello"}]
 # demo.sh: four simulators; the small ones report fixed load figures.
 BACKENDS = ("sim-big", "sim-a", "sim-b", "sim-c")
 REPORTED_LOAD = {"sim-a": (2, 0.1), "sim-b": (1, 0.6), "sim-c": (2, 0.3)}
-
-_SAMPLE = re.compile(r'^([A-Za-z_:][A-Za-z0-9_:]*)(?:\{(.*)\})?\s+(\S+)$')
-_LABEL = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)="((?:[^"\\]|\\.)*)"')
-
-
-def parse_samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    """(metric name, label set) → value, for every sample line of a Prometheus text exposition."""
-    samples: dict[tuple[str, frozenset[tuple[str, str]]], float] = {}
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        match = _SAMPLE.match(line)
-        assert match, f"not a sample line: {line!r}"
-        name, labels, value = match.groups()
-        samples[(name, frozenset(_LABEL.findall(labels or "")))] = float(value)
-    return samples
-
-
-def sample(samples: dict, name: str, **labels: str) -> float | None:
-    return samples.get((name, frozenset(labels.items())))
-
-
-def scrape(demo: Demo) -> str:
-    """GET /metrics from the operator's namespace, checking the response's shape."""
-    response = http_request(demo.env["OPS_NS"], "GET", demo.env["METRICS_URL"], timeout=5)
-    assert response.status == 200, str(response)
-    assert (response.header("Content-Type") or "").startswith("text/plain; version=0.0.4"), response.headers
-    return response.body.decode()
-
 
 def test_the_operator_reads_metrics_that_promtool_accepts(demo: Demo, tmp_path) -> None:
     require(shutil.which("promtool"), "promtool is not installed (`make deps` installs Debian's prometheus package)")

@@ -44,4 +44,18 @@ public struct TokenUsage: Sendable, Equatable {
         guard let members = FlatJSON.integerMembers(ofObject: text) else { return nil }
         self.init(member: { members[$0] })
     }
+
+    /// The counts so far in llama.cpp's `timings` object, which its server adds to every streamed
+    /// chunk when asked with `timings_per_token`: the prompt is the tokens it evaluated
+    /// (`prompt_n`) plus those it took from its prompt cache (`cache_n`), the completion the tokens
+    /// generated (`predicted_n`). Nil without `prompt_n` and `predicted_n`, or with a negative count.
+    package init?(timingsObjectText text: ArraySlice<UInt8>) {
+        guard let members = FlatJSON.integerMembers(ofObject: text),
+              let evaluated = members["prompt_n"], let predicted = members["predicted_n"],
+              evaluated >= 0, predicted >= 0
+        else { return nil }
+        let cached = max(members["cache_n"] ?? 0, 0)
+        let (prompt, overflow) = evaluated.addingReportingOverflow(cached)
+        self.init(prompt: overflow ? .max : prompt, completion: predicted)
+    }
 }

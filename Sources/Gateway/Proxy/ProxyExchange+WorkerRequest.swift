@@ -31,8 +31,8 @@ extension ProxyExchange {
 
     /// The body fields the gateway sets for `backend`: the tier's priority only where the worker
     /// schedules by it, the tenant's cache salt only on vLLM, the stream's usage everywhere (and
-    /// vLLM's continuous usage, so a stream cut short still has its worker's count); a client's
-    /// own priority and salt never.
+    /// vLLM's continuous usage or llama.cpp's timings per token, so a stream cut short still has
+    /// its worker's count); a client's own priority and salt never.
     func workerFields(for backend: BackendSettings) -> [(name: String, value: WorkerFields.Value)] {
         var fields: [(name: String, value: WorkerFields.Value)] = [
             ("priority", backend.priorityScheduling ? .int(tier.vllmPriority) : .absent),
@@ -40,6 +40,9 @@ extension ProxyExchange {
         ]
         if let options = body.streamOptions(path: path, continuousUsage: backend.kind.streamsContinuousUsage) {
             fields.append(("stream_options", options))
+        }
+        if let timings = body.timingsPerToken(path: path, takesTimings: backend.kind.streamsTimingsPerToken) {
+            fields.append(("timings_per_token", timings))
         }
         return fields
     }

@@ -75,7 +75,10 @@ final class ProxyExchange: WorkerResponseReceiver {
                 let backend = context.router.backends[index]
                 return .init(
                     backend: index, name: backend.name,
-                    streamOptions: body.streamFilterOptions(path: path, continuousUsage: backend.kind.streamsContinuousUsage)
+                    streamOptions: body.streamFilterOptions(
+                        path: path, continuousUsage: backend.kind.streamsContinuousUsage,
+                        takesTimings: backend.kind.streamsTimingsPerToken
+                    )
                 )
             }
         )
@@ -97,6 +100,9 @@ final class ProxyExchange: WorkerResponseReceiver {
     func workerResponded(_ response: HTTPResponseHead) {
         let isEventStream = response.headers.first(name: "Content-Type")?.hasPrefix("text/event-stream") == true
         let action = machine.workerResponded(status: response.status, isEventStream: isEventStream)
+        if case .failOver = action {
+            log.warning("backend unavailable before answering", metadata: ["status": "\(response.status.code)"])
+        }
         if case .forwardHead = action { forwardHead(response) } else { perform(action) }
     }
 
@@ -132,6 +138,9 @@ final class ProxyExchange: WorkerResponseReceiver {
             if !fresh { context.board.requestStarted(backend) }
             connect(to: backend, fresh: fresh)
         case .failOver(let failed, let next):
+            // A worker that answered "unavailable" has the rest of that answer on its connection.
+            worker?.abandon()
+            worker = nil
             context.board.requestEnded(failed)
             context.board.failed(failed)
             context.board.requestStarted(next)

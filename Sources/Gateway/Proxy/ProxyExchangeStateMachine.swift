@@ -64,8 +64,9 @@ struct ProxyExchangeStateMachine {
         /// Ask the pool for a connection to `backend` (a new one when `fresh`); unless `fresh`, this
         /// starts an attempt on it, which the backend's load counts until it ends.
         case connect(backend: Int, fresh: Bool)
-        /// `failed` could not be reached or failed before answering: its attempt ends and counts as a
-        /// failure, and an attempt on `next` starts.
+        /// `failed` could not be reached, failed before answering or answered that it cannot serve now:
+        /// its attempt ends and counts as a failure, its connection (if any) is given up, and an attempt
+        /// on `next` starts.
         case failOver(failed: Int, next: Int)
         /// Send the request on the connection just obtained.
         case sendRequest(backend: Int)
@@ -169,11 +170,17 @@ struct ProxyExchangeStateMachine {
 
     mutating func workerResponded(status: HTTPResponseStatus, isEventStream: Bool) -> Action {
         guard case .awaitingHead(let attempt) = state else { return .none }
+        // 503 is a worker saying it cannot serve the request now (llama.cpp while it loads its model, a
+        // restarted worker the checks have not caught yet): nothing has reached the client, so another
+        // backend is asked, as for a connection refused. The last candidate's 503 is relayed as it is.
+        if status == .serviceUnavailable, attempt.candidate + 1 < candidates.count {
+            return failOver(from: attempt)
+        }
         let backend = candidates[attempt.candidate].backend
         let options = candidates[attempt.candidate].streamOptions
         let meter: ResponseMeter =
             isEventStream
-            ? .events(UsageStreamFilter(removesUsageChunk: options.removesUsageChunk, removesChunkUsage: options.removesChunkUsage))
+            ? .events(UsageStreamFilter(options))
             : .body(UsageTail())
         state = .relaying(Relay(backend: backend, status: status, meter: meter, clientWritable: true))
         return .forwardHead(status, backend: backend)
@@ -320,4 +327,6 @@ struct StreamFilterOptions: Equatable {
     var removesUsageChunk = false
     /// The gateway asked for vLLM's continuous usage; the client did not.
     var removesChunkUsage = false
+    /// The gateway asked for llama.cpp's `timings` in every chunk; the client did not.
+    var removesChunkTimings = false
 }

@@ -7,7 +7,7 @@ import NIOHTTP1
 /// owns. Nothing of it is kept after the request.
 ///
 /// Most bodies are read by one strict scan (``JSONObjectScan``) that builds nothing. A body that
-/// carries a field the gateway owns (`priority`, `cache_salt`, `stream_options`) or writes a member
+/// carries a field the gateway owns (``gatewayFields``) or writes a member
 /// name or the model with escapes is decoded in full instead
 /// (`members`), so that what the gateway reads and edits is what the worker's JSON decoder will
 /// see.
@@ -19,6 +19,8 @@ package struct RequestBody {
     let clientAsksForUsage: Bool
     /// Whether the client itself asked for vLLM's usage in every chunk (`continuous_usage_stats`).
     var clientAsksForContinuousUsage = false
+    /// Whether the client itself asked for llama.cpp's counts in every chunk (`timings_per_token`).
+    var clientAsksForTimings = false
     /// The most completion tokens the request allows (`max_tokens`, `max_completion_tokens` or the
     /// Responses API's `max_output_tokens`, the largest if several), when it names one: what the
     /// key's token allowance holds back while the request runs.
@@ -113,6 +115,7 @@ package struct RequestBody {
             members: members, isEmptyObject: members.isEmpty
         )
         body.clientAsksForContinuousUsage = options?["continuous_usage_stats"] as? Bool == true
+        body.clientAsksForTimings = members["timings_per_token"] as? Bool == true
         let limits = maxTokenNames.compactMap { members[$0] as? Int }.map(clampedTokens)
         body.maxTokens = limits.max()
         return .success(body)
@@ -126,7 +129,7 @@ package struct RequestBody {
     private static func clampedTokens(_ value: Int) -> Int { min(max(value, 0), Int(UInt32.max)) }
 
     /// The top-level fields ``WorkerFields`` sets or removes.
-    static let gatewayFields = ["priority", "cache_salt", "stream_options"]
+    static let gatewayFields = ["priority", "cache_salt", "stream_options", "timings_per_token"]
 
     /// `stream_options` as the gateway sends it: `include_usage` on, so every stream reports its
     /// usage, and with `continuousUsage` (vLLM) `continuous_usage_stats` on too, so a stream cut
@@ -144,14 +147,23 @@ package struct RequestBody {
         return .json(String(decoding: data, as: UTF8.self))
     }
 
+    /// `timings_per_token` as the gateway sends it to a worker that takes it (llama.cpp): on for a
+    /// stream, so every chunk carries the counts so far and a stream cut short still has its
+    /// worker's count of the prompt. Nil when the request is not such a stream or asks for it itself.
+    package func timingsPerToken(path: String, takesTimings: Bool) -> WorkerFields.Value? {
+        guard takesTimings, isStream, RequestBody.usageOptionPaths.contains(path), !clientAsksForTimings else { return nil }
+        return .bool(true)
+    }
+
     /// What the stream filter removes from the worker's stream because the gateway, not the client,
-    /// asked for it (``streamOptions(path:continuousUsage:)``).
-    func streamFilterOptions(path: String, continuousUsage: Bool) -> StreamFilterOptions {
+    /// asked for it (``streamOptions(path:continuousUsage:)``, ``timingsPerToken(path:takesTimings:)``).
+    func streamFilterOptions(path: String, continuousUsage: Bool, takesTimings: Bool = false) -> StreamFilterOptions {
         guard isStream, RequestBody.usageOptionPaths.contains(path) else { return StreamFilterOptions() }
         return StreamFilterOptions(
             removesUsageChunk: !clientAsksForUsage,
             // vLLM sends usage in every chunk only with include_usage too.
-            removesChunkUsage: continuousUsage && !(clientAsksForUsage && clientAsksForContinuousUsage)
+            removesChunkUsage: continuousUsage && !(clientAsksForUsage && clientAsksForContinuousUsage),
+            removesChunkTimings: takesTimings && !clientAsksForTimings
         )
     }
 

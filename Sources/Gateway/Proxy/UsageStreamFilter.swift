@@ -8,7 +8,8 @@ import NIOCore
 /// tokens are known; a client that did not ask for it must not see the extra chunk (the SDKs
 /// would hand it an event with no choices). On vLLM it also sets `continuous_usage_stats`, so
 /// every chunk carries the usage so far and a stream cut short still has its worker's count; a
-/// client that did not ask for that gets its chunks without the `usage` member.
+/// client that did not ask for that gets its chunks without the `usage` member. On llama.cpp it
+/// sets `timings_per_token` for the same reason, and removes the `timings` member the same way.
 ///
 /// Events are forwarded as soon as they are complete: what one upstream read brings goes out in
 /// one write, never held for a later one.
@@ -17,7 +18,10 @@ package struct UsageStreamFilter {
     package let removesUsageChunk: Bool
     /// Whether to remove the `usage` member of chunks that carry choices (vLLM's continuous usage).
     package let removesChunkUsage: Bool
-    /// The last usage the worker reported: the final count, or with continuous usage the count so far.
+    /// Whether to remove the `timings` member of chunks that carry choices (llama.cpp's timings per token).
+    package let removesChunkTimings: Bool
+    /// The last usage the worker reported: the final count, or with continuous usage or timings the
+    /// count so far.
     package private(set) var usage: TokenUsage?
     /// Pieces of generated text relayed to the client (``ContentPieces``): what a stream cut before
     /// its usage arrived is counted by.
@@ -28,15 +32,23 @@ package struct UsageStreamFilter {
     /// an event that arrives in many pieces is searched once, not once per piece.
     private var searched = 0
 
-    package init(removesUsageChunk: Bool, removesChunkUsage: Bool = false) {
+    package init(removesUsageChunk: Bool, removesChunkUsage: Bool = false, removesChunkTimings: Bool = false) {
         self.removesUsageChunk = removesUsageChunk
         self.removesChunkUsage = removesChunkUsage
+        self.removesChunkTimings = removesChunkTimings
+    }
+
+    init(_ options: StreamFilterOptions) {
+        self.init(
+            removesUsageChunk: options.removesUsageChunk, removesChunkUsage: options.removesChunkUsage,
+            removesChunkTimings: options.removesChunkTimings
+        )
     }
 
     /// The bytes of `chunk` to send on now.
     package mutating func pass(_ chunk: ByteBuffer) -> ByteBuffer {
-        // The common case, whole events and no usage among them, goes out untouched.
-        if pending.readableBytes == 0, !chunk.readableBytesView.containsUsage, chunk.readableBytesView.endsEvent {
+        // The common case, whole events and no counts among them, goes out untouched.
+        if pending.readableBytes == 0, !chunk.readableBytesView.mentionsCounts, chunk.readableBytesView.endsEvent {
             contentPieces += ContentPieces.count(in: chunk)
             return chunk
         }
@@ -67,7 +79,7 @@ package struct UsageStreamFilter {
     /// The event as the client gets it, or nil when it is dropped.
     private mutating func filtered(_ event: ByteBuffer) -> ByteBuffer? {
         let view = event.readableBytesView
-        guard view.containsUsage, let data = view.dataField else {
+        guard view.mentionsCounts, let data = view.dataField else {
             contentPieces += ContentPieces.count(in: event)
             return event
         }
@@ -79,12 +91,19 @@ package struct UsageStreamFilter {
             contentPieces += ContentPieces.count(in: event)
             return event
         }
-        if let reported = usageChunk.usage { usage = reported }
+        // A chunk with both (llama.cpp's last) has the final count in `usage`: its `timings` count
+        // as prompt_n only the prompt tokens not taken from the cache.
+        if let reported = usageChunk.usage ?? usageChunk.timingsUsage { usage = reported }
         if usageChunk.hasChoices {
             contentPieces += ContentPieces.count(in: event)
-            guard removesChunkUsage, let usageMember = usageChunk.usageMember else { return event }
-            let edited = Array(bytes[..<dataStart]) + UsageChunk.removing(usageMember, from: json) + Array(bytes[dataEnd...])
-            return ByteBuffer(bytes: edited)
+            var removed: [UsageChunk.Member] = []
+            if removesChunkUsage, let member = usageChunk.usageMember { removed.append(member) }
+            if removesChunkTimings, let member = usageChunk.timingsMember { removed.append(member) }
+            guard !removed.isEmpty else { return event }
+            // From the last to the first, so each removal leaves the others' ranges where they were.
+            let edited = removed.sorted { $0.name.lowerBound > $1.name.lowerBound }
+                .reduce(json) { text, member in UsageChunk.removing(member, from: text) }
+            return ByteBuffer(bytes: Array(bytes[..<dataStart]) + edited + Array(bytes[dataEnd...]))
         }
         // The chunk include_usage adds has no choices.
         return removesUsageChunk && usageChunk.isUsageOnly ? nil : event
@@ -92,11 +111,17 @@ package struct UsageStreamFilter {
 }
 
 /// The parts of one event's JSON that carry usage: a top-level `usage` object (Chat Completions and
-/// Completions, final or continuous) or the Responses API's inside `response`.
+/// Completions, final or continuous), the Responses API's inside `response`, or llama.cpp's
+/// top-level `timings`.
 private struct UsageChunk {
-    /// Where the top-level `usage` member's name (without its quotes) and value lie in the JSON.
-    var usageMember: (name: Range<Int>, value: Range<Int>)?
+    /// Where a top-level member's name (without its quotes) and value lie in the JSON.
+    typealias Member = (name: Range<Int>, value: Range<Int>)
+
+    var usageMember: Member?
     var usage: TokenUsage?
+    var timingsMember: Member?
+    /// The counts so far in `timings`.
+    var timingsUsage: TokenUsage?
     /// Whether `choices` holds at least one element.
     var hasChoices = false
     /// Whether the chunk is the one `include_usage` adds: a top-level usage and no choices.
@@ -110,6 +135,9 @@ private struct UsageChunk {
             if named(member, "usage"), member.kind == .object {
                 usageMember = (member.name, member.value)
                 usage = TokenUsage(usageObjectText: json[member.value])
+            } else if named(member, "timings"), member.kind == .object {
+                timingsMember = (member.name, member.value)
+                timingsUsage = TokenUsage(timingsObjectText: json[member.value])
             } else if named(member, "choices"), member.kind == .array {
                 hasChoices = json[member.value].contains { ![UInt8(ascii: "["), UInt8(ascii: "]"), 0x20, 0x09, 0x0A, 0x0D].contains($0) }
             } else if named(member, "response"), member.kind == .object, usage == nil {
@@ -121,11 +149,11 @@ private struct UsageChunk {
                 }
             }
         }
-        guard usageMember != nil || usage != nil else { return nil }
+        guard usageMember != nil || usage != nil || timingsMember != nil else { return nil }
     }
 
     /// `json` without the member, and without the comma that joined it to a neighbour.
-    static func removing(_ member: (name: Range<Int>, value: Range<Int>), from json: [UInt8]) -> [UInt8] {
+    static func removing(_ member: Member, from json: [UInt8]) -> [UInt8] {
         func isSpace(_ byte: UInt8) -> Bool { [0x20, 0x09, 0x0A, 0x0D].contains(byte) }
         var start = member.name.lowerBound - 1  // the name's opening quote
         var end = member.value.upperBound
@@ -143,16 +171,16 @@ private struct UsageChunk {
 }
 
 extension ByteBufferView {
-    private static let usageKey = Array("\"usage\"".utf8)
+    private static let countKeys = [Array("\"usage\"".utf8), Array("\"timings\"".utf8)]
 
-    /// Whether `"usage"` occurs: a cheap test before any JSON is parsed.
-    fileprivate var containsUsage: Bool {
-        guard count >= Self.usageKey.count else { return false }
+    /// Whether `"usage"` or `"timings"` occurs: a cheap test before any JSON is parsed.
+    fileprivate var mentionsCounts: Bool {
         var index = startIndex
-        let last = endIndex - Self.usageKey.count
-        while index <= last {
-            if self[index] == UInt8(ascii: "\""), self[index..<(index + Self.usageKey.count)].elementsEqual(Self.usageKey) {
-                return true
+        while index < endIndex {
+            if self[index] == UInt8(ascii: "\"") {
+                for key in Self.countKeys where endIndex - index >= key.count {
+                    if self[index..<(index + key.count)].elementsEqual(key) { return true }
+                }
             }
             index += 1
         }

@@ -56,7 +56,17 @@ public struct BackendMonitor: Service {
                let text = try? await workers.fetch(backend: index, path: "/metrics", timeout: timeout), text.status == 200
             {
                 queue = PrometheusText.sum(of: metrics.queue, in: text.body)
-                pressure = metrics.pressure.flatMap { PrometheusText.sum(of: $0, in: text.body) }
+                switch metrics.pressure {
+                case .gauge(let name):
+                    pressure = PrometheusText.sum(of: name, in: text.body)
+                case .busySlots(let processing, let propsPath):
+                    // The slot count is read with every check: a restarted worker may have been given another.
+                    let props = try? await workers.fetch(backend: index, path: propsPath, timeout: timeout)
+                    pressure = BusySlots.share(
+                        processing: PrometheusText.sum(of: processing, in: text.body),
+                        props: props?.status == 200 ? props?.body : nil
+                    )
+                }
             }
             // The worker's own descriptions of its models, for the gateway's `GET /v1/models`.
             let listing = backend.kind == .openai ? health : try? await workers.fetch(backend: index, path: "/v1/models", timeout: timeout)

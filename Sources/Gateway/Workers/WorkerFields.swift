@@ -3,13 +3,15 @@ import NIOCore
 
 /// The request-body fields the gateway owns rather than the client: `priority`, which carries the
 /// tier's place in the queue to workers that schedule by it (vLLM serves lower values first),
-/// `cache_salt`, which keeps each tenant's prefix cache on a vLLM worker its own, and
-/// `stream_options`, set so every stream reports its usage. A client's own `priority` and
+/// `cache_salt`, which keeps each tenant's prefix cache on a vLLM worker its own,
+/// `stream_options`, set so every stream reports its usage, and `timings_per_token`, set on
+/// llama.cpp streams so every chunk carries the counts so far. A client's own `priority` and
 /// `cache_salt` never reach a worker: it could jump its tier's queue, or share another tenant's cache.
 package enum WorkerFields {
     /// A value the gateway sets, or the field removed.
     package enum Value: Equatable {
         case int(Int)
+        case bool(Bool)
         case string(String)
         /// A JSON text (an object, for `stream_options`).
         case json(String)
@@ -27,6 +29,7 @@ package enum WorkerFields {
             for (name, value) in fields {
                 switch value {
                 case .int(let number): edited[name] = number
+                case .bool(let flag): edited[name] = flag
                 case .string(let text): edited[name] = text
                 case .json(let text): edited[name] = try? JSONSerialization.jsonObject(with: Data(text.utf8))
                 case .absent: edited[name] = nil
@@ -39,6 +42,7 @@ package enum WorkerFields {
         let members = fields.compactMap { name, value -> String? in
             switch value {
             case .int(let number): "\"\(name)\":\(number)"
+            case .bool(let flag): "\"\(name)\":\(flag)"
             case .string(let text): "\"\(name)\":\(JSONText.string(text))"
             case .json(let text): "\"\(name)\":\(text)"
             case .absent: nil

@@ -1,14 +1,15 @@
-"""Real inference engines as workers: llama.cpp's server, built once per machine (provisioning/engines/)."""
+"""Real inference engines as workers: llama.cpp's server, built once per machine (provisioning/engines/), and the
+demo's engines when it runs them (POPGATE_DEMO_WORKERS=engines, provisioning/demo-engines.sh)."""
 
 from __future__ import annotations
 
-import json
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 from harness.demo import Demo
-from harness.gateways import free_port
 from harness.http import RequestFailed, http_request
 from harness.processes import clean_env, describe, ns_cmd, require, run, stop_process, wait_for
 
@@ -19,7 +20,6 @@ TINY_GGUF_SCRIPT = ROOT / "provisioning" / "engines" / "tiny_gguf.py"
 BUILD_TIMEOUT = 3600
 START_TIMEOUT = 60
 STOP_TIMEOUT = 10
-CONTEXT = 16384  # tokens per slot: tiny_gguf.py's CONTEXT, the model's own
 
 
 def llama_server_binary() -> Path:
@@ -30,7 +30,7 @@ def llama_server_binary() -> Path:
 
 
 def tiny_model(directory: Path) -> Path:
-    """A tiny GGUF (real tokenizer, random weights); each server names the model it serves with its own alias."""
+    """A tiny GGUF (real tokenizer, random weights) in `directory`."""
     vocab = run(["bash", str(LLAMA_SERVER_SCRIPT), "vocab"], timeout=30)
     assert vocab.returncode == 0, describe(vocab)
     path = directory / "popgate-tiny.gguf"
@@ -41,78 +41,67 @@ def tiny_model(directory: Path) -> Path:
     return path
 
 
-class LlamaServer:
-    """llama-server on the PoP namespace's loopback for a `with` block, started as a PoP would start it: with its
-    Prometheus metrics, `slots` parallel slots and the model served under `alias`; stopped by its PID.
+class DemoEngine:
+    """One of the demo's llama-servers (`llama-server@NAME`), known by the PID file demo.sh wrote: asked directly
+    from the compute namespace, killed as a crash would, and started again the same way (the new PID recorded where
+    `demo.sh down` finds it)."""
 
-    `embeddings` starts it as an embedding server (llama.cpp restricts a server started so to embeddings)."""
-
-    def __init__(self, demo: Demo, binary: Path, model: Path, alias: str, log: Path, *, slots: int = 2,
-                 embeddings: bool = False) -> None:
-        self.demo, self.alias, self.log_path = demo, alias, log
-        self.port = free_port(demo.pop_ns, "127.0.0.1")
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.command = [str(binary), "--model", str(model), "--alias", alias, "--host", "127.0.0.1",
-                        "--port", str(self.port), "--metrics", "--parallel", str(slots),
-                        "--ctx-size", str(CONTEXT * slots), "--threads", "1", "--seed", "1"]
-        if embeddings:
-            self.command += ["--embeddings", "--pooling", "mean"]
+    def __init__(self, demo: Demo, name: str) -> None:
+        self.demo, self.name = demo, name
+        self.pid_file = demo.demo_dir / "pids" / f"llama-server@{name}.pid"
+        self.log_file = demo.demo_dir / "logs" / f"llama-server@{name}.log"
+        require(self.pid_file.exists(), f"the demo runs no llama-server@{name}: its workers are not engines")
+        self.argv = [part.decode() for part in Path(f"/proc/{self.pid()}/cmdline").read_bytes().split(b"\0") if part]
+        option = {self.argv[i]: self.argv[i + 1] for i in range(1, len(self.argv) - 1) if self.argv[i].startswith("--")}
+        self.url = f"http://{option['--host']}:{option['--port']}"
+        self.alias = option["--alias"]
         self.process: subprocess.Popen[bytes] | None = None
 
-    def __enter__(self) -> "LlamaServer":
-        self.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.stop()
-
-    def start(self) -> None:
-        """Starts the server (again, after `kill`, on the same port) and waits until it says it is ready."""
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(ns_cmd(self.demo.pop_ns, self.command), stdin=subprocess.DEVNULL,
-                                            stdout=log, stderr=subprocess.STDOUT, env=clean_env())
-        try:
-            ready = wait_for(lambda: self.process.poll() is not None or self.health() == 200, timeout=START_TIMEOUT)
-            assert ready and self.process.poll() is None, (
-                f"llama-server did not become ready in {START_TIMEOUT} s (exit {self.process.poll()}):\n"
-                f"{self.log()[-3000:]}")
-        except BaseException:
-            self.stop()
-            raise
-
-    def kill(self) -> None:
-        """Ends the server at once (SIGKILL), as a crash would."""
-        assert self.process is not None
-        self.process.kill()
-        self.process.wait(timeout=STOP_TIMEOUT)
-
-    def stop(self) -> None:
-        stop_process(self.process, STOP_TIMEOUT)
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+    def pid(self) -> int:
+        return int(self.pid_file.read_text())
 
     def health(self) -> int:
         try:
-            return http_request(self.demo.pop_ns, "GET", self.url + "/health", timeout=5).status
+            return http_request(self.demo.compute_ns, "GET", self.url + "/health", timeout=5).status
         except RequestFailed:
             return 0
 
     def request(self, method: str, path: str, body: object = None, timeout: float = 60):
-        """A request straight to the engine, from the PoP's namespace: what the engine says without popgate."""
-        return http_request(self.demo.pop_ns, method, self.url + path, json_body=body, timeout=timeout)
+        """A request straight to the engine, from its own namespace: what the engine says without popgate."""
+        return http_request(self.demo.compute_ns, method, self.url + path, json_body=body, timeout=timeout)
 
     def metrics(self) -> str:
         response = self.request("GET", "/metrics")
         assert response.status == 200, response
         return response.body.decode()
 
+    def kill(self) -> None:
+        """Ends the server at once (SIGKILL), as a crash would."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(timeout=STOP_TIMEOUT)
+        else:
+            pid = self.pid()
+            os.kill(pid, signal.SIGKILL)
+            assert wait_for(lambda: not Path(f"/proc/{pid}").exists() or _is_zombie(pid), timeout=STOP_TIMEOUT)
 
-def backend_section(name: str, server: LlamaServer, revision: str | None = None) -> str:
-    """A [[backends]] table for `server`, a llamacpp worker, with the revision of its model's weights if given (the
-    engine reports none itself)."""
-    section = (f'\n[[backends]]\nname = "{name}"\nurl = "{server.url}"\nmodels = [{json.dumps(server.alias)}]\n'
-               'kind = "llamacpp"\n')
-    if revision is not None:
-        section += f"model_revisions = {{ {json.dumps(server.alias)} = {json.dumps(revision)} }}\n"
-    return section
+    def start(self) -> None:
+        """Starts it again with its first command line and waits until it has loaded its model."""
+        with open(self.log_file, "ab") as log:
+            self.process = subprocess.Popen(ns_cmd(self.demo.compute_ns, self.argv), stdin=subprocess.DEVNULL,
+                                            stdout=log, stderr=subprocess.STDOUT, env=clean_env())
+        self.pid_file.write_text(f"{self.process.pid}\n")
+        try:
+            ready = wait_for(lambda: self.process.poll() is not None or self.health() == 200, timeout=START_TIMEOUT)
+            assert ready and self.process.poll() is None, (
+                f"llama-server@{self.name} did not become ready in {START_TIMEOUT} s (exit {self.process.poll()})")
+        except BaseException:
+            stop_process(self.process, STOP_TIMEOUT)
+            raise
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        return "State:\tZ" in Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return True
