@@ -100,8 +100,11 @@ final class ProxyExchange: WorkerResponseReceiver {
     func workerResponded(_ response: HTTPResponseHead) {
         let isEventStream = response.headers.first(name: "Content-Type")?.hasPrefix("text/event-stream") == true
         let action = machine.workerResponded(status: response.status, isEventStream: isEventStream)
-        if case .failOver = action {
-            log.warning("backend unavailable before answering", metadata: ["status": "\(response.status.code)"])
+        if case .failOver(let failed, _) = action {
+            log.warning(
+                "backend unavailable before answering",
+                metadata: ["backend": "\(context.router.backends[failed].name)", "status": "\(response.status.code)"]
+            )
         }
         if case .forwardHead = action { forwardHead(response) } else { perform(action) }
     }
