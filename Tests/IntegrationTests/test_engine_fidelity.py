@@ -266,27 +266,39 @@ class HeldStream:
     """A long streamed chat whose answer is read only as far as its first bytes, so it keeps a slot busy until
     closed."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, number: int) -> None:
         self.connection = http.client.HTTPConnection("127.0.0.1", engine.port, timeout=30)
-        body = {"model": MODEL, "messages": MESSAGES, **GREEDY, "max_tokens": LONG_TOKENS, "stream": True}
+        # A prompt of its own, so llama-server's prompt cache gives no request a reason to wait for another's slot.
+        messages = [{"role": "user", "content": f"Request {number}: name three rivers of Europe please"}]
+        body = {"model": MODEL, "messages": messages, **GREEDY, "max_tokens": LONG_TOKENS, "stream": True}
         self.connection.request("POST", "/v1/chat/completions", body=json.dumps(body),
                                 headers={"Content-Type": "application/json"})
+        self.response: http.client.HTTPResponse | None = None
 
     def wait_started(self) -> None:
-        response = self.connection.getresponse()
-        assert response.status == 200
-        response.read(64)
+        # Kept until close(): a response collected as garbage closes its socket, and llama-server cancels the
+        # request of a client that left.
+        self.response = self.connection.getresponse()
+        assert self.response.status == 200
+        self.response.read(64)
 
     def close(self) -> None:
+        if self.response is not None:
+            self.response.close()
         self.connection.close()
 
 
 def test_busy_slots_rise_to_the_slot_count(both: tuple[Engine, Engine]) -> None:
-    """With one request more than there are slots, every slot is processing and one request is deferred; after the
-    clients leave, the engine goes idle again."""
-    observed = {}
+    """With one request more than there are slots, the processing gauge rises while the slots are busy, never above
+    the slot count, and after the clients leave both gauges return to 0.
+
+    llama-server's gauges lag: in about one run in three its /metrics said 1 processing and 0 deferred for the
+    whole of a 5 s generation while its log showed both slots generating and a third request waiting. So for it
+    only the direction is required; the simulator, whose gauges are exact, must reach the slot count and defer one.
+    """
+    peaks = {}
     for engine in both:
-        streams = [HeldStream(engine) for _ in range(SLOTS + 1)]
+        streams = [HeldStream(engine, number) for number in range(SLOTS + 1)]
         # The deferred request's answer starts only once it has a slot: only the first SLOTS are waited for.
         waiters = [threading.Thread(target=stream.wait_started) for stream in streams[:SLOTS]]
         for waiter in waiters:
@@ -302,15 +314,17 @@ def test_busy_slots_rise_to_the_slot_count(both: tuple[Engine, Engine]) -> None:
             return processing == SLOTS and deferred >= 1
 
         try:
-            observed[engine.name] = wait_for(full, timeout=10, interval=0.05), dict(peak)
+            # Long enough for several scrapes while llama-server's slots are busy, not for the whole generation.
+            wait_for(full, timeout=2, interval=0.02)
         finally:
             for stream in streams:
                 stream.close()
+        peaks[engine.name] = peak
         idle = wait_for(lambda: engine.gauge("llamacpp:requests_processing") == 0
                         and engine.gauge("llamacpp:requests_deferred") == 0, timeout=20, interval=0.1)
         assert idle, f"{engine.name} did not go idle after its clients left"
-    assert {name: result[0] for name, result in observed.items()} == {"llama-server": True, "simulator": True}, observed
-    assert all(peak["processing"] == SLOTS for _, peak in observed.values()), observed
+    assert 1 <= peaks["llama-server"]["processing"] <= SLOTS, peaks
+    assert peaks["simulator"] == {"processing": SLOTS, "deferred": 1}, peaks
 
 
 def test_props(both: tuple[Engine, Engine]) -> None:
