@@ -4,7 +4,7 @@
 # run otherwise. Its text is noise; its protocol, usage, metrics and slots are the real engine's.
 #
 # Sourced by demo.sh, which defines what is used here (REPO_DIR, DEMO_DIR, COMPUTE_NS, BACKBONE_COMPUTE, SIM_PORT,
-# in_ns, log, die, start_daemon_binary).
+# log, die, start_daemon_binary, worker_healthy).
 
 readonly ENGINE_SCRIPT="$REPO_DIR/provisioning/engines/llama-server.sh"
 readonly ENGINE_MODEL=popgate-tiny-llama ENGINE_EMBEDDING_MODEL=popgate-tiny-embed
@@ -71,6 +71,6 @@ engines_healthy() {
     local entry label offset rest
     for entry in "${ENGINES[@]}"; do
         read -r label offset rest <<<"$entry"
-        in_ns "$COMPUTE_NS" curl -fsS -m 1 "http://$BACKBONE_COMPUTE:$((SIM_PORT + offset))/health" || return 1
+        worker_healthy "$offset" || return 1
     done
 }

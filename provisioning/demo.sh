@@ -252,11 +252,14 @@ wait_until() {
     log "ready: $what"
 }
 
+# True when the worker at port offset $1 on the compute network answers its health check.
+worker_healthy() { in_ns "$COMPUTE_NS" curl -fsS -m 1 "http://$BACKBONE_COMPUTE:$((SIM_PORT + $1))/health"; }
+
 sims_healthy() {
     local entry label offset options
     for entry in "${SIMULATORS[@]}"; do
         read -r label offset options <<<"$entry"
-        in_ns "$COMPUTE_NS" curl -fsS -m 1 "http://$BACKBONE_COMPUTE:$((SIM_PORT + offset))/health" || return 1
+        worker_healthy "$offset" || return 1
     done
 }
 

@@ -67,57 +67,51 @@ struct SimulatorOptionsTests {
         #expect(instant.tokensGenerated(in: .zero, of: 10) == 10)
     }
 
+    /// Why making the options failed, or nil when they were made.
+    static func refusal(_ make: () throws -> SimulatorOptions) -> String? {
+        do {
+            _ = try make()
+            return nil
+        } catch {
+            return (error as? SimulatorOptionsError)?.description ?? "unexpected \(error)"
+        }
+    }
+
     @Test("values the simulator cannot honour are refused with a reason")
     func refusesBadValues() throws {
         let listen = try ListenAddress(host: "127.0.0.1", port: 0)
-        func message(_ make: () throws -> SimulatorOptions) -> String? {
-            do {
-                _ = try make()
-                return nil
-            } catch {
-                return (error as? SimulatorOptionsError)?.description ?? "unexpected \(error)"
-            }
-        }
-        #expect(message { try SimulatorOptions(listen: listen, models: []) }?.contains("no models") == true)
-        #expect(message { try SimulatorOptions(listen: listen, models: ["a", ""]) }?.contains("empty") == true)
-        #expect(message { try SimulatorOptions(listen: listen, models: ["a", "a"]) }?.contains("twice") == true)
-        #expect(message { try SimulatorOptions(listen: listen, models: ["a"], tokensPerSecond: -1) } != nil)
-        #expect(message { try SimulatorOptions(listen: listen, models: ["a"], tokensPerSecond: .nan) } != nil)
-        #expect(message { try SimulatorOptions(listen: listen, models: ["a"], maxRunning: 0) } != nil)
-        #expect(message { try SimulatorOptions(listen: listen, models: ["a"], reportQueueDepth: -1) } != nil)
-        #expect(message { try SimulatorOptions(listen: listen, models: ["a"], reportKVUsage: 1.5) } != nil)
-        #expect(message { try SimulatorOptions(listen: listen, models: ["a"], loadingTime: .seconds(-1)) } != nil)
+        #expect(Self.refusal { try SimulatorOptions(listen: listen, models: []) }?.contains("no models") == true)
+        #expect(Self.refusal { try SimulatorOptions(listen: listen, models: ["a", ""]) }?.contains("empty") == true)
+        #expect(Self.refusal { try SimulatorOptions(listen: listen, models: ["a", "a"]) }?.contains("twice") == true)
+        #expect(Self.refusal { try SimulatorOptions(listen: listen, models: ["a"], tokensPerSecond: -1) } != nil)
+        #expect(Self.refusal { try SimulatorOptions(listen: listen, models: ["a"], tokensPerSecond: .nan) } != nil)
+        #expect(Self.refusal { try SimulatorOptions(listen: listen, models: ["a"], maxRunning: 0) } != nil)
+        #expect(Self.refusal { try SimulatorOptions(listen: listen, models: ["a"], reportQueueDepth: -1) } != nil)
+        #expect(Self.refusal { try SimulatorOptions(listen: listen, models: ["a"], reportKVUsage: 1.5) } != nil)
+        #expect(Self.refusal { try SimulatorOptions(listen: listen, models: ["a"], loadingTime: .seconds(-1)) } != nil)
     }
 
     @Test("each engine refuses the settings the other engine's server has and it does not")
     func refusesOtherEnginesSettings() throws {
         let listen = try ListenAddress(host: "127.0.0.1", port: 0)
-        func message(_ make: () throws -> SimulatorOptions) -> String? {
-            do {
-                _ = try make()
-                return nil
-            } catch {
-                return (error as? SimulatorOptionsError)?.description ?? "unexpected \(error)"
-            }
-        }
         #expect(
-            message { try SimulatorOptions(listen: listen, models: ["a"], engine: .llamacpp, reportBusySlots: -1) }?
+            Self.refusal { try SimulatorOptions(listen: listen, models: ["a"], engine: .llamacpp, reportBusySlots: -1) }?
                 .contains(">= 0") == true
         )
         #expect(
-            message { try SimulatorOptions(listen: listen, models: ["a"], reportKVUsage: 0.5, engine: .llamacpp) }?
+            Self.refusal { try SimulatorOptions(listen: listen, models: ["a"], reportKVUsage: 0.5, engine: .llamacpp) }?
                 .contains("llama.cpp publishes no KV-cache gauge") == true
         )
-        let priorityOnLlamaCpp = message {
+        let priorityOnLlamaCpp = Self.refusal {
             try SimulatorOptions(listen: listen, models: ["a"], priorityScheduling: true, engine: .llamacpp)
         }
         #expect(priorityOnLlamaCpp?.contains("--scheduling-policy priority") == true)
         #expect(
-            message { try SimulatorOptions(listen: listen, models: ["a"], loadingTime: .seconds(1)) }?
+            Self.refusal { try SimulatorOptions(listen: listen, models: ["a"], loadingTime: .seconds(1)) }?
                 .contains("--loading-seconds is for --engine llamacpp only") == true
         )
         #expect(
-            message { try SimulatorOptions(listen: listen, models: ["a"], reportBusySlots: 1) }?
+            Self.refusal { try SimulatorOptions(listen: listen, models: ["a"], reportBusySlots: 1) }?
                 .contains("--report-busy-slots is for --engine llamacpp only") == true
         )
         let llamaCpp = try SimulatorOptions(
