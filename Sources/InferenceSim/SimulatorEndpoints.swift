@@ -94,11 +94,11 @@ struct SimulatorEndpoints: Sendable {
         guard options.models.contains(name) else {
             return .failure(.modelNotFound(name, served: options.models), model: name)
         }
-        // llama.cpp ignores a priority, as it ignores every field it does not know.
-        if let priority = (request as? any PrioritizedRequest)?.priority, priority != 0, options.engine == .vllm,
-            !options.priorityScheduling
-        {
-            return .failure(.priorityNotEnabled(priority), model: name)
+        // vLLM (0.32) accepts a priority under its default fcfs policy too, and schedules by it only with
+        // `--scheduling-policy priority`; llama.cpp ignores it, as every field it does not know. vLLM refuses an
+        // empty cache salt.
+        if options.engine == .vllm, body.readableBytesView.containsCacheSalt, Self.hasEmptyCacheSalt(body) {
+            return .failure(.emptyCacheSalt, model: name)
         }
         return answer(request)
     }
@@ -125,5 +125,24 @@ struct SimulatorEndpoints: Sendable {
             body: WireJSON.encode(response), model: request.model, promptTokens: promptTokens,
             priority: request.priority
         )
+    }
+}
+
+extension SimulatorEndpoints {
+    /// Whether the body's `cache_salt` is an empty string.
+    static func hasEmptyCacheSalt(_ body: ByteBuffer) -> Bool {
+        struct Salted: Decodable {
+            let salt: String?
+            enum CodingKeys: String, CodingKey { case salt = "cache_salt" }
+        }
+        return (try? JSONDecoder().decode(Salted.self, from: Data(body.readableBytesView)))?.salt == ""
+    }
+}
+
+extension ByteBufferView {
+    /// A cheap test before the body is decoded a second time: most requests carry no salt.
+    fileprivate var containsCacheSalt: Bool {
+        let key = Array("\"cache_salt\"".utf8)
+        return count >= key.count && indices.dropLast(key.count - 1).contains { self[$0..<($0 + key.count)].elementsEqual(key) }
     }
 }

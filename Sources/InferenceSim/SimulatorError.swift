@@ -84,13 +84,11 @@ extension SimulatorError {
         )
     }
 
-    /// A `priority` sent to a worker that does not schedule by priority, refused as vLLM does.
-    public static func priorityNotEnabled(_ priority: Int) -> SimulatorError {
-        SimulatorError(
-            status: .badRequest, message: "Got priority \(priority) but Priority scheduling is not enabled.",
-            param: "priority", code: nil
-        )
-    }
+    /// An empty `cache_salt`, refused as vLLM refuses it.
+    public static let emptyCacheSalt = SimulatorError(
+        status: .badRequest, message: "Parameter 'cache_salt' must be a non-empty string if provided.",
+        param: "cache_salt", code: nil
+    )
 
     /// The body exceeds the configured limit.
     public static func bodyTooLarge(limit: Int) -> SimulatorError {

@@ -27,8 +27,8 @@ public struct SimulatorOptions: Sendable, Equatable {
     public var reportKVUsage: Double?
     /// The largest request body accepted; larger ones get 413.
     public var maxRequestBodyBytes: Int
-    /// vLLM's `--scheduling-policy priority`: without it (vLLM's default, `fcfs`), a request with a
-    /// non-zero `priority` is refused with 400, as vLLM refuses it.
+    /// vLLM's `--scheduling-policy priority`: waiting requests are served lowest `priority` first.
+    /// Without it (vLLM's default, `fcfs`) a priority is accepted and ignored, as vLLM 0.32 does.
     public var priorityScheduling: Bool
     /// Whether completions repeat the words of the newest user text (`--echo-prompt`) instead of
     /// ``SimulatedText/words``: for tests that follow text of their own through the whole path.

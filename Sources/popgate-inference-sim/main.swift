@@ -82,7 +82,7 @@ struct InferenceSimCommand: AsyncParsableCommand {
     var reportKVUsage: Double?
 
     @Option(help: ArgumentHelp(
-        "vLLM's scheduling policy: with fcfs (vLLM's default) a non-zero priority is refused with 400.",
+        "vLLM's scheduling policy: with fcfs (vLLM's default) a request's priority is accepted and ignored.",
         valueName: "fcfs|priority"
     ))
     var schedulingPolicy = "fcfs"

@@ -290,19 +290,23 @@ struct ServerEndToEndTests {
         }
     }
 
-    @Test("without priority scheduling a non-zero priority is refused as vLLM refuses it; zero passes")
-    func priorityRefusedUnderFCFS() async throws {
+    @Test("without priority scheduling a priority is accepted and ignored, as vLLM 0.32 does; an empty salt is refused")
+    func priorityAcceptedUnderFCFS() async throws {
         try await withSimulator { server in
             try await TestHTTPConnection.with(port: server.port) { connection in
-                let refused = try await connection.request(
+                let accepted = try await connection.request(
                     .POST, "/v1/embeddings", body: #"{"model":"sim-small","input":"a","priority":10}"#
                 )
-                #expect(refused.status == .badRequest)
-                #expect(refused.body.contains("Priority scheduling is not enabled"))
-                let zero = try await connection.request(
-                    .POST, "/v1/embeddings", body: #"{"model":"sim-small","input":"a","priority":0}"#
+                #expect(accepted.status == .ok)
+                let salted = try await connection.request(
+                    .POST, "/v1/embeddings", body: #"{"model":"sim-small","input":"a","cache_salt":"t1"}"#
                 )
-                #expect(zero.status == .ok)
+                #expect(salted.status == .ok)
+                let unsalted = try await connection.request(
+                    .POST, "/v1/embeddings", body: #"{"model":"sim-small","input":"a","cache_salt":""}"#
+                )
+                #expect(unsalted.status == .badRequest)
+                #expect(unsalted.body.contains("'cache_salt' must be a non-empty string"))
             }
         }
     }

@@ -94,13 +94,15 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         _session_lock = None
 
 
-# Markers select tests by what they need or how long they run (`-m soak`, `-m "not kernel_vm"`). The first three are
+# Markers select tests by what they need or how long they run (`-m soak`, `-m "not kernel_vm"`). The first five are
 # set in the modules; the last two follow from the fixtures a test uses, so they cannot be forgotten.
 MARKERS = {
     "soak": "has a long form, run with POPGATE_SOAK=1 (`make soak` selects these)",
     "kernel_vm": "runs popgate's kernel WireGuard backend inside a QEMU VM",
     "provisioning": "provisions a Debian 12 tree with bootstrap-pop.sh and boots it in a container",
-    "engine": "runs a real inference engine (llama.cpp's server, built once per machine) as a worker",
+    "engine": "runs a real inference engine (llama.cpp's server or vLLM, built once per machine) as a worker",
+    "spare_cores": "needs cores the engine under test leaves free: on two, vLLM's generation stalls every other "
+                   "process for seconds (`make test` leaves these out; run them with -m spare_cores)",
     "demo": "runs against the session's demo (set from the `demo` fixture)",
     "postgres": "needs a PostgreSQL cluster (set from the `postgres_url` and `fleet` fixtures)",
 }

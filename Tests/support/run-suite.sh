@@ -6,10 +6,11 @@
 #   unit tests      `swift test`
 #   integration     pytest on Tests/IntegrationTests
 #   kernel VM       the integration tests marked kernel_vm (QEMU, one emulated CPU)
-#   engines         llama.cpp's server built once per machine (provisioning/engines/), and the tests marked engine
+#   engines         llama.cpp's server built and vLLM's CPU build installed once per machine (provisioning/engines/),
+#                   and the tests marked engine
 #   fuzz            the sanitized build in .build-fuzz, then each target's corpus and a few seconds more (smoke)
 #
-# The kernel VM test, the fuzz build and llama-server's build time nothing, and each runs in a VM or a build tree of
+# The kernel VM test, the fuzz build and the engine builds time nothing, and each runs in a VM or a build tree of
 # its own, so they run in the background (the builds from the start, the VM test from the end of the debug build)
 # in a CPU cgroup that gets only the time nothing else wants (Tests/support/idle-cpu-group.sh): the builds leave a
 # little of the machine idle, and the integration tests much of it while they wait on timeouts and tunnels. A waking
@@ -99,10 +100,11 @@ background=0
 if idle_group_create; then
     background=1
     logs="$(mktemp -d -t popgate-make-test-logs.XXXXXX)"
-    echo "=== in the background, in an idle CPU group: the fuzz build and llama.cpp's server build now, the kernel VM" \
-        "test after the debug build" >&2
+    echo "=== in the background, in an idle CPU group: the fuzz build, llama.cpp's server build and vLLM's install" \
+        "now, the kernel VM test after the debug build" >&2
     in_background fuzz-build.log "fuzz build (background)" bash Fuzz/fuzz.sh build
-    in_background engine-build.log "llama-server build (background)" bash provisioning/engines/llama-server.sh build
+    in_background engine-build.log "engine builds (background)" \
+        bash -c 'bash provisioning/engines/llama-server.sh build && bash provisioning/engines/vllm.sh install' 
     engine_build_pid="${background_pids[-1]}"
 fi
 
@@ -120,18 +122,21 @@ export POPGATE_TEST_POSTGRES_URL
 
 phase "unit tests (swift test)" "$SWIFT" test --skip-build
 
-# The engine tests run in a session of their own once llama-server is built (their fixture builds it where nothing
-# has): in the main session they would hold it up for the build.
-engine_tests() { phase "engine tests (pytest -m engine)" "$PYTHON" -m pytest -v -m engine Tests/IntegrationTests; }
+# The engine tests run in a session of their own once llama-server is built and vLLM installed (their fixtures do it
+# where nothing has): in the main session they would hold it up for the builds.
+# Not the tests marked spare_cores: on these two cores vLLM under load starves everything else (docs/architecture.md).
+engine_tests() {
+    phase "engine tests (pytest -m engine)" "$PYTHON" -m pytest -v -m "engine and not spare_cores" Tests/IntegrationTests
+}
 
 if (( background )); then
     phase "integration tests (pytest)" "$PYTHON" -m pytest -v -m "not kernel_vm and not engine" Tests/IntegrationTests
-    echo "=== waiting for the llama-server build" >&2
+    echo "=== waiting for the engine builds" >&2
     wait "$engine_build_pid"
     remaining=()
     for pid in "${background_pids[@]}"; do [[ "$pid" == "$engine_build_pid" ]] || remaining+=("$pid"); done
     background_pids=("${remaining[@]}")
-    show_log "llama-server build" "$logs/engine-build.log"
+    show_log "engine builds" "$logs/engine-build.log"
     engine_tests
     echo "=== waiting for the background phases" >&2
     wait "${background_pids[@]}"

@@ -32,24 +32,30 @@ def reading():
             found[(name, frozenset(LABEL.findall(labels or "")))] = float(value)
     return [found.get((w["name"], frozenset(w["labels"].items()))) for w in a["wanted"]]
 want = [w["value"] for w in a["wanted"]]
+def holds(now):
+    if isinstance(now, str):
+        return False
+    if a["at_least"]:
+        return all(value is not None and value >= wanted for value, wanted in zip(now, want))
+    return now == want
 seen, deadline = [], time.monotonic() + a["timeout"]
 while True:
     now = reading()
     if not seen or seen[-1] != now:
         seen.append(now)
-    if now == want or time.monotonic() >= deadline:
+    if holds(now) or time.monotonic() >= deadline:
         break
     time.sleep(a["interval"])
-print(json.dumps({"reached": now == want, "seen": seen}))
+print(json.dumps({"reached": holds(now), "seen": seen}))
 """
 
 
 def wait_for_samples(ns: str, url: str, wanted: list[tuple[str, Mapping[str, str], float]], *, timeout: float,
-                     interval: float = 0.5) -> tuple[bool, list[list[float | None] | str]]:
-    """Polls the metrics page at `url` from inside `ns` until every (name, labels, value) of `wanted` holds at once,
-    or `timeout` seconds have passed. Returns whether they held, and each distinct reading in turn (a value per
+                     interval: float = 0.5, at_least: bool = False) -> tuple[bool, list[list[float | None] | str]]:
+    """Polls the metrics page at `url` from inside `ns` until every (name, labels, value) of `wanted` holds at once
+    (each sample equal to its value, or with `at_least` no less), or `timeout` seconds have passed. Returns whether they held, and each distinct reading in turn (a value per
     wanted sample, None where it was missing; the error instead when the page could not be read)."""
-    arguments = {"url": url, "timeout": timeout, "interval": interval, "read_timeout": READ_TIMEOUT,
+    arguments = {"url": url, "timeout": timeout, "interval": interval, "read_timeout": READ_TIMEOUT, "at_least": at_least,
                  "wanted": [{"name": name, "labels": dict(labels), "value": value} for name, labels, value in wanted]}
     out = ns_python(ns, _WAIT_SCRIPT, arguments, timeout=timeout + READ_TIMEOUT + 30)
     return out["reached"], out["seen"]

@@ -23,7 +23,7 @@ INSTALL_TIMEOUT = 3600
 # --enforce-eager, more on a loaded machine. The HTTP port opens only once the engine is ready.
 START_TIMEOUT = 240
 STOP_TIMEOUT = 15
-MAX_MODEL_LEN = 2048
+MAX_MODEL_LEN = 4096  # the tiny model's own context (tiny_hf_model.py)
 # The engine's line on its scheduler, logged every VLLM_LOG_STATS_INTERVAL seconds.
 _SCHEDULER_LINE = re.compile(r"Running: (\d+) reqs, Waiting: (\d+) reqs")
 
@@ -82,6 +82,10 @@ class VllmServer:
             self.command += ["--scheduling-policy", "priority"]
         self.env = clean_env({
             "VLLM_CPU_KVCACHE_SPACE": "1",  # GiB: the default takes a share of the machine's memory
+            # Its worker's OpenMP threads on the first core only, waiting passively: by default they take every core
+            # and spin between steps, and on two cores every other process (the gateway, the tests' own helpers,
+            # new connections) then stalls for seconds while it generates.
+            "VLLM_CPU_OMP_THREADS_BIND": "0", "OMP_WAIT_POLICY": "PASSIVE",
             # The engine logs its requests running and waiting every second instead of every ten: a failed test's
             # log then shows its queue.
             "VLLM_LOG_STATS_INTERVAL": "1",
