@@ -7,8 +7,9 @@ import PopConfig
 /// A backend of a live gateway: a simulated inference worker (``SimulatorServer``) on loopback, or
 /// one that is down, whose port refuses connections.
 ///
-/// The simulator answers whatever kind the gateway takes it for; the kind decides what the gateway
-/// asks of it (vLLM's continuous usage, the cache salt) and where it would read its health and load.
+/// The simulator answers as llama.cpp's server for a `llamacpp` worker and as vLLM for every other
+/// kind; the kind decides what the gateway asks of it (vLLM's continuous usage, llama.cpp's timings,
+/// the cache salt) and where it reads its health and load.
 package struct TestWorker: Sendable {
     /// The backend's name in the configuration, the receipts and the logs.
     package var name: String
@@ -49,7 +50,8 @@ package struct TestWorker: Sendable {
     func bind(group: any EventLoopGroup, logger: Logger) async throws -> (simulator: SimulatorServer?, port: Int) {
         guard !isDown else { return (nil, try await Self.refusingPort(group: group)) }
         let options = try SimulatorOptions(
-            listen: ListenAddress(host: "127.0.0.1", port: 0), models: models, tokensPerSecond: tokensPerSecond
+            listen: ListenAddress(host: "127.0.0.1", port: 0), models: models, tokensPerSecond: tokensPerSecond,
+            engine: kind == .llamacpp ? .llamacpp : .vllm
         )
         let simulator = try await SimulatorServer.bind(options: options, group: group, logger: logger)
         return (simulator, simulator.port)

@@ -673,11 +673,13 @@ import Testing
         )))
     }
 
-    @Test func aWholeStreamWithNeitherReportNorTextHasNoUsage() {
+    /// `[DONE]` is held back and goes out with the answer's end, once the receipt is written.
+    @Test func aWholeStreamWithNeitherReportNorTextHasNoUsageAndItsDoneAsRemainder() {
         var machine = Machine(candidates: Self.candidates)
-        Self.relay(&machine, stream: true, sending: [Self.roleChunk, Self.done])
+        let forwarded = Self.relay(&machine, stream: true, sending: [Self.roleChunk, Self.done])
+        #expect(forwarded == Self.roleChunk)
         #expect(Did(machine.workerFinished()) == .settle(Settled(
-            status: 200, backend: 3, usage: nil, remainder: nil, end: .whole, attempt: .ended(backend: 3),
+            status: 200, backend: 3, usage: nil, remainder: Self.done, end: .whole, attempt: .ended(backend: 3),
             abandonsWorker: false
         )))
     }

@@ -238,13 +238,19 @@ def _wait_until_idle(site: Site) -> None:
     assert reached, f"vLLM's requests (running, waiting) went {seen}, never idle"
 
 
-@pytest.mark.spare_cores
-def test_the_gateway_reads_vllms_queue_and_cache_gauges(site: Site, tmp_path: Path) -> None:
+def test_vllm_publishes_the_gauges_the_gateway_reads(site: Site) -> None:
     # WorkerKind.metrics for vllm: the gateway reads these two, summed over their label sets.
     exposition = parse_samples(site.engine.metrics())
     names = {name for name, labels in exposition if dict(labels).get("model_name") == MODEL}
     assert {"vllm:num_requests_waiting", "vllm:kv_cache_usage_perc"} <= names, sorted(names)
+    # And its board holds what they said at the last check: an idle engine, with nothing waiting.
+    samples = site.gateway_samples()
+    assert sample(samples, "popgate_backend_queue_depth", backend=BACKEND) == 0, samples
+    assert sample(samples, "popgate_backend_up", backend=BACKEND) == 1, samples
 
+
+@pytest.mark.spare_cores
+def test_the_gateway_reads_vllms_queue_and_cache_gauges(site: Site, tmp_path: Path) -> None:
     def queue_depth_reaches(depth: int, at_least: bool = False) -> None:
         reached, seen = wait_for_samples(site.demo.pop_ns, site.metrics_url,
                                          [("popgate_backend_queue_depth", {"backend": BACKEND}, depth)],

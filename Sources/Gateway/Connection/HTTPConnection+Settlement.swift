@@ -54,6 +54,9 @@ extension HTTPConnection {
                     to: channelContext
                 )
             }
+            if let remainder = outcome.remainder {
+                channelContext.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(remainder))), promise: nil)
+            }
             // The answer is flushed before the log line is made and written: the client does not
             // wait for it. (A pipelined request may be begun, and logged, in its end already.)
             perform(machine.exchangeEnded(outcome.continuation), channelContext)

@@ -23,6 +23,9 @@ final class ProxyExchange: WorkerResponseReceiver {
         var modelVersion = ""
         /// An answer the gateway gives itself (no backend answered), written once the receipt is.
         var gatewayError: OpenAIError?
+        /// The last bytes of a whole answer, which the stream filter held (a stream's `[DONE]`):
+        /// written with the answer's end, once the receipt is.
+        var remainder: ByteBuffer?
         /// From the start of the exchange to the first body byte sent on to the client (a
         /// stream's first token); nil when the worker sent no body.
         var timeToFirstByte: Duration?
@@ -227,12 +230,10 @@ final class ProxyExchange: WorkerResponseReceiver {
         case nil:
             break
         }
-        if let remainder = settlement.remainder {
-            client.writeAndFlush(NIOAny(HTTPServerResponsePart.body(.byteBuffer(remainder))), promise: nil)
-        }
         var outcome = Outcome(
             status: settlement.status, usage: settlement.usage, timeToFirstByte: timeToFirstByte, continuation: .nextRequest
         )
+        outcome.remainder = settlement.remainder
         if let index = settlement.backend {
             let backend = context.router.backends[index]
             outcome.backend = backend.name

@@ -12,7 +12,9 @@ import NIOCore
 /// sets `timings_per_token` for the same reason, and removes the `timings` member the same way.
 ///
 /// Events are forwarded as soon as they are complete: what one upstream read brings goes out in
-/// one write, never held for a later one.
+/// one write, never held for a later one. The one exception is the closing `data: [DONE]`, which
+/// is held and handed back by ``finish()``: it goes out with the answer's end, after the receipt
+/// is written, so a client that has seen its stream end whole holds a receipt id that is in the log.
 package struct UsageStreamFilter {
     /// Whether to drop the final chunk that carries only usage.
     package let removesUsageChunk: Bool
@@ -28,6 +30,9 @@ package struct UsageStreamFilter {
     package private(set) var contentPieces = 0
     /// The start of an event whose end has not arrived yet.
     private var pending = ByteBuffer()
+    /// The stream's closing `[DONE]` event, held for ``finish()``.
+    private var held = ByteBuffer()
+    private static let done = Array("[DONE]".utf8)
     /// How much of `pending` is known to hold no event end: the next search starts near its end, so
     /// an event that arrives in many pieces is searched once, not once per piece.
     private var searched = 0
@@ -47,8 +52,8 @@ package struct UsageStreamFilter {
 
     /// The bytes of `chunk` to send on now.
     package mutating func pass(_ chunk: ByteBuffer) -> ByteBuffer {
-        // The common case, whole events and no counts among them, goes out untouched.
-        if pending.readableBytes == 0, !chunk.readableBytesView.mentionsCounts, chunk.readableBytesView.endsEvent {
+        // The common case, whole events and no counts or end among them, goes out untouched.
+        if pending.readableBytes == 0, !chunk.readableBytesView.needsReading, chunk.readableBytesView.endsEvent {
             contentPieces += ContentPieces.count(in: chunk)
             return chunk
         }
@@ -66,22 +71,28 @@ package struct UsageStreamFilter {
         return out
     }
 
-    /// What is left when the stream ends without a final blank line.
+    /// What is left when the stream ends: the held `[DONE]`, and an event that had no final blank line.
     package mutating func finish() -> ByteBuffer {
-        defer {
-            pending.clear()
-            searched = 0
-        }
-        if pending.readableBytes > 0, let kept = filtered(pending) { return kept }
-        return ByteBuffer()
+        var rest = held
+        held.clear()
+        if pending.readableBytes > 0, let kept = filtered(pending) { rest.writeImmutableBuffer(kept) }
+        rest.writeImmutableBuffer(held)  // a [DONE] that had no blank line after it
+        held.clear()
+        pending.clear()
+        searched = 0
+        return rest
     }
 
     /// The event as the client gets it, or nil when it is dropped.
     private mutating func filtered(_ event: ByteBuffer) -> ByteBuffer? {
         let view = event.readableBytesView
-        guard view.mentionsCounts, let data = view.dataField else {
+        guard view.needsReading, let data = view.dataField else {
             contentPieces += ContentPieces.count(in: event)
             return event
+        }
+        if data.elementsEqual(Self.done) {
+            held.writeImmutableBuffer(event)
+            return nil
         }
         let bytes = Array(view)
         let dataStart = data.startIndex - view.startIndex
@@ -171,14 +182,14 @@ private struct UsageChunk {
 }
 
 extension ByteBufferView {
-    private static let countKeys = [Array("\"usage\"".utf8), Array("\"timings\"".utf8)]
+    private static let keys = [Array("\"usage\"".utf8), Array("\"timings\"".utf8), Array("[DONE]".utf8)]
 
-    /// Whether `"usage"` or `"timings"` occurs: a cheap test before any JSON is parsed.
-    fileprivate var mentionsCounts: Bool {
+    /// Whether `"usage"`, `"timings"` or `[DONE]` occurs: a cheap test before any JSON is parsed.
+    fileprivate var needsReading: Bool {
         var index = startIndex
         while index < endIndex {
-            if self[index] == UInt8(ascii: "\"") {
-                for key in Self.countKeys where endIndex - index >= key.count {
+            if self[index] == UInt8(ascii: "\"") || self[index] == UInt8(ascii: "[") {
+                for key in Self.keys where endIndex - index >= key.count {
                     if self[index..<(index + key.count)].elementsEqual(key) { return true }
                 }
             }
