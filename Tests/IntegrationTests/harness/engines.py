@@ -41,13 +41,35 @@ def tiny_model(directory: Path) -> Path:
     return path
 
 
-class DemoEngine:
+class EngineEndpoint:
+    """What a test asks an engine directly, from the namespace `ns` it is reached in (set by the subclass with
+    `url`): what the engine says without popgate."""
+
+    ns: str
+    url: str
+
+    def health(self) -> int:
+        try:
+            return http_request(self.ns, "GET", self.url + "/health", timeout=5).status
+        except RequestFailed:
+            return 0
+
+    def request(self, method: str, path: str, body: object = None, timeout: float = 60):
+        return http_request(self.ns, method, self.url + path, json_body=body, timeout=timeout)
+
+    def metrics(self) -> str:
+        response = self.request("GET", "/metrics")
+        assert response.status == 200, response
+        return response.body.decode()
+
+
+class DemoEngine(EngineEndpoint):
     """One of the demo's llama-servers (`llama-server@NAME`), known by the PID file demo.sh wrote: asked directly
     from the compute namespace, killed as a crash would, and started again the same way (the new PID recorded where
     `demo.sh down` finds it)."""
 
     def __init__(self, demo: Demo, name: str) -> None:
-        self.demo, self.name = demo, name
+        self.demo, self.name, self.ns = demo, name, demo.compute_ns
         self.pid_file = demo.demo_dir / "pids" / f"llama-server@{name}.pid"
         self.log_file = demo.demo_dir / "logs" / f"llama-server@{name}.log"
         require(self.pid_file.exists(), f"the demo runs no llama-server@{name}: its workers are not engines")
@@ -59,21 +81,6 @@ class DemoEngine:
 
     def pid(self) -> int:
         return int(self.pid_file.read_text())
-
-    def health(self) -> int:
-        try:
-            return http_request(self.demo.compute_ns, "GET", self.url + "/health", timeout=5).status
-        except RequestFailed:
-            return 0
-
-    def request(self, method: str, path: str, body: object = None, timeout: float = 60):
-        """A request straight to the engine, from its own namespace: what the engine says without popgate."""
-        return http_request(self.demo.compute_ns, method, self.url + path, json_body=body, timeout=timeout)
-
-    def metrics(self) -> str:
-        response = self.request("GET", "/metrics")
-        assert response.status == 200, response
-        return response.body.decode()
 
     def kill(self) -> None:
         """Ends the server at once (SIGKILL), as a crash would."""

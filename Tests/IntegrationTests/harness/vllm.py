@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 from harness.demo import Demo
+from harness.engines import EngineEndpoint
 from harness.gateways import free_port
-from harness.http import RequestFailed, http_request
 from harness.processes import clean_env, describe, ns_cmd, require, run, wait_for
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -59,7 +59,7 @@ def _session_members(session: int) -> list[int]:
     return members
 
 
-class VllmServer:
+class VllmServer(EngineEndpoint):
     """vLLM's OpenAI server on the PoP namespace's loopback for a `with` block, serving `model` under `name` with
     weights it makes up (`--load-format dummy`), at most `max_num_seqs` requests at once and, with `priority`, its
     priority scheduler; stopped by its process group.
@@ -71,7 +71,7 @@ class VllmServer:
                  max_num_seqs: int, priority: bool) -> None:
         self.demo, self.name, self.work, self.log_path = demo, name, work, log
         self.port = free_port(demo.pop_ns, "127.0.0.1")
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url, self.ns = f"http://127.0.0.1:{self.port}", demo.pop_ns
         self.command = [str(python), "-m", "vllm.entrypoints.openai.api_server", "--model", str(model),
                         "--served-model-name", name, "--host", "127.0.0.1", "--port", str(self.port),
                         "--load-format", "dummy", "--dtype", "float32", "--enforce-eager",
@@ -155,21 +155,6 @@ class VllmServer:
             log.seek(since)
             text = log.read().decode(errors="replace")
         return [(int(running), int(waiting)) for running, waiting in _SCHEDULER_LINE.findall(text)]
-
-    def health(self) -> int:
-        try:
-            return http_request(self.demo.pop_ns, "GET", self.url + "/health", timeout=5).status
-        except RequestFailed:
-            return 0
-
-    def request(self, method: str, path: str, body: object = None, timeout: float = 60):
-        """A request straight to the engine, from the PoP's namespace: what the engine says without popgate."""
-        return http_request(self.demo.pop_ns, method, self.url + path, json_body=body, timeout=timeout)
-
-    def metrics(self) -> str:
-        response = self.request("GET", "/metrics")
-        assert response.status == 200, response
-        return response.body.decode()
 
 
 def backend_section(name: str, server: VllmServer, priority_scheduling: bool) -> str:
